@@ -254,3 +254,16 @@ def test_cli_scripted_smoke_chain(tmp_path):
     art = json.loads((tmp_path/'prompts'/'shapes.json').read_text())
     assert art['backend'] == 'scripted' and 'not a real LLM' in art['note'] and len(art['pairs']) == 5
     assert len(read_manifest(references_dir('shapes', 'procedural', tmp_path/'references'))) == 24
+
+def test_transformers_backend_uses_the_chat_messages():
+    from zsc_nb.prompting import TransformersChat, run_dialogue
+    seen = []
+    def pipe(messages, **kw):            # stands in for transformers.pipeline('text-generation'): same call and output shape
+        seen.append((list(messages), kw))
+        reply = {1: '...', 2: 'cat and dog - both furry', 3: 'no'}.get(len(seen), 'Both cat and dog have fur, tails.')
+        return [{'generated_text': reply}]
+    llm = TransformersChat('tiny/instruct', pipeline=pipe)
+    art = run_dialogue(['cat', 'dog', 'ship'], llm)
+    assert [(p['a'], p['b']) for p in art['pairs']] == [('cat', 'dog')] and art['pairs'][0]['features'] == ['fur', 'tails']
+    assert seen[1][0][-1] == {'role': 'user', 'content': TURN_GROUP} and seen[1][0][1]['role'] == 'assistant'
+    assert seen[0][1]['do_sample'] is False and seen[0][1]['return_full_text'] is False

@@ -59,7 +59,9 @@ def test_tables_carry_the_papers_numbers(smoke):
     t5 = {(r[0], r[1]): r for r in T['table5'][2]}
     assert t5[('inverse entropy', 'CIFAR-10')][3] == f"{PAPER['table5']['inv_entropy'][0]:.2f}"
 
-def test_authors_protocol_path_offline(tmp_path):
+def test_authors_protocol_path_offline(tmp_path, monkeypatch):
+    key = 'sk-test-REPRODUCE-SECRET-0123456789'
+    monkeypatch.setenv('OPENAI_API_KEY', key)       # present in the environment, so it must stay out of every file
     # the authors' code path (raw features, hand-tuned scales, split 0, named unknowns, their AUROC), through papermill,
     # on synthetic data with tiny random encoders: SMOKE, so every title says so
     ov = dict(clip='tiny-clip', dino='tiny-dino', generator='procedural', llm='scripted', device='cpu', smoke=True, k_refs=2)
@@ -68,6 +70,7 @@ def test_authors_protocol_path_offline(tmp_path):
     assert list(ev['results']) == ['0'] and list(ev['results']['0']) == ['all']
     assert ev['config']['normalize'] is False and ev['config']['scales'] == [1.0, 3.0, 50.0] and ev['config']['k_refs'] == 2 and ev['meta']['k_available'] == 8
     assert (tmp_path/'out'/'REPORT.md').read_text().startswith(f'# {SMOKE_BANNER}')
+    assert not [p for p in tmp_path.rglob('*') if p.is_file() and key.encode() in p.read_bytes()]   # notebooks, JSON, manifests
 
 def _fake_cifar10(root: Path, n=30):
     d = root/'cifar-10-batches-py'; d.mkdir(parents=True)
