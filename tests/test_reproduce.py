@@ -122,3 +122,20 @@ def test_cifarplus10_composition(tmp_path, monkeypatch):
     assert ds.classes[:4] == ['frog', 'horse', 'automobile', 'truck'] and ds.classes[4] == CIFAR100_CLASSES[SPLITS['cifar100'][1][0]]
     assert len(ds) == 4 * 4 + 10 * 3 and set(ds.labels.tolist()) == set(range(14))
     assert known_classes('cifarplus10', 1) == [0, 1, 2, 3]
+
+def test_paid_references_from_reproduce_name_the_command_to_confirm(tmp_path, monkeypatch):
+    from zsc_nb.config import get_preset
+    from zsc_nb.generation import CostGuardError
+    from zsc_nb.reproduce import references_for
+    from fake_openai import FakeOpenAI
+    monkeypatch.setenv('OPENAI_API_KEY', 'sk-test-cost-0123456789')
+    with FakeOpenAI() as srv:
+        monkeypatch.setenv('OPENAI_BASE_URL', srv.base_url)
+        cfg = get_preset('authors', 'cifar100', llm='none')
+        with pytest.raises(CostGuardError, match=r'zsc-nb references --dataset cifar100 --k 2 --generator openai --yes'):
+            references_for(cfg, class_names_c100(), tmp_path)
+        assert not [r for r in srv.requests if 'images' in r[0]]
+
+def class_names_c100():
+    from zsc_nb.data import CIFAR100_CLASSES
+    return list(CIFAR100_CLASSES)
