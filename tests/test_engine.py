@@ -94,3 +94,17 @@ def test_engine_k_ablation_and_aggregations(feats):
 def test_authors_normalisation_differs_from_clean(feats):
     a, c = method_sims(feats, False), method_sims(feats, True)
     assert not np.allclose(a[0], c[0]) and np.allclose(a[2], c[2])   # M3 is cosine in both
+
+def test_real_factories_build_offline_with_random_weights():
+    # the code path of 'clip:ViT-B-32/openai' and 'timm:vit_base_patch14_dinov2.lvd142m' minus the weight download
+    from zsc_nb.encoders import clip_encoder, timm_encoder
+    clip = clip_encoder('ViT-B-32', None, 'cpu'); dino = timm_encoder('vit_base_patch14_dinov2', pretrained=False, device='cpu')
+    assert (clip.preprocess.size, clip.preprocess.crop, clip.preprocess.interpolation) == (224, 224, 'bicubic')
+    assert (dino.preprocess.size, dino.preprocess.crop) == (256, 224) and dino.weights == 'random'
+    imgs = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    assert clip.encode_images(imgs, progress=False).shape == (2, 512) and clip.encode_text(['a photo of a cat']).shape == (1, 512)
+    assert dino.encode_images(imgs, progress=False).shape == (2, 768)
+
+@pytest.mark.parametrize('name,match', [('resnet', 'Unknown encoder'), ('clip:ViT-B-32/opnai', 'ViT-B-32/openai'), ('timm:not_a_model', 'timm has no model')])
+def test_unknown_encoder_names(name, match):
+    with pytest.raises(ValueError, match=match): create_encoder(name)
