@@ -1,11 +1,11 @@
-import json, os, signal, subprocess, sys, time, hashlib
+import json, signal, subprocess, sys, time, hashlib
 from pathlib import Path
 import numpy as np, pytest
 from fake_openai import FakeOpenAI
 from zsc_nb.prompting import (parse_pairs, parse_common_features, get_prompts, OpenAIChat, ScriptedChat, create_llm,
                               TURN_GROUP, TURN_MORE, GEN_PLAIN, redact, SecretSafeError)
 from zsc_nb.generation import (generate_references, OpenAIImages, ProceduralImages, DiffusersImages, CostGuardError,
-                               read_manifest, references_dir, import_references, load_references, class_slug, png_bytes, with_retries)
+                               read_manifest, references_dir, import_references, load_references, class_slug, png_bytes)
 
 KEY = 'sk-test-SECRETKEY-0123456789abcdef'
 

@@ -65,7 +65,7 @@ def test_authors_protocol_path_offline(tmp_path, monkeypatch):
     # the authors' code path (raw features, hand-tuned scales, split 0, named unknowns, their AUROC), through papermill,
     # on synthetic data with tiny random encoders: SMOKE, so every title says so
     ov = dict(clip='tiny-clip', dino='tiny-dino', generator='procedural', llm='scripted', device='cpu', smoke=True, k_refs=2)
-    r = reproduce('authors', datasets=['shapes'], out=tmp_path/'out', root=tmp_path/'data', overrides=ov, progress=False)
+    reproduce('authors', datasets=['shapes'], out=tmp_path/'out', root=tmp_path/'data', overrides=ov, progress=False)
     ev = json.loads(result_path(tmp_path/'out', 'eval', 'authors', 'shapes').read_text())
     assert list(ev['results']) == ['0'] and list(ev['results']['0']) == ['all']
     assert ev['config']['normalize'] is False and ev['config']['scales'] == [1.0, 3.0, 50.0] and ev['config']['k_refs'] == 2 and ev['meta']['k_available'] == 8
