@@ -108,3 +108,13 @@ def test_real_factories_build_offline_with_random_weights():
 @pytest.mark.parametrize('name,match', [('resnet', 'Unknown encoder'), ('clip:ViT-B-32/opnai', 'ViT-B-32/openai'), ('timm:not_a_model', 'timm has no model')])
 def test_unknown_encoder_names(name, match):
     with pytest.raises(ValueError, match=match): create_encoder(name)
+
+def test_calibration_never_looks_at_test_data(feats):
+    from dataclasses import replace
+    from zsc_nb.engine import calibrate_scales, SCALE_GRID
+    s = calibrate_scales(feats)
+    rng = np.random.default_rng(0)
+    scrambled = replace(feats, labels=rng.permutation(feats.labels), img_clip=rng.normal(size=feats.img_clip.shape).astype(np.float32),
+                        img_dino=rng.normal(size=feats.img_dino.shape).astype(np.float32))
+    assert calibrate_scales(scrambled) == s and all(x in SCALE_GRID for x in s)
+    with pytest.raises(ValueError, match='K ≥ 2'): calibrate_scales(feats.with_refs(1))
