@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .config import repo_root, resolve_device
-from .prompting import redact, api_key, ClassMatcher, with_retries, openai_client
+from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ GENERATORS = {'openai': OpenAIImages, 'diffusers': DiffusersImages, 'procedural'
 
 def create_generator(name:str, **kw):
     "Generator `name` of `GENERATORS`; 'auto' is openai when a key is set, else diffusers."
-    if name == 'auto': name = 'openai' if api_key() or os.environ.get('OPENAI_BASE_URL') else 'diffusers'
+    name = resolve_backend(name, 'diffusers')
     if name not in GENERATORS: raise ValueError(f"Unknown generator {name!r}; choose one of {sorted(GENERATORS)} or 'auto'")
     return GENERATORS[name](**kw)
 

@@ -30,7 +30,8 @@ def format_classes(classes) -> str:
 __all__ = ['log', 'TURN_DESCRIBE', 'TURN_GROUP', 'TURN_MORE', 'TURN_COMMON', 'GEN_PROMPT', 'GEN_PLAIN', 'LLMS', 'format_classes',
            'ClassMatcher', 'Pair', 'parse_pairs', 'parse_common_features', 'load_dotenv', 'api_key', 'redact',
            'SecretSafeError', 'openai_client', 'with_retries', 'OpenAIChat', 'TransformersChat', 'ScriptedChat',
-           'create_llm', 'run_dialogue', 'generation_prompts', 'prompts_path', 'get_prompts']
+           'resolve_backend', 'scripted_replies', 'create_llm', 'run_dialogue', 'generation_prompts', 'prompts_path',
+           'get_prompts']
 
 # %% ../nbs/06_prompting.ipynb #36fe0cb4
 def _norm(s:str) -> str:
@@ -254,11 +255,20 @@ class ScriptedChat:
         return r
     def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=None, note='scripted replies, not a real LLM')
 
+def resolve_backend(name:str, fallback:str) -> str:
+    "`name`, except that 'auto' becomes 'openai' when a key or OPENAI_BASE_URL is set, else `fallback`."
+    if name != 'auto': return name
+    return 'openai' if api_key() or os.environ.get('OPENAI_BASE_URL') else fallback
+
+def scripted_replies(dataset:str) -> Path:
+    "The scripted dialogue kept in the repo for `dataset` (smoke runs)."
+    return repo_root()/'data'/'prompts'/'scripted'/f'{dataset}.json'
+
 LLMS = {'openai': OpenAIChat, 'transformers': TransformersChat, 'scripted': ScriptedChat, 'none': None}
 
 def create_llm(name:str, **kw):
     "The chat backend `name` of `LLMS` ('none' gives None); 'auto' is openai when a key is set, else none."
-    if name == 'auto': name = 'openai' if api_key() or os.environ.get('OPENAI_BASE_URL') else 'none'
+    name = resolve_backend(name, 'none')
     if name not in LLMS: raise ValueError(f"Unknown LLM backend {name!r}; choose one of {sorted(LLMS)} or 'auto'")
     return None if LLMS[name] is None else LLMS[name](**kw)
 

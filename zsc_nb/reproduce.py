@@ -70,24 +70,17 @@ def label_spaces(cfg:RunConfig) -> list:
     "The authors' label space (all class names), and for the clean protocol also standard open-set recognition."
     return ['all'] if cfg.protocol == 'authors' else ['all', 'known']
 
-def _resolve(name, kind):
-    from zsc_nb.prompting import api_key
-    if name != 'auto': return name
-    has = bool(api_key() or os.environ.get('OPENAI_BASE_URL'))
-    return ('openai' if has else 'none') if kind == 'llm' else ('openai' if has else 'diffusers')
-
 def _llm_for(cfg, dataset):
-    from zsc_nb.prompting import ScriptedChat, create_llm
-    name = _resolve(cfg.llm, 'llm')
-    if name == 'scripted': return ScriptedChat(repo_root()/'data'/'prompts'/'scripted'/f'{dataset}.json')
-    return create_llm(name)
+    from zsc_nb.prompting import ScriptedChat, create_llm, scripted_replies
+    return ScriptedChat(scripted_replies(dataset)) if cfg.llm == 'scripted' else create_llm(cfg.llm)
 
 def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=None) -> RefSet:
     "Reference images of `classes` (generated first where missing), as one `RefSet`."
     from collections import Counter
     from zsc_nb.generation import load_references, make_references, references_dir, read_manifest, CostGuardError
     root = Path(root) if root else repo_root()/'data'
-    backend = _resolve(cfg.generator, 'generator')
+    from zsc_nb.prompting import resolve_backend
+    backend = resolve_backend(cfg.generator, 'diffusers')
     k_generate = max(cfg.k_refs, k_generate or 0)
     sources = ['cifar10', 'cifar100'] if cfg.dataset == 'cifarplus10' else [cfg.dataset]
     parts = []
