@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'OPENAI_PRICES', 'GENERATORS', 'IMAGE_EXTS', 'class_slug', 'BadImageError', 'png_bytes', 'check_image',
            'OpenAIImages', 'DiffusersImages', 'ProceduralImages', 'create_generator', 'references_dir', 'sha256_file',
-           'read_manifest', 'CostGuardError', 'GenerationReport', 'image_seed', 'generate_references',
-           'load_references', 'import_references', 'make_references', 'reference_grid']
+           'read_manifest', 'append_manifest', 'CostGuardError', 'GenerationReport', 'image_seed',
+           'generate_references', 'load_references', 'import_references', 'make_references', 'reference_grid']
 
 # %% ../nbs/07_generation.ipynb #17f8d981
 def class_slug(name:str) -> str:
@@ -131,6 +131,13 @@ def read_manifest(folder:Path) -> dict:
             except Exception: log.warning("ignoring a damaged manifest line in %s", p)
     return out
 
+_MANIFEST_LOCK = threading.Lock()
+
+def append_manifest(folder:Path, rec:dict):
+    "Append one record to `manifest.jsonl`: one whole line, secrets redacted, flushed to disk before returning."
+    line = redact(json.dumps(rec, ensure_ascii=False)) + '\n'
+    with _MANIFEST_LOCK, open(Path(folder)/'manifest.jsonl', 'a') as f: f.write(line); f.flush(); os.fsync(f.fileno())
+
 def _present(folder:Path, rec:dict|None) -> bool:
     if not rec: return False
     f = folder/rec['file']
@@ -188,7 +195,6 @@ def generate_references(prompts:dict, # {class: generation prompt}
         print(f"{len(todo)} image request(s) to {gen.name} {gen.model}: estimated ${est:.2f}")
         if est > cost_limit and not yes:
             raise CostGuardError(f"estimated ${est:.2f} exceeds the cost limit ${cost_limit:.2f}; confirm with --yes (yes=True) or raise cost_limit")
-    lock = threading.Lock(); mf = folder/'manifest.jsonl'
     def one(c, i, prompt):
         s = image_seed(seed, c, i); t = time.time()
         data, revised = with_retries(lambda: gen.generate(prompt, s, c), max_retries, what=f"image {c!r} #{i}", base=retry_base)
@@ -197,8 +203,7 @@ def generate_references(prompts:dict, # {class: generation prompt}
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': prompt, 'revised_prompt': revised, **gen.describe(), 'seed': s,
                'size': f"{w}x{h}", 'sha256': hashlib.sha256(data).hexdigest(), 'seconds': round(time.time() - t, 3),
                'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
-        line = redact(json.dumps(rec, ensure_ascii=False)) + '\n'
-        with lock, open(mf, 'a') as f: f.write(line); f.flush(); os.fsync(f.fileno())
+        append_manifest(folder, rec)
         return c, i
     workers = max(1, concurrency) if gen.remote else 1
     with ThreadPoolExecutor(workers) as ex, tqdm(total=len(todo), desc=f"{gen.name} references", disable=not progress) as bar:
@@ -252,8 +257,7 @@ def import_references(folder, # a folder of existing images
         rel = f"{class_slug(c)}/{i}.png"; _atomic_write(dest/rel, data)
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': None, 'revised_prompt': None, 'backend': backend, 'model': None,
                'source': p.name, 'source_sha256': sha, 'seed': None, 'size': f"{w}x{h}", 'sha256': hashlib.sha256(data).hexdigest(), 'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
-        with open(dest/'manifest.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
-        man[(c, i)] = rec
+        append_manifest(dest, rec); man[(c, i)] = rec
     without = [c for c in classes if per[c] == 0]
     if unmatched: log.warning("%d file(s) matched no class: %s", len(unmatched), unmatched[:10])
     if without: log.warning("%d class(es) have no reference: %s", len(without), without[:10])
