@@ -9,7 +9,8 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SMOKE_BANNER', 'PRESETS', 'repo_root', 'cache_dir', 'RunConfig', 'get_preset', 'resolve_device']
+__all__ = ['SMOKE_BANNER', 'PRESETS', 'repo_root', 'cache_dir', 'atomic_path', 'atomic_write', 'RunConfig', 'get_preset',
+           'resolve_device']
 
 # %% ../nbs/00_config.ipynb #1a642814
 SMOKE_BANNER = "SMOKE — synthetic data, random weights, not paper numbers"
@@ -24,7 +25,29 @@ def cache_dir(path=None # explicit folder; overrides `ZSC_NB_CACHE`
     "Feature cache folder: `path`, else env `ZSC_NB_CACHE`, else `<repo>/data/cache`."
     return Path(path or os.environ.get('ZSC_NB_CACHE') or repo_root()/'data'/'cache')
 
-# %% ../nbs/00_config.ipynb #e40410b7
+# %% ../nbs/00_config.ipynb #830162a0
+from contextlib import contextmanager
+
+@contextmanager
+def atomic_path(path, # the file to write
+                suffix:str='.tmp' # of the temporary file (np.savez needs '.npz' at the end)
+               ):
+    "Yield a temporary path beside `path`; rename it over `path` when the block succeeds, remove it otherwise."
+    import tempfile
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix); os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp): os.remove(tmp)
+
+def atomic_write(path, data, suffix:str='.tmp'):
+    "Write bytes or text to `path` atomically (flushed to disk before the rename)."
+    with atomic_path(path, suffix) as tmp, open(tmp, 'wb') as f:
+        f.write(data.encode() if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
+
+# %% ../nbs/00_config.ipynb #b40bfbf3
 @dataclass
 class RunConfig:
     "Everything one evaluation run needs; presets below, overrides by keyword."
@@ -66,7 +89,7 @@ class RunConfig:
     @property
     def title_prefix(self) -> str: return f"{SMOKE_BANNER}: " if self.smoke else ''
 
-# %% ../nbs/00_config.ipynb #08e2a0ec
+# %% ../nbs/00_config.ipynb #212bed68
 def _authors(dataset='cifar10', **kw):
     s3 = 1.0 if dataset == 'tinyimagenet' else 50.0
     return RunConfig(name='authors', dataset=dataset, protocol='authors', label_space='all', normalize=False,
@@ -90,7 +113,7 @@ def get_preset(name:str, # 'authors', 'clean' or 'smoke'
     if name not in PRESETS: raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name](**({} if dataset is None else {'dataset': dataset}), **overrides)
 
-# %% ../nbs/00_config.ipynb #75141835
+# %% ../nbs/00_config.ipynb #a7181ed2
 def resolve_device(device:str='auto' # 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'
                   ):
     "`(torch.device, autocast dtype or None)`: CUDA → bf16 autocast, MPS → fp32, else CPU fp32."

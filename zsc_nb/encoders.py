@@ -4,13 +4,13 @@
 
 # %% ../nbs/02_encoders.ipynb #cc258bfe
 from __future__ import annotations
-import os, json, hashlib, logging, tempfile
+import json, hashlib, logging
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .config import resolve_device, cache_dir
+from .config import resolve_device, cache_dir, atomic_path
 
 log = logging.getLogger(__name__)
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -197,13 +197,8 @@ def load_cached(path:Path, key:dict):
 
 def save_cached(path:Path, key:dict, a:np.ndarray):
     "Write `a` with its key and checksum, atomically."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp.npz'); os.close(fd)
-    try:
+    with atomic_path(path, '.tmp.npz') as tmp:
         np.savez(tmp, feats=a, meta=np.array(json.dumps({'key': key, 'sha256': _checksum(a)})))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
 
 def cached_features(encoder:Encoder, # the model
                     items, # uint8 image array, list of image paths, or list of texts (kind='text')

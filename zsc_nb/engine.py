@@ -84,12 +84,10 @@ _ARRAYS = ('labels', 'img_clip', 'img_dino', 'text_clip', 'ref_clip', 'ref_dino'
 
 def save_features(F:Features, path):
     "Write `F` to one `.npz` (atomically)."
-    import json, os, tempfile
-    from pathlib import Path
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp.npz'); os.close(fd)
+    import json
+    from zsc_nb.config import atomic_path
     info = json.dumps(dict(classes=F.classes, known=[int(k) for k in F.known], meta=F.meta), default=str)
-    np.savez(tmp, info=np.array(info), **{a: getattr(F, a) for a in _ARRAYS}); os.replace(tmp, path)
+    with atomic_path(path, '.tmp.npz') as tmp: np.savez(tmp, info=np.array(info), **{a: getattr(F, a) for a in _ARRAYS})
 
 def load_features(path) -> Features:
     "Read a bundle written by `save_features`."

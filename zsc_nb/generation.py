@@ -4,13 +4,13 @@
 
 # %% ../nbs/07_generation.ipynb #e4a07514
 from __future__ import annotations
-import os, re, io, json, time, base64, hashlib, logging, threading, tempfile
+import os, re, io, json, time, base64, hashlib, logging, threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
-from .config import repo_root, resolve_device
+from .config import repo_root, resolve_device, atomic_write
 from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend
 
 log = logging.getLogger(__name__)
@@ -143,14 +143,7 @@ def _present(folder:Path, rec:dict|None) -> bool:
     f = folder/rec['file']
     return f.exists() and sha256_file(f) == rec['sha256']
 
-def _atomic_write(path:Path, data:bytes):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.part')
-    try:
-        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
+def _atomic_write(path:Path, data:bytes): atomic_write(path, data, '.part')   # '.part': swept on resume
 
 class CostGuardError(RuntimeError):
     "A paid run above the cost limit was not confirmed."

@@ -4,10 +4,10 @@
 
 # %% ../nbs/06_prompting.ipynb #0dc5deed
 from __future__ import annotations
-import os, re, json, time, logging, itertools, tempfile
+import os, re, json, time, logging, itertools
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
-from .config import repo_root
+from .config import repo_root, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +319,5 @@ def get_prompts(dataset:str, classes:list, llm='auto', refresh:bool=False, root=
     art = dict(dataset=dataset, classes=list(classes), **{k: desc.get(k) for k in ('backend', 'model', 'temperature', 'base_url', 'note')},
                created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **run_dialogue(classes, backend, max_more), seconds=round(time.time() - t, 2))
     text = redact(json.dumps(art, indent=1, ensure_ascii=False))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp'); os.close(fd); Path(tmp).write_text(text); os.replace(tmp, path)
+    atomic_write(path, text)
     return json.loads(text)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 import zsc_nb
-from .config import RunConfig, get_preset, repo_root, SMOKE_BANNER
+from .config import RunConfig, get_preset, repo_root, atomic_write, SMOKE_BANNER
 from .data import load_dataset, known_classes, class_names, SPLITS
 from .encoders import CALLS
 from .engine import encode_all, RefSet, Features, WEIGHTINGS
@@ -135,13 +135,10 @@ def bundle_path(out, preset:str, dataset:str, split:int=0) -> Path:
 
 def write_result(path, payload:dict, run_key:str|None=None):
     "Write one run's JSON (atomically), with the run key the runner passed to the notebook."
-    import tempfile
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(payload, encoder_calls=CALLS['total'], zsc_nb=zsc_nb.__version__, commit=git_commit(),
                    written=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), run_key=run_key)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp'); os.close(fd)
-    Path(tmp).write_text(json.dumps(payload, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o))); os.replace(tmp, path)
-    return path
+    atomic_write(path, json.dumps(payload, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
+    return Path(path)
 
 def read_result(path) -> dict|None:
     try: return json.loads(Path(path).read_text())
