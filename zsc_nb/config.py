@@ -9,8 +9,8 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SMOKE_BANNER', 'PRESETS', 'repo_root', 'cache_dir', 'atomic_path', 'atomic_write', 'RunConfig', 'get_preset',
-           'resolve_device']
+__all__ = ['SMOKE_BANNER', 'PRESETS', 'repo_root', 'cache_dir', 'atomic_path', 'utc_now', 'atomic_write', 'RunConfig',
+           'get_preset', 'resolve_device']
 
 # %% ../nbs/00_config.ipynb #1a642814
 SMOKE_BANNER = "SMOKE — synthetic data, random weights, not paper numbers"
@@ -41,6 +41,11 @@ def atomic_path(path, # the file to write
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
+
+def utc_now() -> str:
+    "The current time as an ISO-8601 UTC stamp, as every manifest, transcript and result records it."
+    import time
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
 
 def atomic_write(path, data, suffix:str='.tmp'):
     "Write bytes or text to `path` atomically (flushed to disk before the rename)."

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
-from .config import repo_root, resolve_device, atomic_write
+from .config import repo_root, resolve_device, atomic_write, utc_now
 from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def generate_references(prompts:dict, # {class: generation prompt}
         rel = f"{class_slug(c)}/{i}.png"; _atomic_write(folder/rel, data)
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': prompt, 'revised_prompt': revised, **gen.describe(), 'seed': s,
                'size': f"{w}x{h}", 'sha256': hashlib.sha256(data).hexdigest(), 'seconds': round(time.time() - t, 3),
-               'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+               'time': utc_now()}
         append_manifest(folder, rec)
         return c, i
     workers = max(1, concurrency) if gen.remote else 1
@@ -249,7 +249,7 @@ def import_references(folder, # a folder of existing images
             data = png_bytes(Image.open(io.BytesIO(data)))
         rel = f"{class_slug(c)}/{i}.png"; _atomic_write(dest/rel, data)
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': None, 'revised_prompt': None, 'backend': backend, 'model': None,
-               'source': p.name, 'source_sha256': sha, 'seed': None, 'size': f"{w}x{h}", 'sha256': hashlib.sha256(data).hexdigest(), 'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+               'source': p.name, 'source_sha256': sha, 'seed': None, 'size': f"{w}x{h}", 'sha256': hashlib.sha256(data).hexdigest(), 'time': utc_now()}
         append_manifest(dest, rec); man[(c, i)] = rec
     without = [c for c in classes if per[c] == 0]
     if unmatched: log.warning("%d file(s) matched no class: %s", len(unmatched), unmatched[:10])

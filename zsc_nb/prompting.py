@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, re, json, time, logging, itertools
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
-from .config import repo_root, atomic_write
+from .config import repo_root, atomic_write, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +317,7 @@ def get_prompts(dataset:str, classes:list, llm='auto', refresh:bool=False, root=
         log.warning("%s was made for other classes or another backend/model: remaking it (refresh=True to force)", path)
     t = time.time()
     art = dict(dataset=dataset, classes=list(classes), **{k: desc.get(k) for k in ('backend', 'model', 'temperature', 'base_url', 'note')},
-               created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **run_dialogue(classes, backend, max_more), seconds=round(time.time() - t, 2))
+               created=utc_now(), **run_dialogue(classes, backend, max_more), seconds=round(time.time() - t, 2))
     text = redact(json.dumps(art, indent=1, ensure_ascii=False))
     atomic_write(path, text)
     return json.loads(text)

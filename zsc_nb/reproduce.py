@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 import zsc_nb
-from .config import RunConfig, get_preset, repo_root, atomic_write, SMOKE_BANNER
+from .config import RunConfig, get_preset, repo_root, atomic_write, utc_now, SMOKE_BANNER
 from .data import load_dataset, known_classes, class_names, SPLITS
 from .encoders import CALLS
 from .engine import encode_all, RefSet, Features, WEIGHTINGS
@@ -136,7 +136,7 @@ def bundle_path(out, preset:str, dataset:str, split:int=0) -> Path:
 def write_result(path, payload:dict, run_key:str|None=None):
     "Write one run's JSON (atomically), with the run key the runner passed to the notebook."
     payload = dict(payload, encoder_calls=CALLS['total'], zsc_nb=zsc_nb.__version__, commit=git_commit(),
-                   written=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), run_key=run_key)
+                   written=utc_now(), run_key=run_key)
     atomic_write(path, json.dumps(payload, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
     return Path(path)
 
@@ -194,7 +194,7 @@ def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
     out = Path(out) if out else repo_root()/'runs'/preset; out.mkdir(parents=True, exist_ok=True)
     root = str(Path(root).resolve()) if root else None
     base = dict(preset=preset, out=str(out.resolve()), root=root, download=download, overrides=overrides or {})
-    log_ = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'runs': []}
+    log_ = {'started': utc_now(), 'runs': []}
     keys = []
     steps = [('evaluate', d) for d in datasets] + [('ablations', d) for d in datasets] + [('figures', None)]
     bar = tqdm(steps, desc=f'reproduce {preset}', disable=not progress)
