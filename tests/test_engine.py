@@ -22,6 +22,10 @@ def test_presets_follow_protocol():
     assert (a.clip, a.dino, a.k_refs, a.scales, a.normalize) == ('clip:ViT-B-32/openai', 'timm:vit_base_patch14_dinov2.lvd142m', 2, (1.0, 3.0, 50.0), False)
     assert get_preset('authors', 'tinyimagenet').scales[2] == 1.0 and get_preset('authors', 'cifar100').max_test == 500
     assert get_preset('clean').normalize and get_preset('smoke').smoke
+    a, t, c = get_preset('authors', 'cifar10'), get_preset('authors', 'tinyimagenet'), get_preset('clean')
+    assert (a.clip_precision, a.dino_precision, a.preprocess) == ('auto', 'fp32', 'authors') and (c.clip_precision, c.preprocess) == ('fp32', 'fast')
+    assert t.normalize == ((False, False), (False, True), (False, True))        # their TinyImageNet M3: raw test DINO feature
+    assert RunConfig.from_dict(t.to_dict()) == t                                 # survives the JSON hop to papermill
     with pytest.raises(ValueError, match='Unknown preset'): get_preset('paper')
     with pytest.raises(ValueError, match='no field'): RunConfig().replace(scale=3)
 
@@ -105,7 +109,7 @@ def test_real_factories_build_offline_with_random_weights():
     assert clip.encode_images(imgs, progress=False).shape == (2, 512) and clip.encode_text(['a photo of a cat']).shape == (1, 512)
     assert dino.encode_images(imgs, progress=False).shape == (2, 768)
 
-@pytest.mark.parametrize('name,match', [('resnet', 'Unknown encoder'), ('clip:ViT-B-32/opnai', 'ViT-B-32/openai'), ('timm:not_a_model', 'timm has no model')])
+@pytest.mark.parametrize('name,match', [('resnet', 'unknown encoder'), ('clip:ViT-B-32/opnai', 'ViT-B-32/openai'), ('timm:not_a_model', 'timm has no model')])
 def test_unknown_encoder_names(name, match):
     with pytest.raises(ValueError, match=match): create_encoder(name)
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SMOKE_BANNER', 'PRESETS', 'repo_root', 'cache_dir', 'atomic_path', 'utc_now', 'atomic_write', 'RunConfig',
-           'get_preset', 'resolve_device']
+__all__ = ['SMOKE_BANNER', 'AUTHORS_NORMALIZE', 'PRESETS', 'repo_root', 'cache_dir', 'atomic_path', 'utc_now', 'atomic_write',
+           'RunConfig', 'get_preset', 'resolve_device']
 
 # %% ../nbs/00_config.ipynb #1a642814
 SMOKE_BANNER = "SMOKE — synthetic data, random weights, not paper numbers"
@@ -63,7 +63,11 @@ class RunConfig:
     label_space: str = 'all'      # 'all' (unknown names included, authors) or 'known' (standard OSR)
     clip: str = 'clip:ViT-B-32/openai'  # key of `zsc_nb.encoders.ENCODERS` (or 'clip:<arch>/<tag>')
     dino: str = 'timm:vit_base_patch14_dinov2.lvd142m'
-    normalize: bool = False       # L2-normalise features before similarities (authors: partly, see methods)
+    clip_precision: str = 'fp32'  # 'fp32', 'fp16', 'bf16' or 'auto' (fp16 on CUDA, fp32 elsewhere: OpenAI's clip.load)
+    dino_precision: str = 'fp32'
+    preprocess: str = 'fast'      # 'fast' (batched tensors on the device) or 'authors' (their PIL transforms, bit for bit)
+    normalize: bool|tuple = False # L2-normalisation: True (all), False (the authors' CIFAR scripts) or per method
+                                  # ((query, keys) for M1, M2, M3), e.g. the authors' TinyImageNet script (see engine)
     scales: tuple = (1.0, 3.0, 50.0)  # softmax scale of M1, M2, M3
     k_refs: int = 2               # reference images per class
     ref_agg: str = 'mean'         # 'mean' (paper), 'max' or 'prototype'
@@ -90,15 +94,20 @@ class RunConfig:
     def from_dict(cls, d: dict) -> 'RunConfig':
         d = dict(d)
         if 'scales' in d and d['scales'] is not None: d['scales'] = tuple(d['scales'])
+        if isinstance(d.get('normalize'), (list, tuple)): d['normalize'] = tuple(tuple(p) for p in d['normalize'])
         return cls().replace(**d)
     @property
     def title_prefix(self) -> str: return f"{SMOKE_BANNER}: " if self.smoke else ''
 
 # %% ../nbs/00_config.ipynb #212bed68
+# the authors' TinyImageNet script leaves the test DINO feature raw (M3: raw × normalised references, scale 1)
+AUTHORS_NORMALIZE = {'tinyimagenet': ((False, False), (False, True), (False, True))}
+
 def _authors(dataset='cifar10', **kw):
     s3 = 1.0 if dataset == 'tinyimagenet' else 50.0
-    return RunConfig(name='authors', dataset=dataset, protocol='authors', label_space='all', normalize=False,
-                     scales=(1.0, 3.0, s3), k_refs=2, max_test=500 if dataset == 'cifar100' else None).replace(**kw)
+    return RunConfig(name='authors', dataset=dataset, protocol='authors', label_space='all', normalize=AUTHORS_NORMALIZE.get(dataset, False),
+                     scales=(1.0, 3.0, s3), k_refs=2, max_test=500 if dataset == 'cifar100' else None,
+                     clip_precision='auto', dino_precision='fp32', preprocess='authors').replace(**kw)
 
 def _clean(dataset='cifar10', **kw):
     return RunConfig(name='clean', dataset=dataset, protocol='clean', label_space='all', normalize=True,

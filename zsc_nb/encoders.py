@@ -4,22 +4,26 @@
 
 # %% ../nbs/02_encoders.ipynb #cc258bfe
 from __future__ import annotations
-import json, hashlib, logging
-from dataclasses import dataclass, asdict
+import os, json, hashlib, logging
+from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .config import resolve_device, cache_dir, atomic_path
+from .errors import ConfigError, WeightsMissingError
 
 log = logging.getLogger(__name__)
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+PIPELINES = ('fast', 'authors')   # preprocessing: batched tensors on the device, or the authors' PIL transforms
+PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
 
 # %% auto #0
-__all__ = ['log', 'CLIP_MEAN', 'CLIP_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CALLS', 'ENCODERS', 'Preprocess', 'l2_normalize',
-           'Encoder', 'clip_encoder', 'timm_encoder', 'tiny_clip', 'tiny_dino', 'create_encoder', 'feature_key',
-           'load_cached', 'save_cached', 'cached_features']
+__all__ = ['log', 'CLIP_MEAN', 'CLIP_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PIPELINES', 'PRECISIONS', 'DTYPES', 'CALLS',
+           'POS_EMBED_MODES', 'ENCODERS', 'Preprocess', 'make_preprocess', 'l2_normalize', 'resolve_precision',
+           'Encoder', 'clip_encoder', 'hub_pos_embed', 'timm_encoder', 'tiny_clip', 'tiny_dino', 'check_encoder_name',
+           'create_encoder', 'feature_key', 'load_cached', 'save_cached', 'cached_features']
 
 # %% ../nbs/02_encoders.ipynb #1adeb1c8
 @dataclass(frozen=True)
@@ -29,21 +33,44 @@ class Preprocess:
     crop: int
     mean: tuple
     std: tuple
-    interpolation: str = 'bicubic'
+    interpolation: str = 'bicubic'  # 'bicubic' or 'bilinear'
+    backend: str = 'tensor'         # 'tensor': batched on the device, antialiased; 'pil': torchvision on PIL images, image by image
+    convert_first: bool = True      # PIL: convert to RGB before resizing (torchvision pipelines) or after the crop (OpenAI CLIP)
 
     @property
     def key(self) -> str: return json.dumps(asdict(self), sort_keys=True)
 
     def __call__(self, x:torch.Tensor # uint8 images, N×H×W×3 (or H×W×3)
                 ) -> torch.Tensor:    # float N×3×crop×crop
-        import torchvision.transforms.v2.functional as F
         if x.ndim == 3: x = x[None]
         if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f"images must be N×H×W×3 uint8, got shape {tuple(x.shape)}")
+        if self.backend == 'pil':
+            from PIL import Image
+            return torch.stack([self.pil(Image.fromarray(a)) for a in x.cpu().numpy()]).to(x.device)
+        import torchvision.transforms.v2.functional as F
         x = x.permute(0, 3, 1, 2).float() / 255.
         x = F.resize(x, self.size, interpolation=getattr(F.InterpolationMode, self.interpolation.upper()), antialias=True)
         x = F.center_crop(x, [self.crop, self.crop]).clamp_(0, 1)
         m = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1); s = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
         return (x - m) / s
+
+    def pil(self, im) -> torch.Tensor:
+        "One PIL image → 3×crop×crop, exactly as torchvision's `Resize`, `CenterCrop`, `ToTensor`, `Normalize` on PIL images."
+        import torchvision.transforms.functional as TF
+        if self.convert_first: im = im.convert('RGB')
+        im = TF.center_crop(TF.resize(im, self.size, interpolation=getattr(TF.InterpolationMode, self.interpolation.upper())), self.crop)
+        if not self.convert_first: im = im.convert('RGB')
+        return TF.normalize(TF.to_tensor(im), self.mean, self.std)
+
+def make_preprocess(kind:str, # 'clip' or 'dino'
+                    size:int, crop:int, mean:tuple, std:tuple,
+                    pipeline:str='fast' # 'fast' or 'authors'
+                   ) -> Preprocess:
+    "The preprocessing of a `kind` encoder: batched bicubic tensors ('fast') or the authors' PIL transforms ('authors')."
+    if pipeline not in PIPELINES: raise ConfigError(f"unknown preprocessing pipeline {pipeline!r}", f"use one of {PIPELINES}")
+    if pipeline == 'fast': return Preprocess(size, crop, tuple(mean), tuple(std))
+    if kind == 'clip': return Preprocess(size, crop, tuple(mean), tuple(std), 'bicubic', 'pil', convert_first=False)  # OpenAI's _transform
+    return Preprocess(size, crop, tuple(mean), tuple(std), 'bilinear', 'pil', convert_first=True)  # torchvision Resize's default
 
 # %% ../nbs/02_encoders.ipynb #7db973f7
 def l2_normalize(x, eps:float=1e-12) -> np.ndarray:
@@ -51,13 +78,26 @@ def l2_normalize(x, eps:float=1e-12) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
-class _Paths(torch.utils.data.Dataset):
-    "Image files → preprocessed tensors (images of any size)."
-    def __init__(self, paths, pp): self.paths, self.pp = list(paths), pp
-    def __len__(self): return len(self.paths)
+def resolve_precision(precision:str, # 'fp32', 'fp16', 'bf16' or 'auto'
+                      device:torch.device) -> str:
+    "'auto' is fp16 on CUDA and fp32 elsewhere, as OpenAI's `clip.load` does."
+    if precision not in PRECISIONS: raise ConfigError(f"unknown precision {precision!r}", f"use one of {PRECISIONS}")
+    if precision == 'auto': return 'fp16' if device.type == 'cuda' else 'fp32'
+    return precision
+
+DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+
+class _Items(torch.utils.data.Dataset):
+    "Image files or uint8 arrays → preprocessed tensors, one at a time (DataLoader workers decode and resize)."
+    def __init__(self, items, pp): self.items, self.pp = items, pp
+    def __len__(self): return len(self.items)
     def __getitem__(self, i):
         from PIL import Image
-        with Image.open(self.paths[i]) as im: a = np.asarray(im.convert('RGB'))
+        it = self.items[i]
+        if isinstance(it, np.ndarray): return self.pp.pil(Image.fromarray(it)) if self.pp.backend == 'pil' else self.pp(torch.from_numpy(it))[0]
+        with Image.open(it) as im:
+            if self.pp.backend == 'pil': return self.pp.pil(im)
+            a = np.asarray(im.convert('RGB'))
         return self.pp(torch.from_numpy(a.copy()))[0]
 
 CALLS = {'total': 0}   # model forward passes in this process, all encoders together (runs record it)
@@ -72,34 +112,46 @@ class Encoder:
     preprocess: Preprocess
     tokenizer: object = None
     device: str = 'auto'
+    precision: str = 'fp32'   # resolved by the factory: 'fp32', 'fp16' or 'bf16'
+    spec: dict = field(default_factory=dict)   # what else changes a feature: activation, position embedding, ...
+    workers: int|None = None  # DataLoader workers for files and the PIL pipeline (None: up to 8 on CUDA, else 0)
     calls: int = 0
 
     def __post_init__(self):
-        self.dev, self.amp = resolve_device(self.device)
+        self.dev, _ = resolve_device(self.device)
+        self.precision = resolve_precision(self.precision, self.dev); self.dtype = DTYPES[self.precision]
         self.model = self.model.to(self.dev).eval()
+        if self.kind != 'clip': self.model = self.model.to(self.dtype)   # open_clip models are cast by `create_model(precision=)`
+        if self.workers is None: self.workers = min(8, max(0, (os.cpu_count() or 1) - 1)) if self.dev.type == 'cuda' else 0
 
     @property
     def id(self) -> str: return f"{self.name}@{self.weights}"
 
+    def describe(self) -> dict:
+        "What ran, for reports: model, weights, precision, activation, position embedding, preprocessing."
+        return dict(name=self.name, weights=self.weights, precision=self.precision, device=str(self.dev), **self.spec,
+                    preprocess=asdict(self.preprocess))
+
     def _forward_images(self, x):
         self.calls += 1; CALLS['total'] += 1
-        with torch.inference_mode(), torch.autocast(self.dev.type, dtype=self.amp, enabled=self.amp is not None):
+        with torch.inference_mode():
+            x = x.to(self.dev, self.dtype, non_blocking=True)
             f = self.model.encode_image(x) if self.kind == 'clip' else self.model(x)
         return f.float().cpu().numpy()
 
     def encode_images(self, images, # uint8 N×H×W×3 array, or a list of image paths
                       batch_size:int=128, progress:bool=True, desc:str='images') -> np.ndarray:
         "Raw image features, N×D float32, in batches."
-        if isinstance(images, np.ndarray):
-            if images.dtype != np.uint8 or images.ndim != 4: raise ValueError(f"image array must be uint8 N×H×W×3, got {images.dtype} {images.shape}")
-            batches = (torch.from_numpy(images[i:i+batch_size]) for i in range(0, len(images), batch_size))
-            prep = lambda b: self.preprocess(b.to(self.dev, non_blocking=True))
-        else:
-            batches = iter(torch.utils.data.DataLoader(_Paths(images, self.preprocess), batch_size=batch_size, num_workers=0))
-            prep = lambda b: b.to(self.dev)
         n = len(images)
         if n == 0: raise ValueError("no images to encode")
-        out = [self._forward_images(prep(b)) for b in tqdm(batches, total=-(-n // batch_size), desc=f"{self.name} {desc}", disable=not progress, leave=False)]
+        if isinstance(images, np.ndarray):
+            if images.dtype != np.uint8 or images.ndim != 4: raise ValueError(f"image array must be uint8 N×H×W×3, got {images.dtype} {images.shape}")
+        if isinstance(images, np.ndarray) and self.preprocess.backend == 'tensor':   # fast path: resize whole batches on the device
+            batches = (self.preprocess(torch.from_numpy(images[i:i+batch_size]).to(self.dev, non_blocking=True)) for i in range(0, n, batch_size))
+        else:
+            batches = iter(torch.utils.data.DataLoader(_Items(images, self.preprocess), batch_size=batch_size, num_workers=self.workers,
+                                                       pin_memory=self.dev.type == 'cuda'))
+        out = [self._forward_images(b) for b in tqdm(batches, total=-(-n // batch_size), desc=f"{self.name} {desc}", disable=not progress, leave=False)]
         return np.concatenate(out)
 
     def encode_text(self, texts:list) -> np.ndarray:
@@ -108,77 +160,137 @@ class Encoder:
         if not texts: raise ValueError("no texts to encode")
         self.calls += 1; CALLS['total'] += 1
         tok = self.tokenizer(list(texts)).to(self.dev)
-        with torch.inference_mode(), torch.autocast(self.dev.type, dtype=self.amp, enabled=self.amp is not None):
-            return self.model.encode_text(tok).float().cpu().numpy()
+        with torch.inference_mode(): return self.model.encode_text(tok).float().cpu().numpy()
 
 # %% ../nbs/02_encoders.ipynb #64bf2cdc
-def clip_encoder(arch:str='ViT-B-32', tag:str='openai', device='auto') -> Encoder:
-    "A pretrained open_clip model `arch/tag` (downloads weights on first use)."
+def _weights_missing(name:str, e:Exception):
+    return WeightsMissingError(f"could not load the weights of {name} ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})",
+        "connect to the internet once (the weights are cached under ~/.cache), or unset HF_HUB_OFFLINE; check the model name")
+
+def _quick_gelu(model) -> str: return 'quick_gelu' if any(type(m).__name__ == 'QuickGELU' for m in model.modules()) else 'gelu'
+
+def clip_encoder(arch:str='ViT-B-32', # an open_clip architecture
+                 tag:str|None='openai', # its pretrained weights; None: random
+                 device='auto', precision:str='fp32', pipeline:str='fast',
+                 state_dict:dict|None=None # weights to load instead of `tag`'s (OpenAI key names), for parity tests
+                ) -> Encoder:
+    "An open_clip model `arch/tag`, with the activation its weights were trained with (QuickGELU for OpenAI's)."
     import open_clip
-    model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=tag or None)
+    quick = bool(tag and (open_clip.get_pretrained_cfg(arch, tag) or {}).get('quick_gelu'))
+    dev, _ = resolve_device(device); prec = resolve_precision(precision, dev)
+    try: model = open_clip.create_model(arch, pretrained=None if state_dict is not None else tag, precision=prec, force_quick_gelu=quick)
+    except (ConfigError, ValueError, KeyError) as e: raise ConfigError(f"open_clip cannot build {arch}/{tag}: {e}", "see open_clip.list_pretrained()") from e
+    except Exception as e: raise _weights_missing(f'clip:{arch}/{tag}', e) from e
+    if state_dict is not None: model.load_state_dict({k: v for k, v in state_dict.items() if k not in ('input_resolution', 'context_length', 'vocab_size')})
     cfg = getattr(model.visual, 'preprocess_cfg', {}) or {}
     size = model.visual.image_size; size = size[0] if isinstance(size, (tuple, list)) else size
-    pp = Preprocess(size, size, tuple(cfg.get('mean', CLIP_MEAN)), tuple(cfg.get('std', CLIP_STD)), cfg.get('interpolation', 'bicubic'))
-    return Encoder(f'clip:{arch}', tag or 'random', 'clip', model, pp, open_clip.get_tokenizer(arch), device)
+    pp = make_preprocess('clip', size, size, cfg.get('mean', CLIP_MEAN), cfg.get('std', CLIP_STD), pipeline)
+    return Encoder(f'clip:{arch}', tag or 'random', 'clip', model, pp, open_clip.get_tokenizer(arch), device, prec,
+                   dict(activation=_quick_gelu(model)))
 
-def timm_encoder(name:str='vit_base_patch14_dinov2.lvd142m', pretrained:bool=True, device='auto', img_size:int=224, resize:int=256) -> Encoder:
+def hub_pos_embed(pos_embed:torch.Tensor, # 1×(prefix+M²)×D, a square M×M grid after `prefix` tokens
+                  grid:int, # the new side, e.g. 224 // 14 = 16
+                  offset:float=0.1, prefix:int=1) -> torch.Tensor:
+    "The DINOv2 hub model's run-time interpolation: bicubic, no antialias, scale (grid + offset) / M."
+    import math, torch.nn.functional as F
+    n = pos_embed.shape[1] - prefix; sqrt_n = math.sqrt(n); M = int(sqrt_n); s = float(grid + offset) / sqrt_n
+    p = F.interpolate(pos_embed[:, prefix:].float().reshape(1, M, M, -1).permute(0, 3, 1, 2), scale_factor=(s, s), mode='bicubic', antialias=False)
+    assert p.shape[-1] == p.shape[-2] == grid, (p.shape, grid)
+    return torch.cat([pos_embed[:, :prefix].float(), p.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)], 1).to(pos_embed.dtype)
+
+POS_EMBED_MODES = ('hub', 'timm')
+
+def timm_encoder(name:str='vit_base_patch14_dinov2.lvd142m', # a timm model (with its pretrained tag)
+                 pretrained:bool=True, device='auto', precision:str='fp32', pipeline:str='fast',
+                 img_size:int=224, resize:int=256,
+                 pos_embed:str='hub', # DINOv2: 'hub' (the hub model's run-time interpolation) or 'timm' (timm's antialiased resampling)
+                 state_dict:dict|None=None # timm key names, for parity tests
+                ) -> Encoder:
     "A timm image model as a feature extractor (pooled output, no head): Resize(256), CenterCrop(224), ImageNet mean/std."
     import timm
-    kw = dict(img_size=img_size) if 'dinov2' in name or 'vit' in name else {}
-    model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kw)
-    return Encoder(f'timm:{name}', 'pretrained' if pretrained else 'random', 'dino', model, Preprocess(resize, img_size, IMAGENET_MEAN, IMAGENET_STD), None, device)
+    if pos_embed not in POS_EMBED_MODES: raise ConfigError(f"unknown position-embedding mode {pos_embed!r}", f"use one of {POS_EMBED_MODES}")
+    dinov2 = 'dinov2' in name
+    try: model = timm.create_model(name, pretrained=pretrained and state_dict is None, num_classes=0, **({} if dinov2 else dict(img_size=img_size) if 'vit' in name else {}))
+    except Exception as e: raise _weights_missing(f'timm:{name}', e) from e
+    if state_dict is not None: model.load_state_dict(state_dict)
+    spec = dict(activation='gelu')
+    if dinov2:
+        native = model.patch_embed.grid_size[0]; grid = img_size // model.patch_embed.patch_size[0]
+        prefix = 0 if model.no_embed_class else model.num_prefix_tokens
+        old = model.pos_embed.data.clone()
+        model.set_input_size(img_size=img_size)     # timm: resampled once, antialiased
+        if pos_embed == 'hub': model.pos_embed.data = hub_pos_embed(old, grid, 0.1, prefix)
+        spec['pos_embed'] = (f"hub: {native}x{native} grid interpolated to {grid}x{grid} (bicubic, no antialias, offset 0.1)" if pos_embed == 'hub'
+                             else f"timm: {native}x{native} grid resampled to {grid}x{grid} (bicubic, antialias)")
+    pp = make_preprocess('dino', resize, img_size, IMAGENET_MEAN, IMAGENET_STD, pipeline)
+    return Encoder(f'timm:{name}', 'pretrained' if pretrained and state_dict is None else ('loaded' if state_dict is not None else 'random'),
+                   'dino', model, pp, None, device, precision, spec)
 
-def tiny_clip(device='cpu', seed:int=0, image_size:int=32) -> Encoder:
+def tiny_clip(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32', pipeline:str='fast') -> Encoder:
     "A small CLIP (2-layer ViT and text transformer, width 64) with random weights: for tests and smoke, no download."
     import open_clip
-    from open_clip.model import CLIP, CLIPVisionCfg, CLIPTextCfg
+    from open_clip.model import CLIP, CLIPVisionCfg, CLIPTextCfg, convert_weights_to_lp
     torch.manual_seed(seed)
     model = CLIP(embed_dim=64, vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=8, image_size=image_size),
                  text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=2, layers=2))
-    return Encoder('tiny-clip', f'random-seed{seed}', 'clip', model, Preprocess(image_size, image_size, CLIP_MEAN, CLIP_STD),
-                   open_clip.get_tokenizer('ViT-B-32'), device)
+    prec = resolve_precision(precision, resolve_device(device)[0])
+    if prec != 'fp32': convert_weights_to_lp(model, DTYPES[prec])
+    return Encoder('tiny-clip', f'random-seed{seed}', 'clip', model, make_preprocess('clip', image_size, image_size, CLIP_MEAN, CLIP_STD, pipeline),
+                   open_clip.get_tokenizer('ViT-B-32'), device, prec, dict(activation=_quick_gelu(model)))
 
-def tiny_dino(device='cpu', seed:int=0, image_size:int=32) -> Encoder:
+def tiny_dino(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32', pipeline:str='fast') -> Encoder:
     "A small timm ViT (2 layers, width 64) with random weights: for tests and smoke, no download."
     import timm
     torch.manual_seed(seed)
     model = timm.create_model('vit_small_patch16_224', pretrained=False, num_classes=0, img_size=image_size, patch_size=8,
                               embed_dim=64, depth=2, num_heads=2)
-    return Encoder('tiny-dino', f'random-seed{seed}', 'dino', model, Preprocess(image_size, image_size, IMAGENET_MEAN, IMAGENET_STD), None, device)
+    return Encoder('tiny-dino', f'random-seed{seed}', 'dino', model, make_preprocess('dino', image_size, image_size, IMAGENET_MEAN, IMAGENET_STD, pipeline),
+                   None, device, precision, dict(activation='gelu'))
 
 ENCODERS = {
-    'clip:ViT-B-32/openai': lambda device='auto': clip_encoder('ViT-B-32', 'openai', device),
-    'clip:ViT-L-14/openai': lambda device='auto': clip_encoder('ViT-L-14', 'openai', device),
-    'timm:vit_base_patch14_dinov2.lvd142m': lambda device='auto': timm_encoder('vit_base_patch14_dinov2.lvd142m', device=device),
-    'timm:vit_base_patch16_224.dino': lambda device='auto': timm_encoder('vit_base_patch16_224.dino', device=device),
-    'tiny-clip': lambda device='cpu': tiny_clip(device),
-    'tiny-dino': lambda device='cpu': tiny_dino(device),
+    'clip:ViT-B-32/openai': lambda **kw: clip_encoder('ViT-B-32', 'openai', **kw),
+    'clip:ViT-L-14/openai': lambda **kw: clip_encoder('ViT-L-14', 'openai', **kw),
+    'timm:vit_base_patch14_dinov2.lvd142m': lambda **kw: timm_encoder('vit_base_patch14_dinov2.lvd142m', **kw),
+    'timm:vit_large_patch14_dinov2.lvd142m': lambda **kw: timm_encoder('vit_large_patch14_dinov2.lvd142m', **kw),
+    'timm:vit_base_patch16_224.dino': lambda **kw: timm_encoder('vit_base_patch16_224.dino', **kw),
+    'tiny-clip': lambda **kw: tiny_clip(**{'device': 'cpu', **kw}),
+    'tiny-dino': lambda **kw: tiny_dino(**{'device': 'cpu', **kw}),
 }
 
-def create_encoder(name:str, # a key of `ENCODERS`, 'clip:<arch>/<tag>' or 'timm:<model name>'
-                   device:str='auto') -> Encoder:
-    "Build the encoder called `name`."
-    if name in ENCODERS: return ENCODERS[name](device=device)
+def check_encoder_name(name:str) -> str:
+    "`name` if `create_encoder` can build it (checked against open_clip's and timm's registries, no download), else a `ConfigError`."
+    if name in ENCODERS: return name
     if name.startswith('clip:') and '/' in name:
         import open_clip
-        arch, tag = name[5:].split('/', 1)
-        pairs = open_clip.list_pretrained()
+        arch, tag = name[5:].split('/', 1); pairs = open_clip.list_pretrained()
         if (arch, tag) not in pairs:
             close = [f'{a}/{t}' for a, t in pairs if a.lower() == arch.lower() or t == tag][:8]
-            raise ValueError(f"open_clip has no pretrained {arch}/{tag}; e.g. {close or [f'{a}/{t}' for a, t in pairs[:8]]} (all: open_clip.list_pretrained())")
-        return clip_encoder(arch, tag, device)
+            raise ConfigError(f"open_clip has no pretrained {arch}/{tag}", f"use e.g. {close or [f'{a}/{t}' for a, t in pairs[:8]]} (all: open_clip.list_pretrained())")
+        return name
     if name.startswith('timm:'):
         import timm
-        if not timm.is_model(name[5:].split('.')[0]) or (('.' in name[5:]) and name[5:] not in timm.list_pretrained(name[5:])):
-            raise ValueError(f"timm has no model {name[5:]!r}; e.g. {timm.list_pretrained('*dino*')[:8]} (all: timm.list_pretrained())")
-        return timm_encoder(name[5:], device=device)
-    raise ValueError(f"Unknown encoder {name!r}; use one of {sorted(ENCODERS)}, 'clip:<arch>/<tag>' or 'timm:<model>'")
+        m = name[5:]
+        if not timm.is_model(m.split('.')[0]) or ('.' in m and m not in timm.list_pretrained(m)):
+            raise ConfigError(f"timm has no model {m!r}", f"use e.g. {timm.list_pretrained('*dino*')[:8]} (all: timm.list_pretrained())")
+        return name
+    raise ConfigError(f"unknown encoder {name!r}", f"use one of {sorted(ENCODERS)}, 'clip:<arch>/<tag>' or 'timm:<model>'")
+
+def create_encoder(name:str, # a key of `ENCODERS`, 'clip:<arch>/<tag>' or 'timm:<model name>'
+                   device:str='auto', precision:str='fp32', # 'fp32', 'fp16', 'bf16' or 'auto' (fp16 on CUDA)
+                   pipeline:str='fast' # preprocessing: 'fast' (batched tensors) or 'authors' (their PIL transforms)
+                  ) -> Encoder:
+    "Build the encoder called `name`."
+    check_encoder_name(name)
+    kw = dict(device=device, precision=precision, pipeline=pipeline)
+    if name in ENCODERS: return ENCODERS[name](**kw)
+    if name.startswith('clip:'): return clip_encoder(*name[5:].split('/', 1), **kw)
+    return timm_encoder(name[5:], **kw)
 
 # %% ../nbs/02_encoders.ipynb #c586e5dd
 def feature_key(encoder:Encoder, data_id:str, kind:str='image', n:int|None=None) -> dict:
-    "The fields that identify a cached feature array."
-    return dict(encoder=encoder.name, weights=encoder.weights, data=data_id, kind=kind, n=n,
-                preprocess=encoder.preprocess.key if kind == 'image' else 'tokenizer', version=1)
+    "The fields that identify a cached feature array: model, weights, precision, activation, position embedding, data, preprocessing."
+    return dict(encoder=encoder.name, weights=encoder.weights, data=data_id, kind=kind, n=n, precision=encoder.precision,
+                spec=dict(sorted(encoder.spec.items())), preprocess=encoder.preprocess.key if kind == 'image' else 'tokenizer', version=2)
 
 def _key_hash(key:dict) -> str: return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 def _checksum(a:np.ndarray) -> str: return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()

@@ -17,17 +17,29 @@ COMBOS = {'M1': (0,), 'M2': (1,), 'M3': (2,), 'M1+M2': (0, 1), 'M1+M3': (0, 2), 
 FIXED = {'1:1:1': (1, 1, 1), '3:3:4': (3, 3, 4)}
 WEIGHTINGS = tuple(FIXED) + CONFIDENCES
 # which side of each similarity is L2-normalised: (query, keys) for M1, M2, M3
-NORMALIZATION = {False: ((False, False), (False, True), (True, True)),   # the authors' code
+NORMALIZATION = {False: ((False, False), (False, True), (True, True)),   # the authors' CIFAR scripts
                  True:  ((True, True), (True, True), (True, True))}      # clean
+# (the authors' TinyImageNet script: ((False, False), (False, True), (False, True)), see `config.AUTHORS_NORMALIZE`)
+
+def resolve_normalization(normalize) -> tuple:
+    "`((q1, k1), (q2, k2), (q3, k3))`: which side of M1, M2, M3 is L2-normalised, from a bool or an explicit triple of pairs."
+    if isinstance(normalize, (bool, np.bool_)): return NORMALIZATION[bool(normalize)]
+    try:
+        spec = tuple((bool(q), bool(k)) for q, k in normalize)
+        if len(spec) == 3 and all(isinstance(x, (bool, np.bool_)) for p in normalize for x in p): return spec
+    except (TypeError, ValueError): pass
+    from zsc_nb.errors import ConfigError
+    raise ConfigError(f"normalize must be True, False or three (query, keys) pairs of booleans for M1, M2, M3, got {normalize!r}",
+                      "e.g. [[false, false], [false, true], [false, true]] for the authors' TinyImageNet script")
 
 def text_prompts(classes, template:str='a photo of a {}', underscores:bool=True) -> list:
     "M1's prompts; `underscores=False` writes `aquarium_fish` as `aquarium fish`."
     return [template.format(c if underscores else c.replace('_', ' ')) for c in classes]
 
 # %% auto #0
-__all__ = ['COMBOS', 'FIXED', 'WEIGHTINGS', 'NORMALIZATION', 'SCALE_GRID', 'text_prompts', 'Features', 'RefSet', 'encode_all',
-           'save_features', 'load_features', 'method_sims', 'evaluate', 'reference_sims', 'calibrate_scales',
-           'procedural_refs']
+__all__ = ['COMBOS', 'FIXED', 'WEIGHTINGS', 'NORMALIZATION', 'SCALE_GRID', 'resolve_normalization', 'text_prompts', 'Features',
+           'RefSet', 'encode_all', 'save_features', 'load_features', 'method_sims', 'evaluate', 'reference_sims',
+           'calibrate_scales', 'procedural_refs']
 
 # %% ../nbs/08_engine.ipynb #145a6035
 @dataclass
@@ -62,10 +74,13 @@ class RefSet:
 
 def encode_all(images, # an `ImageSet`
                refs:RefSet, known:list, clip='tiny-clip', dino='tiny-dino', cache=None, device:str='auto',
-               batch_size:int=128, template:str='a photo of a {}', underscores:bool=True, progress:bool=True) -> Features:
+               batch_size:int=128, template:str='a photo of a {}', underscores:bool=True, progress:bool=True,
+               precision:tuple=('fp32', 'fp32'), # of the CLIP and the DINO encoder: 'fp32', 'fp16', 'bf16' or 'auto'
+               preprocess:str='fast' # 'fast' (batched tensors) or 'authors' (their PIL transforms)
+              ) -> Features:
     "Features of test images, prompts and references, each through the feature cache. `clip`/`dino`: names or `Encoder`s."
-    clip = create_encoder(clip, device) if isinstance(clip, str) else clip
-    dino = create_encoder(dino, device) if isinstance(dino, str) else dino
+    clip = create_encoder(clip, device, precision[0], preprocess) if isinstance(clip, str) else clip
+    dino = create_encoder(dino, device, precision[1], preprocess) if isinstance(dino, str) else dino
     prompts = text_prompts(images.classes, template, underscores)
     kw = dict(cache=cache, batch_size=batch_size, progress=progress)
     t = time.perf_counter()
@@ -76,7 +91,7 @@ def encode_all(images, # an `ImageSet`
         ref_clip=cached_features(clip, refs.items, refs.data_id, **kw),
         ref_dino=cached_features(dino, refs.items, refs.data_id, **kw),
         ref_labels=np.asarray(refs.labels), ref_k=np.asarray(refs.k),
-        meta=dict(clip=clip.id, dino=dino.id, data=images.fingerprint, refs=refs.data_id, encode_s=time.perf_counter() - t))
+        meta=dict(clip=clip.id, dino=dino.id, encoders=dict(clip=clip.describe(), dino=dino.describe()), data=images.fingerprint, refs=refs.data_id, encode_s=time.perf_counter() - t))
     return F
 
 # %% ../nbs/08_engine.ipynb #09019910
@@ -99,9 +114,9 @@ def load_features(path) -> Features:
     return Features(info['classes'], known=info['known'], meta=info['meta'], **arrs)
 
 # %% ../nbs/08_engine.ipynb #9965de91
-def method_sims(F:Features, normalize:bool=False, agg:str='mean') -> list:
-    "[M1, M2, M3] similarity matrices, N×C, with the authors' (`normalize=False`) or clean normalisation."
-    (q1, k1), (q2, k2), (q3, k3) = NORMALIZATION[bool(normalize)]
+def method_sims(F:Features, normalize=False, agg:str='mean') -> list:
+    "[M1, M2, M3] similarity matrices, N×C, with the authors' (`normalize=False`), clean (`True`) or a per-method normalisation."
+    (q1, k1), (q2, k2), (q3, k3) = resolve_normalization(normalize)
     C = len(F.classes)
     s1 = text_scores(l2_normalize(F.img_clip) if q1 else F.img_clip, l2_normalize(F.text_clip) if k1 else F.text_clip, normalize=False)
     s2 = reference_scores(F.img_clip, F.ref_clip, F.ref_labels, C, agg, q2, k2)
@@ -126,7 +141,7 @@ def _scores_for(fused, y, known, label_space):
 
 def evaluate(F:Features, # the cached features
              scales=(1.0, 3.0, 50.0), # softmax scale of M1, M2, M3
-             normalize:bool=False, # clean (True) or the authors' (False) feature normalisation
+             normalize=False, # clean (True), the authors' CIFAR (False) or per-method ((q, k) × 3) normalisation
              label_space:str='all', # 'all' (unknown names included) or 'known'
              combos=tuple(COMBOS), weightings=WEIGHTINGS,
              normalize_weights:bool=False, agg:str='mean', k:int|None=None, max_test:int|None=None) -> dict:
@@ -151,7 +166,7 @@ def evaluate(F:Features, # the cached features
                 fused = sum(W[:, [j]] * p for j, p in enumerate(ps))
             res[name][w] = _scores_for(fused, y, F.known, label_space)
     res['_meta'] = dict(n_test=int(len(y)), n_classes=len(F.classes), n_known=len(F.known), scales=list(scales),
-                        normalize=normalize, label_space=label_space, agg=agg, k=k, eval_s=time.perf_counter() - t)
+                        normalize=normalize if isinstance(normalize, bool) else [list(p) for p in resolve_normalization(normalize)], label_space=label_space, agg=agg, k=k, eval_s=time.perf_counter() - t)
     return res
 
 # %% ../nbs/08_engine.ipynb #cf0c9380

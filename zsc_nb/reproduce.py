@@ -22,9 +22,10 @@ FIG4_PAIRS = {'cifar10': [['cat', 'dog'], ['automobile', 'truck']], 'shapes': [[
 
 # %% auto #0
 __all__ = ['log', 'PRESET_DATASETS', 'DISPLAY', 'FIG4_PAIRS', 'PAPER', 'WEIGHTING_NAMES', 'INCONSISTENCIES', 'PAPER_DATASETS',
-           'K_SWEEP', 'splits_of', 'label_spaces', 'references_for', 'prepare', 'git_commit', 'result_path',
-           'bundle_path', 'write_result', 'read_result', 'runs_dir', 'kernel_name', 'run_key', 'run_notebook',
-           'reproduce', 'make_tables', 'build_tables', 'build_report', 'refs_to_make', 'save_fig', 'tsne_points']
+           'AUTHORS_DIFFERENCES', 'K_SWEEP', 'splits_of', 'label_spaces', 'references_for', 'prepare', 'git_commit',
+           'result_path', 'bundle_path', 'write_result', 'read_result', 'runs_dir', 'kernel_name', 'run_key',
+           'run_notebook', 'reproduce', 'make_tables', 'build_tables', 'describe_normalization', 'build_report',
+           'refs_to_make', 'save_fig', 'tsne_points']
 
 # %% ../nbs/09_reproduce.ipynb #f22af264
 PAPER = {
@@ -112,7 +113,8 @@ def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=No
     stages['references'] = stages.get('references', 0) + time.perf_counter() - t; t = time.perf_counter()
     known = known_classes(cfg.dataset, cfg.split, ds.classes)
     F = encode_all(ds, refs, known, cfg.clip, cfg.dino, cfg.cache or (Path(root)/'cache' if root else None), cfg.device,
-                   cfg.batch_size, underscores=cfg.protocol == 'authors', progress=progress)
+                   cfg.batch_size, underscores=cfg.protocol == 'authors', progress=progress,
+                   precision=(cfg.clip_precision, cfg.dino_precision), preprocess=cfg.preprocess)
     stages['encode'] = stages.get('encode', 0) + time.perf_counter() - t
     F.meta.update(dataset=cfg.dataset, split=cfg.split, refs_folders=sorted({str(Path(p).parent.parent) for p in refs.items}),
                   k_available=int(refs.k.max()) + 1, synthetic=cfg.smoke)
@@ -319,6 +321,24 @@ def build_tables(out, preset:str) -> list:
     return paths
 
 # %% ../nbs/09_reproduce.ipynb #34354684
+def describe_normalization(normalize) -> str:
+    "The feature normalisation of a run, in words."
+    from zsc_nb.engine import resolve_normalization, NORMALIZATION
+    spec = resolve_normalization(normalize)
+    if spec == NORMALIZATION[True]: return 'L2-normalised'
+    side = lambda q, k: f"{'cos' if q and k else ('raw×normalised' if k else ('normalised×raw' if q else 'raw'))}"
+    return 'authors: ' + ', '.join(f"{m} {side(q, k)}" for m, (q, k) in zip(('M1', 'M2', 'M3'), spec))
+
+AUTHORS_DIFFERENCES = [
+    "On CUDA the authors' CLIP runs in fp16 end to end, softmax and entropy included (`clip.load`); the `authors` preset encodes "
+    "in fp16 too (`clip_precision='auto'`) but computes the softmax, confidences and fusion from the cached features in float32/64. "
+    "On CPU both are fp32 and the pipelines agree to the parity suite's bounds.",
+    "The authors' loops list the reference folder with `os.listdir` (file-system order) and sum 0.5 × each reference of a class; "
+    "the mean over a class's K references is the same number up to float rounding.",
+    "Their DINOv2 is the `torch.hub` model of January 2024; ours is timm's port of the same weights with the hub's run-time "
+    "position-embedding interpolation computed once at load time (identical for 224 px inputs; see the parity chapter).",
+]
+
 def build_report(out, preset:str, runner:dict|None=None) -> Path:
     "`REPORT.md`: what ran, every table, the clean protocol's summary, the figures and the paper's inconsistencies."
     out = Path(out); ev = _results(out, 'eval', preset)
@@ -332,9 +352,17 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
     for d, e in ev.items():
         c, m = e['config'], e['meta']; st = m.get('stages_s', {})
         L.append(f"| {DISPLAY.get(d, d)} | {m.get('clip')} | {m.get('dino')} | {c['k_refs']} / {m.get('k_available')} | {tuple(c['scales'])} | "
-                 f"{'L2-normalised' if c['normalize'] else 'authors (raw M1, raw×normalised M2, cosine M3)'} | {', '.join(map(str, e['results']))} | "
+                 f"{describe_normalization(c['normalize'])} | {', '.join(map(str, e['results']))} | "
                  f"{', '.join(m.get('label_spaces', []))} | {m.get('n_test')}{' (first ' + str(c['max_test']) + ')' if c.get('max_test') else ''} | {e.get('commit')} | "
                  + ' / '.join(f"{st.get(s, 0):.1f}" for s in ('data', 'references', 'encode', 'evaluate')) + ' |')
+    models = {(d, r): m for d, e in ev.items() for r, m in (e['meta'].get('encoders') or {}).items()}
+    if models:
+        L += ['', '**Models** (everything that changes a feature is also in its cache key):', '',
+              '| data set | role | model | weights | precision | device | activation | position embedding | preprocessing |', '|---|---|---|---|---|---|---|---|---|']
+        for (d, r), m in models.items():
+            p = m.get('preprocess', {})
+            L.append(f"| {DISPLAY.get(d, d)} | {r} | {m['name']} | {m['weights']} | {m['precision']} | {m.get('device', '')} | {m.get('activation', '')} | "
+                     f"{m.get('pos_embed', 'native')} | {p.get('backend')} {p.get('interpolation')} resize {p.get('size')}, crop {p.get('crop')} |")
     if ev:
         any_e = next(iter(ev.values()))
         L += ['', f"Label space 'all' puts every class name of the data set (unknown ones included) in front of M1, the LLM and the generator, as the "
@@ -370,6 +398,7 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
         L.append('')
     if figs.get('figures'):
         L += ['## Figures', ''] + [f"- `{f}`" for f in figs['figures']] + ['']
+    if preset == 'authors': L += ["## Known differences from the authors' pipeline", ''] + [f"- {x}" for x in AUTHORS_DIFFERENCES] + ['']
     L += ['## Inconsistencies in the paper', ''] + [f"- {x}" for x in INCONSISTENCIES] + ['']
     p = out/'REPORT.md'; p.write_text('\n'.join(L)); return p
 
