@@ -113,6 +113,6 @@ class FakeOpenAI:
         return self._send(h, 200, {'created': 0, 'data': [{'b64_json': b64, 'revised_prompt': 'revised: ' + body.get('prompt', '')}]}, cut=kind == 'cut')
 
     def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start(); return self
+        threading.Thread(target=self.httpd.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start(); return self
     def __exit__(self, *a):
         self.httpd.shutdown(); self.httpd.server_close()

@@ -73,10 +73,10 @@ def _generator(args):
     from zsc_nb.prompting import resolve_backend
     name = resolve_backend(args.generator, 'diffusers')
     if name not in GENERATORS: raise ConfigError(f"--generator {args.generator!r} is not an image backend", f"choose one of {', '.join(GENERATORS)} or auto")
-    kw = {'openai': dict(model=args.image_model or 'dall-e-3', size=args.size or '1024x1024', quality=args.quality, base_url=args.base_url, timeout=args.timeout),
-          'diffusers': dict(model=args.image_model or 'stabilityai/sd-turbo', **({'size': _int_size(args.size)} if args.size else {})),
-          'procedural': {}}
-    return create_generator(name, **{k: v for k, v in kw[name].items() if v is not None})
+    kw = {'openai': lambda: dict(model=args.image_model or 'dall-e-3', size=args.size or '1024x1024', quality=args.quality, base_url=args.base_url, timeout=args.timeout),
+          'diffusers': lambda: dict(model=args.image_model or 'stabilityai/sd-turbo', **({'size': _int_size(args.size)} if args.size else {})),
+          'procedural': dict}
+    return create_generator(name, **{k: v for k, v in kw[name]().items() if v is not None})
 
 def _int_size(s):
     try: return int(s)
@@ -133,11 +133,13 @@ def _import(args):
     return 1 if rep['classes_without_reference'] else 0
 
 def _reproduce(args):
-    from zsc_nb.reproduce import reproduce
     try: overrides = json.loads(args.overrides) if args.overrides else {}
     except json.JSONDecodeError as e: raise ConfigError(f"--overrides is not valid JSON ({e.msg} at character {e.pos})", "write e.g. '{\"k_refs\": 4}'") from None
     if not isinstance(overrides, dict): raise ConfigError(f"--overrides must be a JSON object, got {args.overrides}", "write e.g. '{\"k_refs\": 4}'")
     _folder_ok(args.out, '--out'); _folder_ok(args.root, '--root')
+    from zsc_nb.config import config_from
+    for d in (args.datasets or [None]): config_from(args.preset, d, overrides)   # before the heavy imports; reproduce checks again
+    from zsc_nb.reproduce import reproduce
     r = reproduce(args.preset, args.datasets, args.out, args.root, args.force, not args.no_download, overrides)
     print(f"tables, figures and REPORT.md in {r['out']}")
 

@@ -209,7 +209,8 @@ def generate_references(prompts:dict, # {class: generation prompt}
                         root=None, # default `<repo>/data/references`
                         concurrency:int=4, # requests in flight (remote backends)
                         max_retries:int=5, cost_limit:float=1.0, yes:bool=False, seed:int=0,
-                        progress:bool=True, retry_base:float=1.0) -> GenerationReport:
+                        progress:bool=True, retry_base:float|None=None # first backoff delay (None: env ZSC_NB_RETRY_BASE, else 1 s)
+                       ) -> GenerationReport:
     "Make the missing references of every class; reuse those present and intact."
     check_k(k)
     if not prompts: raise ConfigError("no prompts", "give {class: prompt} for at least one class")
@@ -319,11 +320,12 @@ def import_references(folder, # a folder of existing images
         try: data = p.read_bytes(); w, h, _, _ = image_info(data, min_side)
         except BadImageError as e: bad.append((p.name, e.what)); continue
         except OSError as e: bad.append((p.name, f"unreadable ({type(e).__name__})")); continue
-        c, why = (mapping[p.name], 'mapping') if p.name in mapping else class_of_file(p.name, matcher)
-        if c is None: (ambiguous if why.startswith('ambiguous') else unmatched).append(p.name); continue
         sha = hashlib.sha256(data).hexdigest()
         if sha in seen: dup.append((p.name, seen[sha])); continue
-        seen[sha] = p.name; plan.append((p, c, data, sha, w, h))
+        seen[sha] = p.name
+        c, why = (mapping[p.name], 'mapping') if p.name in mapping else class_of_file(p.name, matcher)
+        if c is None: (ambiguous if why.startswith('ambiguous') else unmatched).append(p.name); continue
+        plan.append((p, c, data, sha, w, h))
     if bad and not skip_bad:
         raise BadImageError(f"{len(bad)} file(s) in {src} are not usable images: " + '; '.join(f"{n}: {w}" for n, w in bad[:10]) + ('…' if len(bad) > 10 else ''),
                             "remove or replace them, or skip them with --skip-bad (skip_bad=True); nothing was imported")
