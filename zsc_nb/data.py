@@ -234,7 +234,7 @@ DATASETS = {
 def _check_name(name):
     if name not in DATASETS:
         from zsc_nb.errors import ConfigError
-        raise ConfigError(f"unknown data set {name!r}", f"choose one of {', '.join(sorted(DATASETS))}")
+        raise ConfigError(f"Unknown data set {name!r}", f"choose one of {', '.join(sorted(DATASETS))}")
 
 def load_dataset(name:str, # key of `DATASETS`
                  root=None, # data folder (default `<repo>/data`)
