@@ -317,3 +317,15 @@ def test_sd_turbo_offline_is_weights_missing(monkeypatch):
     with pytest.raises(WeightsMissingError, match=r"'zsc-nb-test/no-such-model' is not in the local Hugging Face cache \(HF_HUB_OFFLINE is set\)") as e:
         DiffusersImages('zsc-nb-test/no-such-model', device='cpu')
     assert 'model_index.json' not in str(e.value) and 'procedural' in str(e.value)
+
+def test_reproduce_validates_every_data_set_before_any_notebook(tmp_path):
+    from zsc_nb.reproduce import reproduce
+    for kw, want in [(dict(datasets=['shapes', 'cifar11']), "unknown dataset 'cifar11'"), (dict(overrides={'k_refs': 0}), 'k_refs must be at least 1'),
+                     (dict(overrides={'weighting': 'entropy'}), "weighting 'entropy'"), (dict(overrides={'scales': 'big'}), 'scales must be tuple')]:
+        with pytest.raises(ConfigError, match=want): reproduce('smoke', out=tmp_path/'out', progress=False, **kw)
+    with pytest.raises(ConfigError, match='unknown preset'): reproduce('paper', out=tmp_path/'out')
+    assert not (tmp_path/'out').exists()                               # no kernel spec, no notebook, no folder
+
+def test_an_unexpected_backend_bug_is_not_called_a_server_refusal():
+    def bug(): raise TypeError('a bug in our code')
+    with pytest.raises(TypeError): with_retries(bug, 3, base=0)

@@ -84,7 +84,7 @@ def _int_size(s):
 
 def _references(args):
     from zsc_nb.data import class_names
-    from zsc_nb.prompting import get_prompts
+    from zsc_nb.prompting import get_prompts, prompts_path
     from zsc_nb.generation import generate_references, check_k
     _check_common(args); check_k(args.k)                                 # 1. every argument, before anything is paid for
     _positive(args.concurrency, '--concurrency'); _positive(args.cost_limit, '--cost-limit', 0)
@@ -98,7 +98,7 @@ def _references(args):
     print(f"{len(rep.made)} made, {len(rep.reused)} reused, in {rep.folder}")
     if rep.refused:
         print(f"{len(rep.refused)} class(es) refused permanently (retrying will not help): edit the class's prompt in "
-              f"{Path(args.root or 'data')/'prompts'/(args.dataset + '.json')} and run again with the edited file, or import an image "
+              f"{prompts_path(args.dataset, _root(args, 'prompts'))} and run the same command again, or import an image "
               f"(zsc-nb import-references FOLDER --dataset {args.dataset} --mapping MAP.json):", file=sys.stderr)
         for c, m in rep.refused.items(): print(f"  {c}: {m}", file=sys.stderr)
     if rep.failed:

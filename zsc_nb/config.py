@@ -149,7 +149,7 @@ def _type_ok(v, ann:str) -> bool:
 def _names(module:str, attr:str, fallback) -> list:
     "Registry names from `module.attr` if that module is light or already imported; else `fallback`."
     m = sys.modules.get(module)
-    if m is None and module in ('zsc_nb.data', 'zsc_nb.fusion', 'zsc_nb.prompting', 'zsc_nb.generation'):
+    if m is None and module in ('zsc_nb.data', 'zsc_nb.prompting', 'zsc_nb.generation'):   # light: no torch
         import importlib; m = importlib.import_module(module)
     return getattr(m, attr) if m is not None else fallback
 
@@ -198,7 +198,7 @@ def _problems(cfg) -> list:
     if sc is not None and (len(sc) != 3 or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sc)):
         out.append(f"scales must be three positive numbers (M1, M2, M3), got {sc!r}")
     w = g('weighting')
-    ws = list(_names('zsc_nb.engine', 'WEIGHTINGS', ('1:1:1', '3:3:4', *_names('zsc_nb.fusion', 'CONFIDENCES', ()))))
+    ws = list(_names('zsc_nb.engine', 'WEIGHTINGS', ('1:1:1', '3:3:4', *_names('zsc_nb.fusion', 'CONFIDENCES', ('max', 'inv_entropy', 'neg_exp_entropy')))))
     if w is not None and w not in ws: out.append(f"weighting {w!r} is not one of {ws}")
     gens = [*_names('zsc_nb.generation', 'GENERATORS', ()), 'auto', 'imported']
     if g('generator') is not None and g('generator') not in gens: out.append(f"generator {g('generator')!r} is not one of {gens}")

@@ -243,7 +243,8 @@ def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None
             if kind == 'refusal': raise APIRefusal(f"{what}: refused permanently{at} ({msg})",
                                                    "retrying the same request will not help: edit its prompt, or import an image for it") from None
             if kind == 'fatal':
-                if isinstance(e, ZscError): raise
+                import openai
+                if not isinstance(e, openai.APIError): raise             # ours (or a bug): not the server's doing
                 raise APIRefusal(f"{what}: the server{at} rejected the request ({msg})", "check --model/--image-model, --size and --base-url") from None
             if attempt == max_retries:
                 raise APIExhausted(f"{what} failed after {attempt + 1} attempt(s){at}: {msg}",
