@@ -230,6 +230,7 @@ def test_version_usage_and_debug(capsys):
     assert e.value.code == 0 and capsys.readouterr().out.startswith('zsc-nb 0.')
     assert main([]) == 2 and 'usage: zsc-nb' in capsys.readouterr().out
     with pytest.raises(ConfigError): main(['--debug', 'references', '--dataset', 'cifar11'])   # --debug: the traceback
+    with pytest.raises(ConfigError): main(['references', '--dataset', 'cifar11', '--debug'])
     os.environ['ZSC_NB_DEBUG'] = '1'
     try:
         with pytest.raises(ConfigError): main(['references', '--dataset', 'cifar11'])

@@ -207,7 +207,8 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv or os.environ.get('ZSC_NB_DEBUG', '') not in ('', '0')
     p = _parser()
-    if not [a for a in argv if a != '--debug']: p.print_help(); return 2
+    argv = [a for a in argv if a != '--debug']                        # accepted anywhere on the line
+    if not argv: p.print_help(); return 2
     try:
         args = p.parse_args(argv)
         if not getattr(args, 'fn', None): p.print_help(); return 2
