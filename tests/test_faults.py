@@ -330,3 +330,10 @@ def test_reproduce_validates_every_data_set_before_any_notebook(tmp_path):
 def test_an_unexpected_backend_bug_is_not_called_a_server_refusal():
     def bug(): raise TypeError('a bug in our code')
     with pytest.raises(TypeError): with_retries(bug, 3, base=0)
+
+def test_validation_imports_no_torch():
+    code = ("import sys; from zsc_nb.cli import main; from zsc_nb.config import validate_config, get_preset\n"
+            "validate_config(get_preset('authors')); rc = main(['reproduce', '--overrides', '{\"k_refs\": 0}'])\n"
+            "assert rc == 2 and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:3]")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent)))
+    assert r.returncode == 0, r.stderr
