@@ -1,25 +1,45 @@
-"""A scripted OpenAI-compatible HTTP server on 127.0.0.1 (random port) for offline tests.
+"""A scripted OpenAI-compatible HTTP server on 127.0.0.1 (random port) for offline tests and fault injection.
 
 Serves POST /v1/chat/completions and /v1/images/generations. Each endpoint pops the next action from its script;
 when the script is empty it answers normally. Actions:
-  ('ok', text)         chat reply text (chat) / an image (images)
+  ('ok', text)         chat reply text (chat) / an image of the requested size (images)
   ('429', seconds)     rate limited, with a Retry-After header
-  ('500',)             server error
+  ('500',) ('503',)    server errors
   ('slow', seconds)    answer normally after a delay
   ('malformed',)       HTTP 200 with a body that is not JSON
+  ('empty',)           HTTP 200 with an empty `choices` (chat) or `data` (images) list
+  ('cut',)             headers promise a body, half of it is sent, then the connection is closed
   ('badb64',)          images: b64_json that is not base64
-  ('401',)             authentication error that echoes the key it was sent (as some servers do)
-A prompt containing 'ALWAYS_FAIL' always gets 500. `max_inflight` records how many requests overlapped.
+  ('text',)            images: base64 of a text file, not an image
+  ('truncated',)       images: the first half of a PNG
+  ('tiny',)            images: a valid 1x1 PNG
+  ('jpeg',)            images: a JPEG of the requested size (decodable, but not a PNG)
+  ('policy',)          HTTP 400 content_policy_violation (a permanent refusal)
+  ('401',) ('403',)    authentication errors that echo the key they were sent (as some servers do)
+A prompt containing 'ALWAYS_FAIL' always gets 500; one containing 'POLICY_REFUSE' always gets the policy refusal.
+`max_inflight` records how many requests overlapped; `requests` lists (path, body, authorization header).
 """
-import base64, io, json, threading, time
+import base64, io, json, re, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 import numpy as np
 
-def _png(seed):
+from functools import lru_cache
+
+def _png(seed, size=(16, 16), fmt='PNG'): return _png_cached(seed % 16, tuple(size), fmt)
+
+@lru_cache(maxsize=64)
+def _png_cached(seed, size, fmt):
+    "A quick-to-encode image of `size` (a colour ramp, seeded), PNG or JPEG bytes."
     from PIL import Image
-    rng = np.random.default_rng(seed)
-    buf = io.BytesIO(); Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(buf, format='PNG')
-    return buf.getvalue()
+    w, h = size; rng = np.random.default_rng(seed)
+    base = rng.integers(0, 200, 3)
+    ramp = (np.add.outer(np.arange(h), np.arange(w)) * 55 // max(1, w + h)).astype(np.int64)
+    a = np.clip(base[None, None, :] + ramp[..., None], 0, 255).astype(np.uint8)
+    buf = io.BytesIO(); Image.fromarray(a).save(buf, format=fmt); return buf.getvalue()
+
+def _size(body):
+    m = re.fullmatch(r'(\d+)x(\d+)', str(body.get('size', '16x16')))
+    return (int(m.group(1)), int(m.group(2))) if m else (16, 16)
 
 class FakeOpenAI:
     def __init__(self, chat=(), images=(), delay=0.0):
@@ -28,6 +48,7 @@ class FakeOpenAI:
         self.requests = []   # (path, json body, authorization header)
         srv = self
         class H(BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
             def log_message(self, *a): pass
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get('content-length', 0))) or b'{}')
@@ -37,37 +58,61 @@ class FakeOpenAI:
                     script = srv.chat_script if 'chat' in self.path else srv.image_script
                     action = script.pop(0) if script else ('ok',)
                 try: srv._answer(self, body, action)
+                except (BrokenPipeError, ConnectionResetError): pass        # the client gave up (timeout): fine
                 finally:
                     with srv.lock: srv.inflight -= 1
         self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), H)
+        self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
-    def _send(self, h, code, payload, headers=()):
+    @property
+    def image_requests(self): return [r for r in self.requests if 'images' in r[0]]
+
+    def _send(self, h, code, payload, headers=(), cut=False):
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         h.send_response(code); h.send_header('content-type', 'application/json'); h.send_header('content-length', str(len(data)))
         for k, v in headers: h.send_header(k, v)
-        h.end_headers(); h.wfile.write(data)
+        h.end_headers()
+        if cut:                                                          # half the body, then the connection dies
+            h.wfile.write(data[:len(data) // 2]); h.wfile.flush(); h.close_connection = True
+            import socket
+            try: h.connection.shutdown(socket.SHUT_RDWR)
+            except OSError: pass
+            return
+        h.wfile.write(data)
 
     def _answer(self, h, body, action):
         kind = action[0]
         if self.delay: time.sleep(self.delay)
-        if 'ALWAYS_FAIL' in json.dumps(body): kind = '500'
+        text_body = json.dumps(body)
+        if 'ALWAYS_FAIL' in text_body: kind = '500'
+        if 'POLICY_REFUSE' in text_body: kind = 'policy'
         if kind == 'slow': time.sleep(action[1]); kind = 'ok'; action = ('ok',)
         if kind == '429': return self._send(h, 429, {'error': {'message': 'Rate limit reached', 'type': 'rate_limit_error'}}, [('retry-after', str(action[1]))])
-        if kind == '500': return self._send(h, 500, {'error': {'message': 'The server had an error', 'type': 'server_error'}})
-        if kind == '401':
+        if kind in ('500', '503'): return self._send(h, int(kind), {'error': {'message': 'The server had an error', 'type': 'server_error'}})
+        if kind in ('401', '403'):
             key = (h.headers.get('authorization') or '').replace('Bearer ', '')
-            return self._send(h, 401, {'error': {'message': f'Incorrect API key provided: {key}', 'type': 'invalid_request_error', 'code': 'invalid_api_key'}})
+            return self._send(h, int(kind), {'error': {'message': f'Incorrect API key provided: {key}', 'type': 'invalid_request_error', 'code': 'invalid_api_key'}})
+        if kind == 'policy':
+            return self._send(h, 400, {'error': {'message': 'Your request was rejected as a result of our safety system.', 'type': 'invalid_request_error',
+                                                 'code': 'content_policy_violation', 'param': None}})
         if kind == 'malformed': return self._send(h, 200, b'{"data": [ this is not json')
-        if 'chat' in h.path:
+        chat = 'chat' in h.path
+        if kind == 'empty':
+            return self._send(h, 200, {'id': 'x', 'object': 'chat.completion', 'created': 0, 'model': body.get('model'), 'choices': []} if chat
+                              else {'created': 0, 'data': []})
+        if chat:
             text = action[1] if len(action) > 1 else 'no'
             return self._send(h, 200, {'id': 'chatcmpl-fake', 'object': 'chat.completion', 'created': 0, 'model': body.get('model'),
                                        'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text}, 'finish_reason': 'stop'}],
-                                       'usage': {'prompt_tokens': 1, 'completion_tokens': 1, 'total_tokens': 2}})
-        b64 = '!!!not-base64!!!' if kind == 'badb64' else base64.b64encode(_png(len(self.requests))).decode()
-        return self._send(h, 200, {'created': 0, 'data': [{'b64_json': b64, 'revised_prompt': 'revised: ' + body.get('prompt', '')}]})
+                                       'usage': {'prompt_tokens': 1, 'completion_tokens': 1, 'total_tokens': 2}}, cut=kind == 'cut')
+        size, seed = _size(body), len(self.requests)
+        raw = {'text': b'this is a text file, not an image\n', 'truncated': _png(seed, size)[:60], 'tiny': _png(seed, (1, 1)),
+               'jpeg': _png(seed, size, 'JPEG')}.get(kind) or _png(seed, size)
+        b64 = '!!!not-base64!!!' if kind == 'badb64' else base64.b64encode(raw).decode()
+        return self._send(h, 200, {'created': 0, 'data': [{'b64_json': b64, 'revised_prompt': 'revised: ' + body.get('prompt', '')}]}, cut=kind == 'cut')
 
     def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start(); return self
+        threading.Thread(target=self.httpd.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start(); return self
     def __exit__(self, *a):
         self.httpd.shutdown(); self.httpd.server_close()

@@ -3,7 +3,8 @@ from pathlib import Path
 import numpy as np, pytest
 from fake_openai import FakeOpenAI
 from zsc_nb.prompting import (parse_pairs, parse_common_features, get_prompts, OpenAIChat, ScriptedChat, create_llm,
-                              TURN_GROUP, TURN_MORE, GEN_PLAIN, redact, SecretSafeError)
+                              TURN_GROUP, TURN_MORE, GEN_PLAIN, redact)
+from zsc_nb.errors import AuthError, ConfigError, DataError
 from zsc_nb.generation import (generate_references, OpenAIImages, ProceduralImages, DiffusersImages, CostGuardError,
                                read_manifest, references_dir, import_references, load_references, class_slug, png_bytes)
 
@@ -125,7 +126,7 @@ def test_a_failed_image_is_recorded_and_the_rest_continue(tmp_path, key):
 def test_requests_overlap(tmp_path, key):
     with FakeOpenAI(delay=0.3) as srv:
         t = time.time()
-        rep = generate_references(PROMPTS, 'c10', OpenAIImages(base_url=srv.base_url), k=3, root=tmp_path, concurrency=4, progress=False)
+        rep = generate_references(PROMPTS, 'c10', OpenAIImages(base_url=srv.base_url, size='64x64'), k=3, root=tmp_path, concurrency=4, progress=False)
         took = time.time() - t
     assert rep.ok and srv.max_inflight >= 3 and took < 9 * 0.3 * 0.7
 
@@ -139,7 +140,7 @@ def test_cost_guard(tmp_path, key, capsys):
 
 def test_key_is_redacted_from_errors_and_files(tmp_path, key):
     with FakeOpenAI(chat=[('401',)]) as srv:
-        with pytest.raises(SecretSafeError) as e:
+        with pytest.raises(AuthError, match='OPENAI_API_KEY') as e:
             get_prompts('y', ['cat', 'dog'], OpenAIChat(model='m', base_url=srv.base_url), root=tmp_path)
     assert key not in str(e.value) and key not in repr(e.value) and e.value.__cause__ is None and '***' in str(e.value)
     assert redact(f'token {key}!') == 'token ***!'
@@ -151,7 +152,7 @@ def test_no_key_no_server_is_a_clear_error(monkeypatch):
     with pytest.raises(ValueError, match='OPENAI_API_KEY'): OpenAIChat()
     with pytest.raises(ValueError, match='OPENAI_API_KEY'): OpenAIImages()
     assert create_llm('auto') is None
-    with pytest.raises(ValueError, match='Unknown LLM backend'): create_llm('claude-web')
+    with pytest.raises(ConfigError, match='unknown LLM backend'): create_llm('claude-web')
 
 KILL_SCRIPT = """
 import sys
@@ -195,15 +196,15 @@ def test_slugs_are_safe_and_distinct():
 def test_import_authors_folder_and_mapping(tmp_path):
     src = tmp_path/'src'; src.mkdir(); rng = np.random.default_rng(0)
     for n in ['dining_table.png', 'dining_table1.png', 'sea_slug.png', 'cat.jpg', 'readme.txt', 'unknown.png']:
-        (src/n).write_bytes(png_bytes(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)) if n.endswith('.png') else b'x')
-    from PIL import Image; Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(src/'cat.jpg')
+        (src/n).write_bytes(png_bytes(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)) if n.endswith('.png') else b'x')
+    from PIL import Image; Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(src/'cat.jpg')
     rep = import_references(src, ['dining_table', 'sea_slug', 'sea', 'cat', 'dog'], 'ds', root=tmp_path/'refs')
     assert rep['imported'] == 4 and rep['unmatched'] == ['unknown.png'] and rep['classes_without_reference'] == ['sea', 'dog']
     again = import_references(src, ['dining_table', 'sea_slug', 'sea', 'cat', 'dog'], 'ds', root=tmp_path/'refs')
-    assert again['imported'] == 4                                                          # idempotent
+    assert again['imported'] == 0 and again['total'] == 4 and len(again['duplicates']) == 4   # idempotent, and says so
     rep2 = import_references(src, ['sea', 'dog'], 'ds2', mapping={'unknown.png': 'dog', 'sea_slug.png': 'sea'}, root=tmp_path/'refs')
     assert rep2['imported'] == 2
-    with pytest.raises(ValueError, match='no reference image'): load_references('ds', 'imported', ['dog'], root=tmp_path/'refs')
+    with pytest.raises(DataError, match='no reference image'): load_references('ds', 'imported', ['dog'], root=tmp_path/'refs')
 
 def _tiny_sd_pipeline(tmp_path):
     import torch

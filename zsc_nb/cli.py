@@ -4,82 +4,167 @@
 
 # %% ../nbs/99_cli.ipynb #5f11f63a
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, os, sys
 from pathlib import Path
+from .errors import ZscError, ConfigError, DataError
+
+ROOT_HELP = 'the data folder: data sets, prompts/, references/ and cache/ live under it (default <repo>/data); the same in every command'
 
 def _bench(args):
     from zsc_nb.bench import main
     main(encoders=not args.no_encoders)
 
 def _root(args, what):
-    "Where prompts/ and references/ go: `--root` when given, else `<repo>/data`."
+    "`<--root>/<what>` (prompts, references) when `--root` is given, else None (the default `<repo>/data/<what>`)."
     return Path(args.root)/what if getattr(args, 'root', None) else None
+
+def _data_root(args):
+    "Where the data sets are: `--root` (one meaning everywhere)."
+    return getattr(args, 'root', None)
+
+def _folder_ok(path, option:str, must_exist:bool=False):
+    "`ConfigError` if `path` (an output or input folder) lies under a file, is a file, or must exist and does not."
+    if path is None: return
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir(): raise ConfigError(f"{option} {p} is a file, not a folder", f"give a folder for {option}")
+    for parent in p.parents:
+        if parent.exists() and not parent.is_dir(): raise ConfigError(f"{option} {p} lies under {parent}, which is a file", f"give a folder for {option}")
+    if must_exist and not p.is_dir(): raise DataError(f"{option} {p} does not exist", "give an existing folder")
+
+def _positive(v, option, minimum=1, kind=int):
+    if v is not None and v < minimum: raise ConfigError(f"{option} must be at least {minimum}, got {v}", f"e.g. {option} {max(minimum, 1 if kind is int else 1.0)}")
+
+def _check_common(args):
+    "Every argument a stage command takes, checked before any request is made or file written."
+    from zsc_nb.config import check_dataset
+    from zsc_nb.prompting import check_url, LLMS
+    if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
+    _folder_ok(args.root, '--root')
+    llm = getattr(args, 'llm', None)
+    if llm is not None and llm not in [*LLMS, 'auto']: raise ConfigError(f"--llm {llm!r} is not a chat backend", f"choose one of {', '.join([*LLMS, 'auto'])}")
+    if llm == 'scripted':
+        from zsc_nb.prompting import scripted_replies
+        s = Path(args.script) if args.script else scripted_replies(args.dataset)
+        if not s.is_file(): raise DataError(f"no scripted replies at {s}", "give --script FILE (a JSON {\"replies\": [...]}) or another --llm")
+    check_url(getattr(args, 'base_url', None))
+    _positive(getattr(args, 'max_more', None), '--max-more', 0)
+    t = getattr(args, 'timeout', None)
+    if t is not None and t <= 0: raise ConfigError(f"--timeout must be a positive number of seconds, got {t}", "e.g. --timeout 120")
 
 def _llm(args):
     "The chat backend the options name (scripted replays `data/prompts/scripted/<dataset>.json`)."
     from zsc_nb.prompting import create_llm, ScriptedChat, scripted_replies
     if args.llm == 'scripted':
         return ScriptedChat(args.script or scripted_replies(args.dataset))
-    kw = {k: v for k, v in dict(model=args.model, base_url=args.base_url).items() if v}
-    if args.llm == 'transformers': kw.pop('base_url', None)
+    kw = {k: v for k, v in dict(model=args.model, base_url=args.base_url, timeout=args.timeout).items() if v}
+    if args.llm == 'transformers': kw.pop('base_url', None); kw.pop('timeout', None)
     return create_llm(args.llm, **kw)
 
 def _prompts(args):
     from zsc_nb.data import class_names
     from zsc_nb.prompting import get_prompts, prompts_path
-    art = get_prompts(args.dataset, class_names(args.dataset, args.data_root), _llm(args), args.refresh, _root(args, 'prompts'), args.max_more)
+    _check_common(args)
+    classes = class_names(args.dataset, _data_root(args)); llm = _llm(args)
+    art = get_prompts(args.dataset, classes, llm, args.refresh, _root(args, 'prompts'), args.max_more)
     print(f"{len(art['pairs'])} pair(s), {len(art['dropped'])} dropped line(s); prompts of {len(art['prompts'])} classes in {prompts_path(args.dataset, _root(args, 'prompts'))}")
 
 def _generator(args):
-    from zsc_nb.generation import create_generator
+    from zsc_nb.generation import create_generator, GENERATORS
     from zsc_nb.prompting import resolve_backend
-    kw = {'openai': dict(model=args.image_model or 'dall-e-3', size=args.size or '1024x1024', quality=args.quality, base_url=args.base_url),
-          'diffusers': dict(model=args.image_model or 'stabilityai/sd-turbo', **({'size': int(args.size)} if args.size else {})),
-          'procedural': {}}
     name = resolve_backend(args.generator, 'diffusers')
-    return create_generator(name, **{k: v for k, v in kw[name].items() if v is not None})
+    if name not in GENERATORS: raise ConfigError(f"--generator {args.generator!r} is not an image backend", f"choose one of {', '.join(GENERATORS)} or auto")
+    kw = {'openai': lambda: dict(model=args.image_model or 'dall-e-3', size=args.size or '1024x1024', quality=args.quality, base_url=args.base_url, timeout=args.timeout),
+          'diffusers': lambda: dict(model=args.image_model or 'stabilityai/sd-turbo', **({'size': _int_size(args.size)} if args.size else {})),
+          'procedural': dict}
+    return create_generator(name, **{k: v for k, v in kw[name]().items() if v is not None})
+
+def _int_size(s):
+    try: return int(s)
+    except ValueError: raise ConfigError(f"--size {s!r}: diffusers takes one side in pixels", "e.g. --size 512") from None
 
 def _references(args):
     from zsc_nb.data import class_names
-    from zsc_nb.prompting import get_prompts
-    from zsc_nb.generation import generate_references
-    art = get_prompts(args.dataset, class_names(args.dataset, args.data_root), _llm(args), args.refresh_prompts, _root(args, 'prompts'), args.max_more)
-    rep = generate_references(art['prompts'], args.dataset, _generator(args), args.k, _root(args, 'references'), concurrency=args.concurrency,
+    from zsc_nb.prompting import get_prompts, prompts_path
+    from zsc_nb.generation import generate_references, check_k
+    _check_common(args); check_k(args.k)                                 # 1. every argument, before anything is paid for
+    _positive(args.concurrency, '--concurrency'); _positive(args.cost_limit, '--cost-limit', 0)
+    classes = class_names(args.dataset, _data_root(args))
+    gen = _generator(args)
+    if hasattr(gen, 'check_classes'): gen.check_classes(classes)
+    llm = _llm(args)
+    art = get_prompts(args.dataset, classes, llm, args.refresh_prompts, _root(args, 'prompts'), args.max_more)   # 2. the dialogue
+    rep = generate_references(art['prompts'], args.dataset, gen, args.k, _root(args, 'references'), concurrency=args.concurrency,
                               cost_limit=args.cost_limit, yes=args.yes, seed=args.seed)
     print(f"{len(rep.made)} made, {len(rep.reused)} reused, in {rep.folder}")
+    if rep.refused:
+        print(f"{len(rep.refused)} class(es) refused permanently (retrying will not help): edit the class's prompt in "
+              f"{prompts_path(args.dataset, _root(args, 'prompts'))} and run the same command again, or import an image "
+              f"(zsc-nb import-references FOLDER --dataset {args.dataset} --mapping MAP.json):", file=sys.stderr)
+        for c, m in rep.refused.items(): print(f"  {c}: {m}", file=sys.stderr)
     if rep.failed:
-        print(f"{len(rep.failed)} image(s) missing (run the same command again to retry them):", file=sys.stderr)
+        print(f"{len(rep.failed)} image(s) missing after every retry (run the same command again to retry them; what was made is kept):", file=sys.stderr)
         for c, k, err in rep.failed: print(f"  {c} #{k}: {err}", file=sys.stderr)
-        return 1
+    return 1 if (rep.failed or rep.refused) else 0
 
 def _import(args):
     from zsc_nb.data import class_names
     from zsc_nb.generation import import_references
-    mapping = json.loads(Path(args.mapping).read_text()) if args.mapping else None
-    rep = import_references(args.folder, class_names(args.dataset, args.data_root), args.dataset, mapping, args.backend, _root(args, 'references'))
-    print(f"{rep['imported']} reference(s) in {rep['folder']}; unmatched files: {rep['unmatched']}; "
-          f"classes without a reference: {rep['classes_without_reference']}")
+    from zsc_nb.config import check_dataset
+    if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
+    _folder_ok(args.folder, 'FOLDER', must_exist=True); _folder_ok(args.root, '--root')
+    mapping = None
+    if args.mapping:
+        mp = Path(args.mapping)
+        if not mp.is_file(): raise DataError(f"--mapping {mp} does not exist", "give a JSON file {\"file name\": \"class\"}")
+        try: mapping = json.loads(mp.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ConfigError(f"--mapping {mp} is not valid JSON ({e})", "write {\"file name\": \"class\", ...}") from None
+        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            raise ConfigError(f"--mapping {mp} must be a JSON object of file name → class name", "write {\"file name\": \"class\", ...}")
+    rep = import_references(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, mapping, args.backend,
+                            _root(args, 'references'), skip_bad=args.skip_bad)
+    print(f"{rep['imported']} file(s) imported ({rep['total']} reference(s) in {rep['folder']})")
+    for what, lst in (('matched no class (name them in --mapping)', rep['unmatched']), ('are ambiguous (name them in --mapping)', rep['ambiguous']),
+                      ('are duplicates, not copied again', [f"{a} (= {b})" for a, b in rep['duplicates']]),
+                      ('were skipped as bad', [f"{a}: {b}" for a, b in rep['bad']])):
+        if lst: print(f"{len(lst)} file(s) {what}: {', '.join(lst[:20])}{' …' if len(lst) > 20 else ''}", file=sys.stderr)
+    if rep['classes_without_reference']:
+        w = rep['classes_without_reference']
+        print(f"{len(w)} class(es) have no reference yet: {', '.join(w[:20])}{' …' if len(w) > 20 else ''}", file=sys.stderr)
     return 1 if rep['classes_without_reference'] else 0
 
 def _reproduce(args):
+    try: overrides = json.loads(args.overrides) if args.overrides else {}
+    except json.JSONDecodeError as e: raise ConfigError(f"--overrides is not valid JSON ({e.msg} at character {e.pos})", "write e.g. '{\"k_refs\": 4}'") from None
+    if not isinstance(overrides, dict): raise ConfigError(f"--overrides must be a JSON object, got {args.overrides}", "write e.g. '{\"k_refs\": 4}'")
+    _folder_ok(args.out, '--out'); _folder_ok(args.root, '--root')
+    from zsc_nb.config import config_from
+    for d in (args.datasets or [None]): config_from(args.preset, d, overrides)   # before the heavy imports; reproduce checks again
     from zsc_nb.reproduce import reproduce
-    overrides = json.loads(args.overrides) if args.overrides else {}
     r = reproduce(args.preset, args.datasets, args.out, args.root, args.force, not args.no_download, overrides)
     print(f"tables, figures and REPORT.md in {r['out']}")
+
+class _Parser(argparse.ArgumentParser):
+    "argparse, except that a usage error is a `ConfigError` (one line, exit 2) like every other."
+    def error(self, message): raise ConfigError(f"{self.prog}: {message}", f"see {self.prog} --help")
 
 def _llm_options(p):
     p.add_argument('--dataset', required=True, help='cifar10, cifar100, tinyimagenet, cifarplus10 or shapes')
     p.add_argument('--llm', default='auto', help="openai, transformers, scripted, none, or auto (openai when OPENAI_API_KEY is set)")
     p.add_argument('--model', help='chat model (openai: gpt-4o; transformers: a hub id)')
     p.add_argument('--base-url', help='an OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM, Ollama, LM Studio)')
+    p.add_argument('--timeout', type=float, help='seconds to wait for one answer of the server (default: chat 120, images 180)')
     p.add_argument('--script', help='replies file for --llm scripted')
     p.add_argument('--max-more', type=int, default=3, help="how often to ask 'any other combination?' at most")
-    p.add_argument('--data-root', help='data folder (default <repo>/data)')
-    p.add_argument('--root', help='folder for prompts/ and references/ (default <repo>/data)')
+    p.add_argument('--root', help=ROOT_HELP)
+    p.add_argument('--data-root', dest='root', help=argparse.SUPPRESS)   # the old name of --root
 
 def _parser():
-    p = argparse.ArgumentParser(prog='zsc-nb', description='Confidence-weighted multi-method zero-shot classification (zsc_nb).')
-    sub = p.add_subparsers(dest='command', required=True)
+    p = _Parser(prog='zsc-nb', description='Confidence-weighted multi-method zero-shot classification (zsc_nb).',
+                epilog='Errors are one line: "zsc-nb: error: <what> — <fix>" (exit 2: usage, 1: runtime); --debug (or ZSC_NB_DEBUG=1) shows the traceback.')
+    from zsc_nb import __version__
+    p.add_argument('--version', action='version', version=f'zsc-nb {__version__}')
+    p.add_argument('--debug', action='store_true', help='show the full traceback of an error')
+    sub = p.add_subparsers(dest='command', parser_class=_Parser)
     b = sub.add_parser('bench', help='time batched vs per-image encoding and a 10k×200 evaluation')
     b.add_argument('--no-encoders', action='store_true', help='only time the evaluation')
     b.set_defaults(fn=_bench)
@@ -87,9 +172,9 @@ def _parser():
     q.add_argument('--refresh', action='store_true', help='redo the dialogue even if its artifact exists')
     q.set_defaults(fn=_prompts)
     r = sub.add_parser('references', help='prompts, then K reference images per class'); _llm_options(r)
-    r.add_argument('--generator', default='auto', help='openai, diffusers, procedural, or auto (openai with a key, else diffusers)')
+    r.add_argument('--generator', default='auto', help='openai, diffusers, procedural (shapes only), or auto (openai with a key, else diffusers)')
     r.add_argument('--image-model', help='dall-e-3, gpt-image-1, or a diffusers model id (default stabilityai/sd-turbo)')
-    r.add_argument('--size', help='1024x1024 (openai) or 512 (diffusers)')
+    r.add_argument('--size', help='1024x1024 (openai) or 512 (diffusers); answers smaller than this are retried')
     r.add_argument('--quality', help='openai: standard/hd (dall-e-3), low/medium/high (gpt-image-1)')
     r.add_argument('--k', type=int, default=2, help='images per class (the authors: 2)')
     r.add_argument('--concurrency', type=int, default=4, help='requests in flight to a remote API')
@@ -98,25 +183,47 @@ def _parser():
     r.add_argument('--seed', type=int, default=0)
     r.add_argument('--refresh-prompts', action='store_true')
     r.set_defaults(fn=_references)
-    i = sub.add_parser('import-references', help='import existing reference images')
-    i.add_argument('folder'); i.add_argument('--dataset', required=True); i.add_argument('--data-root'); i.add_argument('--root')
-    i.add_argument('--mapping', help='JSON file {file name: class}'); i.add_argument('--backend', default='imported')
+    i = sub.add_parser('import-references', help='import existing reference images (checked first; bad files listed)')
+    i.add_argument('folder', help='folder of images named <class>.png, <class>1.png, … or DALL·E download names, or listed in --mapping')
+    i.add_argument('--dataset', required=True); i.add_argument('--root', help=ROOT_HELP)
+    i.add_argument('--data-root', dest='root', help=argparse.SUPPRESS)
+    i.add_argument('--mapping', help='JSON file {file name: class} for files whose names do not say the class (names still match the rest)')
+    i.add_argument('--backend', default='imported', help='folder name under references/<dataset>/ (default imported)')
+    i.add_argument('--skip-bad', action='store_true', help='import the good files when some are not usable images (else nothing is imported)')
     i.set_defaults(fn=_import)
     rp = sub.add_parser('reproduce', help="regenerate the paper's tables, figures and a report (papermill)")
     rp.add_argument('--preset', default='authors', choices=['authors', 'clean', 'smoke'], help='authors (PROTOCOL §2), clean (§3) or smoke (offline, synthetic)')
     rp.add_argument('--datasets', nargs='+', help="default: the preset's (authors: cifar10 cifar100 tinyimagenet; clean: also cifarplus10; smoke: shapes)")
     rp.add_argument('--out', help='output folder (default runs/<preset>)')
-    rp.add_argument('--root', help='data folder: data sets, prompts/, references/, cache/ (default data/)')
+    rp.add_argument('--root', help=ROOT_HELP)
     rp.add_argument('--force', action='store_true', help='rerun notebooks whose results are current')
     rp.add_argument('--no-download', action='store_true', help='never download data sets')
-    rp.add_argument('--overrides', help='JSON of RunConfig fields, e.g. \'{"k_refs": 4, "generator": "diffusers"}\'')
+    rp.add_argument('--overrides', help='JSON of RunConfig fields, e.g. \'{"k_refs": 4, "generator": "diffusers"}\' (checked before any notebook runs)')
     rp.set_defaults(fn=_reproduce)
     return p
 
 def main(argv=None):
-    "Entry point of the `zsc-nb` console script."
-    args = _parser().parse_args(argv)
-    return args.fn(args) or 0
+    "Entry point of the `zsc-nb` console script: one line per expected error (exit 2 usage, 1 runtime); `--debug` shows tracebacks."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv or os.environ.get('ZSC_NB_DEBUG', '') not in ('', '0')
+    p = _parser()
+    argv = [a for a in argv if a != '--debug']                        # accepted anywhere on the line
+    if not argv: p.print_help(); return 2
+    try:
+        args = p.parse_args(argv)
+        if not getattr(args, 'fn', None): p.print_help(); return 2
+        return args.fn(args) or 0
+    except ZscError as e:
+        if debug: raise
+        from zsc_nb.prompting import redact
+        print(f"zsc-nb: error: {redact(str(e))}", file=sys.stderr); return e.exit_code
+    except KeyboardInterrupt:
+        print("zsc-nb: interrupted — run the same command again to resume: what was finished is kept", file=sys.stderr); return 130
+    except Exception as e:
+        if debug: raise
+        from zsc_nb.prompting import redact
+        print(f"zsc-nb: error: unexpected {type(e).__name__}: {redact(str(e))} — rerun with --debug for the traceback, and report it", file=sys.stderr)
+        return 1
 
 # %% auto #0
-__all__ = ['main']
+__all__ = ['ROOT_HELP', 'main']

@@ -9,8 +9,9 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SMOKE_BANNER', 'AUTHORS_NORMALIZE', 'PRESETS', 'repo_root', 'cache_dir', 'atomic_path', 'utc_now', 'atomic_write',
-           'RunConfig', 'get_preset', 'resolve_device']
+__all__ = ['SMOKE_BANNER', 'AUTHORS_NORMALIZE', 'PRESETS', 'DATASET_PREFIXES', 'CHOICES', 'repo_root', 'cache_dir', 'atomic_path',
+           'utc_now', 'atomic_write', 'RunConfig', 'get_preset', 'check_dataset', 'check_encoder', 'check_device',
+           'validate_config', 'config_from', 'resolve_device']
 
 # %% ../nbs/00_config.ipynb #1a642814
 SMOKE_BANNER = "SMOKE — synthetic data, random weights, not paper numbers"
@@ -27,6 +28,14 @@ def cache_dir(path=None # explicit folder; overrides `ZSC_NB_CACHE`
 
 # %% ../nbs/00_config.ipynb #830162a0
 from contextlib import contextmanager
+import threading
+_UMASK_LOCK = threading.Lock()
+
+def _umask() -> int:
+    "The process umask (read without changing it for longer than a moment)."
+    with _UMASK_LOCK:
+        m = os.umask(0o022); os.umask(m)
+    return m
 
 @contextmanager
 def atomic_path(path, # the file to write
@@ -37,6 +46,7 @@ def atomic_path(path, # the file to write
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix); os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; the file gets the user's umask like any other
         yield tmp
         os.replace(tmp, path)
     finally:
@@ -126,6 +136,117 @@ def get_preset(name:str, # 'authors', 'clean' or 'smoke'
     "The named preset for `dataset`, with `overrides` applied."
     if name not in PRESETS: raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name](**({} if dataset is None else {'dataset': dataset}), **overrides)
+
+# %% ../nbs/00_config.ipynb #4d1f1641
+import re, sys
+from .errors import ConfigError
+
+_TYPES = {'str': str, 'int': int, 'float': (int, float), 'bool': bool, 'tuple': (tuple, list), 'list': (list, tuple),
+          'dict': dict, 'None': type(None), 'Path': (str, Path), 'object': object}
+DATASET_PREFIXES = ('imagefolder:', 'csv:')        # a folder or CSV of the user's own images: the path must exist
+CHOICES = {'protocol': ('authors', 'clean'), 'label_space': ('all', 'known'), 'ref_agg': ('mean', 'max', 'prototype'),
+           'clip_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'dino_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'preprocess': ('fast', 'authors')}
+
+def _type_ok(v, ann:str) -> bool:
+    "Whether `v` fits annotation string `ann` ('int | None', 'dict | str', …); unknown annotations accept anything."
+    for t in (a.strip() for a in str(ann).split('|')):
+        py = _TYPES.get(re.sub(r'\[.*\]$', '', t))
+        if py is None: return True
+        if isinstance(v, bool) and py in (int, (int, float)): continue       # True is not a number here
+        if isinstance(v, py): return True
+    return False
+
+def _names(module:str, attr:str, fallback) -> list:
+    "Registry names from `module.attr` if that module is light or already imported; else `fallback`."
+    m = sys.modules.get(module)
+    if m is None and module in ('zsc_nb.data', 'zsc_nb.prompting', 'zsc_nb.generation'):   # light: no torch
+        import importlib; m = importlib.import_module(module)
+    return getattr(m, attr) if m is not None else fallback
+
+def check_dataset(name:str) -> str|None:
+    "Why data set `name` is not usable, or None: a key of `data.DATASETS`, or `<prefix>:<existing path>`."
+    if not isinstance(name, str) or not name: return f"dataset must be a non-empty string, got {name!r}"
+    for p in DATASET_PREFIXES:
+        if name.startswith(p):
+            path = Path(name[len(p):]).expanduser()
+            return None if path.exists() else f"dataset {name!r}: {path} does not exist"
+    known = _names('zsc_nb.data', 'DATASETS', ())
+    if name not in known:
+        return f"unknown dataset {name!r} (choose one of {', '.join(sorted(known))}, or {' / '.join(p + '<path>' for p in DATASET_PREFIXES)})"
+
+def check_encoder(name:str, field:str='encoder') -> str|None:
+    "Why encoder `name` is malformed, or None (`clip:<arch>/<tag>`, `timm:<name>`, or a registered name)."
+    if not isinstance(name, str): return f"{field} must be a string, got {name!r}"
+    if re.fullmatch(r'clip:[^/\s]+/[^/\s]+', name) or re.fullmatch(r'timm:[\w.\-]+', name) or name in ('tiny-clip', 'tiny-dino'): return None
+    known = _names('zsc_nb.encoders', 'ENCODERS', ())
+    if name in known: return None
+    return f"{field} {name!r} is not an encoder name (use 'clip:<arch>/<tag>', 'timm:<model>', 'tiny-clip' or 'tiny-dino')"
+
+def check_device(d:str) -> str|None:
+    if isinstance(d, str) and re.fullmatch(r'auto|cpu|mps|cuda(:\d+)?', d): return None
+    return f"device {d!r} is not one of 'auto', 'cpu', 'mps', 'cuda', 'cuda:N'"
+
+def _problems(cfg) -> list:
+    out = []
+    for f in dataclasses.fields(cfg):                                          # 1. types, from the annotations
+        v = getattr(cfg, f.name)
+        if not _type_ok(v, f.type): out.append(f"{f.name} must be {f.type}, got {type(v).__name__} {v!r}")
+    if out: return out
+    g = cfg.__dict__.get
+    if (e := check_dataset(g('dataset'))): out.append(e)                       # 2. names and ranges
+    for k, choices in CHOICES.items():
+        if k in cfg.__dict__ and g(k) not in choices: out.append(f"{k} {g(k)!r} is not one of {choices}")
+    for k in ('clip', 'dino'):
+        if k in cfg.__dict__ and (e := check_encoder(g(k), k)): out.append(e)
+    for k in ('k_refs', 'batch_size', 'max_test'):
+        if g(k) is not None and g(k) < 1: out.append(f"{k} must be at least 1, got {g(k)}")
+    if g('split') is not None and g('split') < 0: out.append(f"split must be 0 or more, got {g('split')}")
+    splits = _names('zsc_nb.data', 'SPLITS', {})
+    if g('dataset') in splits and g('split') is not None and g('split') >= len(splits[g('dataset')]):
+        out.append(f"split {g('split')} does not exist for {g('dataset')} (0…{len(splits[g('dataset')]) - 1})")
+    sc = g('scales')
+    if sc is not None and (len(sc) != 3 or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sc)):
+        out.append(f"scales must be three positive numbers (M1, M2, M3), got {sc!r}")
+    w = g('weighting')
+    ws = list(_names('zsc_nb.engine', 'WEIGHTINGS', ('1:1:1', '3:3:4', *_names('zsc_nb.fusion', 'CONFIDENCES', ('max', 'inv_entropy', 'neg_exp_entropy')))))
+    if w is not None and w not in ws: out.append(f"weighting {w!r} is not one of {ws}")
+    gens = [*_names('zsc_nb.generation', 'GENERATORS', ()), 'auto', 'imported']
+    if g('generator') is not None and g('generator') not in gens: out.append(f"generator {g('generator')!r} is not one of {gens}")
+    if g('generator') == 'procedural' and g('dataset') in _names('zsc_nb.data', 'DATASETS', ()) and g('dataset') != 'shapes':
+        out.append(f"generator 'procedural' only draws the synthetic shapes classes, not {g('dataset')}'s (use openai, diffusers or imported)")
+    llms = [*_names('zsc_nb.prompting', 'LLMS', ()), 'auto']
+    if g('llm') is not None and g('llm') not in llms: out.append(f"llm {g('llm')!r} is not one of {llms}")
+    if g('device') is not None and (e := check_device(g('device'))): out.append(e)
+    n = g('normalize')
+    if isinstance(n, (tuple, list)) and not (len(n) == 3 and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(x, bool) for x in p) for p in n)):
+        out.append(f"normalize must be true, false or three [query, keys] pairs of booleans (M1, M2, M3), got {n!r}")
+    return out
+
+def validate_config(cfg) -> 'RunConfig':
+    "`cfg` if every field has the right type, range and a known name; else one `ConfigError` listing every problem."
+    bad = _problems(cfg)
+    if bad: raise ConfigError(f"RunConfig {getattr(cfg, 'name', '')!r} ({getattr(cfg, 'dataset', '?')}): " + '; '.join(bad),
+                              "fix these fields (in --overrides, the preset or your RunConfig)")
+    return cfg
+
+def config_from(preset:str, # 'authors', 'clean' or 'smoke'
+                dataset:str|None=None, # the preset's default when None
+                overrides:dict|None=None # RunConfig fields to change
+               ) -> 'RunConfig':
+    "The preset with `overrides`, validated: unknown presets, fields or values raise `ConfigError` (nothing is run)."
+    if preset not in PRESETS: raise ConfigError(f"unknown preset {preset!r}", f"choose one of {', '.join(sorted(PRESETS))}")
+    overrides = dict(overrides or {})
+    if not isinstance(overrides, dict): raise ConfigError(f"overrides must be a JSON object of RunConfig fields, got {overrides!r}", "e.g. '{\"k_refs\": 4}'")
+    fields = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = [k for k in overrides if k not in fields]
+    if unknown:
+        import difflib
+        hint = '; '.join(f"{k!r}: did you mean {m[0]!r}?" for k in unknown if (m := difflib.get_close_matches(k, fields, 1)))
+        raise ConfigError(f"RunConfig has no field(s) {unknown}" + (f" ({hint})" if hint else ''), f"fields are: {', '.join(fields)}")
+    if 'scales' in overrides and isinstance(overrides['scales'], list): overrides['scales'] = tuple(overrides['scales'])
+    if isinstance(overrides.get('normalize'), list): overrides['normalize'] = tuple(tuple(p) if isinstance(p, list) else p for p in overrides['normalize'])
+    if dataset is not None and (e := check_dataset(dataset)): raise ConfigError(e, "pick a data set the list names")
+    return validate_config(PRESETS[preset](**({} if dataset is None else {'dataset': dataset}), **overrides))
 
 # %% ../nbs/00_config.ipynb #a7181ed2
 def resolve_device(device:str='auto' # 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from .config import repo_root
+from .errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ __all__ = ['log', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'SHAPES_CLASSES', 'SPLI
            'load_cifar', 'tiny_names', 'load_tinyimagenet', 'load_cifarplus10', 'load_dataset', 'class_names']
 
 # %% ../nbs/01_data.ipynb #57ce43d0
-class DataMissingError(FileNotFoundError):
+class DataMissingError(DataError):
     "A data set's files are not where they should be; the message says what to place where."
 
 @dataclass
@@ -166,7 +167,8 @@ def make_shapes(n_per_class:int=50, # images per class
 TINY_URL = 'http://cs231n.stanford.edu/tiny-imagenet-200.zip'
 
 def _missing(name, root, what):
-    return DataMissingError(f"{name} is not in {root}. {what} Or pass download=True (needs internet).")
+    return DataMissingError(f"{name} is not in {root}", f"{what} Or let zsc_nb download it (needs internet): `zsc-nb reproduce` "
+                            "without --no-download, or download=True in Python.")
 
 def load_cifar(name:str, root=None, download:bool=False) -> ImageSet:
     "CIFAR-10 or CIFAR-100 test set through torchvision."
@@ -230,7 +232,9 @@ DATASETS = {
 }
 
 def _check_name(name):
-    if name not in DATASETS: raise ValueError(f"Unknown data set {name!r}; choose one of {sorted(DATASETS)}")
+    if name not in DATASETS:
+        from zsc_nb.errors import ConfigError
+        raise ConfigError(f"Unknown data set {name!r}", f"choose one of {', '.join(sorted(DATASETS))}")
 
 def load_dataset(name:str, # key of `DATASETS`
                  root=None, # data folder (default `<repo>/data`)

@@ -11,15 +11,17 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .config import repo_root, resolve_device, atomic_write, utc_now
-from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend
+from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend, MalformedReply
+from .errors import ZscError, ConfigError, DataError, AuthError, APIRefusal, BadImageError, WeightsMissingError
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'OPENAI_PRICES', 'GENERATORS', 'IMAGE_EXTS', 'class_slug', 'BadImageError', 'png_bytes', 'check_image',
-           'OpenAIImages', 'DiffusersImages', 'ProceduralImages', 'create_generator', 'references_dir', 'sha256_file',
-           'read_manifest', 'append_manifest', 'CostGuardError', 'GenerationReport', 'image_seed',
-           'generate_references', 'load_references', 'import_references', 'make_references', 'reference_grid']
+__all__ = ['log', 'IMAGE_MODES', 'MIN_SIDE', 'OPENAI_PRICES', 'GENERATORS', 'IMAGE_EXTS', 'DALLE_NAME', 'class_slug',
+           'image_info', 'png_bytes', 'check_image', 'as_png', 'OpenAIImages', 'DiffusersImages', 'ProceduralImages',
+           'create_generator', 'references_dir', 'sha256_file', 'read_manifest', 'append_manifest', 'CostGuardError',
+           'GenerationReport', 'check_k', 'image_seed', 'generate_references', 'load_references', 'class_of_file',
+           'import_references', 'make_references', 'reference_grid']
 
 # %% ../nbs/07_generation.ipynb #17f8d981
 def class_slug(name:str) -> str:
@@ -29,9 +31,21 @@ def class_slug(name:str) -> str:
     return f"{base}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 # %% ../nbs/07_generation.ipynb #02ecc438
-class BadImageError(ValueError):
-    "The backend answered, but not with a decodable image (retried like a malformed answer)."
-    retryable = True
+IMAGE_MODES = ('RGB', 'RGBA', 'L', 'LA', 'P')       # what a reference may be; converted to RGB when encoded
+MIN_SIDE = 32                                       # the smallest reference side accepted (CIFAR's own images are 32x32)
+
+def image_info(data:bytes, # encoded image bytes
+               min_size:tuple|int|None=None # (width, height) or a side the image must reach; None: `MIN_SIDE`
+              ) -> tuple:
+    "`(width, height, mode, format)` of `data`; `BadImageError` if it does not decode, is too small or has an odd mode."
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as im: im.load(); w, h = im.size; mode, fmt = im.mode, im.format
+    except Exception as e: raise BadImageError(f"not a decodable image ({type(e).__name__})", "give a PNG/JPEG/WebP/BMP file") from None
+    mw, mh = (min_size, min_size) if isinstance(min_size, int) else (min_size or (MIN_SIDE, MIN_SIDE))
+    if w < mw or h < mh: raise BadImageError(f"image is {w}x{h}, smaller than {mw}x{mh}", "use a larger image")
+    if mode not in IMAGE_MODES: raise BadImageError(f"image mode {mode} is not one of {IMAGE_MODES}", "save it as an RGB PNG")
+    return w, h, mode, fmt
 
 # %% ../nbs/07_generation.ipynb #0d5652dd
 def png_bytes(img) -> bytes:
@@ -40,12 +54,15 @@ def png_bytes(img) -> bytes:
     if isinstance(img, np.ndarray): img = Image.fromarray(img)
     buf = io.BytesIO(); img.convert('RGB').save(buf, format='PNG'); return buf.getvalue()
 
-def check_image(data:bytes) -> tuple:
-    "(width, height) of encoded image `data`; `BadImageError` if it does not decode."
+def check_image(data:bytes, min_size:tuple|int|None=None) -> tuple:
+    "(width, height) of encoded image `data`; `BadImageError` if it does not decode, is too small or has an odd mode."
+    return image_info(data, min_size)[:2]
+
+def as_png(data:bytes) -> bytes:
+    "`data` itself if it is a PNG, else re-encoded as an RGB PNG (a JPEG answer is never stored as `.png`)."
     from PIL import Image
-    try:
-        with Image.open(io.BytesIO(data)) as im: im.load(); return im.size
-    except Exception as e: raise BadImageError(f"not a decodable image ({type(e).__name__})") from None
+    if data[:8] == b'\x89PNG\r\n\x1a\n': return data
+    with Image.open(io.BytesIO(data)) as im: return png_bytes(im)
 
 # Estimated list prices per image (USD), as published by OpenAI; override with `price_per_image=`.
 OPENAI_PRICES = {('dall-e-3', 'standard', '1024x1024'): 0.04, ('dall-e-3', 'hd', '1024x1024'): 0.08,
@@ -58,20 +75,25 @@ class OpenAIImages:
     "OpenAI Images API (`dall-e-3`, `gpt-image-1`, …) or a compatible server at `base_url`."
     name, remote = 'openai', True
     def __init__(self, model:str='dall-e-3', size:str='1024x1024', quality:str|None=None, base_url:str|None=None,
-                 timeout:float=180., price_per_image:float|None=None):
+                 timeout:float=180., price_per_image:float|None=None, min_size:tuple|None=None):
+        m = re.fullmatch(r'(\d+)x(\d+)', str(size))
+        if not m: raise ConfigError(f"image size {size!r} is not WIDTHxHEIGHT", "e.g. --size 1024x1024")
         self.model, self.size = model, size
+        self.min_size = tuple(min_size) if min_size else (int(m.group(1)), int(m.group(2)))   # at least what was asked for
         self.quality = quality or ('standard' if model.startswith('dall-e') else 'medium')
         self.client, self.base_url = openai_client(base_url, timeout, "use generator='diffusers' (local GPU) or 'procedural' (offline smoke)")
         self.price_per_image = price_per_image if price_per_image is not None else OPENAI_PRICES.get((model, self.quality, size), 0.08)
     def generate(self, prompt:str, seed:int, cls:str):
         kw = dict(model=self.model, prompt=prompt, size=self.size, n=1, quality=self.quality)
         if self.model.startswith('dall-e'): kw['response_format'] = 'b64_json'
-        d = self.client.images.generate(**kw).data[0]
+        items = getattr(self.client.images.generate(**kw), 'data', None)
+        if not items: raise MalformedReply("the answer has no data")
+        d = items[0]
         if not getattr(d, 'b64_json', None): raise BadImageError("the answer carries no b64_json image")
         try: data = base64.b64decode(d.b64_json, validate=True)
         except Exception: raise BadImageError("the answer's b64_json is not valid base64") from None
-        check_image(data)
-        return data, getattr(d, 'revised_prompt', None)
+        check_image(data, self.min_size)
+        return as_png(data), getattr(d, 'revised_prompt', None)
     def describe(self): return dict(backend=self.name, model=self.model, size=self.size, quality=self.quality, base_url=self.base_url)
 
 class DiffusersImages:
@@ -87,7 +109,11 @@ class DiffusersImages:
             from diffusers import AutoPipelineForText2Image
             dev, _ = resolve_device(device)
             dtype = torch.float16 if dev.type == 'cuda' else torch.float32
-            pipeline = AutoPipelineForText2Image.from_pretrained(model, torch_dtype=dtype).to(dev)
+            try: pipeline = AutoPipelineForText2Image.from_pretrained(model, torch_dtype=dtype).to(dev)
+            except (OSError, ValueError, EnvironmentError) as e:
+                off = os.environ.get('HF_HUB_OFFLINE', '0') not in ('0', '', 'false', 'False')
+                raise WeightsMissingError(f"diffusers model {model!r} is not in the local Hugging Face cache" + (" (HF_HUB_OFFLINE is set)" if off else f" and could not be fetched ({type(e).__name__})"),
+                                          f"download it once online (huggingface-cli download {model}), or use --generator openai / procedural") from None
         self.pipe = pipeline
     def generate(self, prompt:str, seed:int, cls:str):
         import torch
@@ -101,6 +127,12 @@ class ProceduralImages:
     "Draws `shapes` classes from their names, offline (for tests and the smoke preset; synthetic)."
     name, remote, price_per_image, model = 'procedural', False, 0.0, 'procedural-shapes'
     def __init__(self, size:int=64, delay:float=0.0): self.size, self.delay = size, delay
+    def check_classes(self, classes):
+        "Procedural drawings exist only for the synthetic shapes classes: `ConfigError` before any image otherwise."
+        from zsc_nb.data import SHAPES_CLASSES
+        bad = [c for c in classes if c not in SHAPES_CLASSES]
+        if bad: raise ConfigError(f"the procedural generator only draws the shapes classes {SHAPES_CLASSES}, not {bad[:5]}{'…' if len(bad) > 5 else ''}",
+                                  "use --generator openai or diffusers (or import images) for real data sets")
     def generate(self, prompt:str, seed:int, cls:str):
         from zsc_nb.data import draw_shape
         if self.delay: time.sleep(self.delay)
@@ -112,7 +144,7 @@ GENERATORS = {'openai': OpenAIImages, 'diffusers': DiffusersImages, 'procedural'
 def create_generator(name:str, **kw):
     "Generator `name` of `GENERATORS`; 'auto' is openai when a key is set, else diffusers."
     name = resolve_backend(name, 'diffusers')
-    if name not in GENERATORS: raise ValueError(f"Unknown generator {name!r}; choose one of {sorted(GENERATORS)} or 'auto'")
+    if name not in GENERATORS: raise ConfigError(f"unknown generator {name!r}", f"choose one of {', '.join(sorted(GENERATORS))} or auto")
     return GENERATORS[name](**kw)
 
 # %% ../nbs/07_generation.ipynb #f0769bfe
@@ -145,19 +177,26 @@ def _present(folder:Path, rec:dict|None) -> bool:
 
 def _atomic_write(path:Path, data:bytes): atomic_write(path, data, '.part')   # '.part': swept on resume
 
-class CostGuardError(RuntimeError):
-    "A paid run above the cost limit was not confirmed."
+class CostGuardError(ZscError, RuntimeError):
+    "A paid run above the cost limit was not confirmed (nothing was requested)."
 
 @dataclass
 class GenerationReport:
     folder: Path
     made: list = field(default_factory=list)
     reused: list = field(default_factory=list)
-    failed: list = field(default_factory=list)     # (class, k, error)
+    failed: list = field(default_factory=list)     # (class, k, error): transient, a rerun retries them
+    refused: dict = field(default_factory=dict)    # {class: message}: refused permanently; edit the prompt or import an image
     @property
     def missing(self) -> list: return [(c, k) for c, k, _ in self.failed]
     @property
-    def ok(self) -> bool: return not self.failed
+    def ok(self) -> bool: return not self.failed and not self.refused
+
+def check_k(k, what:str='k') -> int:
+    "`k` if it is a whole number of images ≥ 1, else `ConfigError` (checked before any prompt or image is paid for)."
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"{what} must be a whole number of reference images per class, at least 1; got {k!r}", f"e.g. {'--k 2' if what == 'k' else what + '=2'}")
+    return int(k)
 
 def image_seed(seed:int, cls:str, k:int) -> int:
     "A per-image seed, stable across runs and machines."
@@ -170,11 +209,14 @@ def generate_references(prompts:dict, # {class: generation prompt}
                         root=None, # default `<repo>/data/references`
                         concurrency:int=4, # requests in flight (remote backends)
                         max_retries:int=5, cost_limit:float=1.0, yes:bool=False, seed:int=0,
-                        progress:bool=True, retry_base:float=1.0) -> GenerationReport:
+                        progress:bool=True, retry_base:float|None=None # first backoff delay (None: env ZSC_NB_RETRY_BASE, else 1 s)
+                       ) -> GenerationReport:
     "Make the missing references of every class; reuse those present and intact."
+    check_k(k)
+    if not prompts: raise ConfigError("no prompts", "give {class: prompt} for at least one class")
+    if not isinstance(concurrency, int) or concurrency < 1: raise ConfigError(f"concurrency must be at least 1, got {concurrency!r}", "e.g. --concurrency 4")
     gen = create_generator(generator) if isinstance(generator, str) else generator
-    if not prompts: raise ValueError("no prompts: give {class: prompt} for at least one class")
-    if k < 1: raise ValueError(f"k must be at least 1, got {k}")
+    if hasattr(gen, 'check_classes'): gen.check_classes(list(prompts))
     folder = references_dir(dataset, gen.name, root); folder.mkdir(parents=True, exist_ok=True)
     for part in folder.rglob('*.part'): part.unlink()          # left by a run killed mid-write
     man = read_manifest(folder); rep = GenerationReport(folder)
@@ -188,10 +230,15 @@ def generate_references(prompts:dict, # {class: generation prompt}
         print(f"{len(todo)} image request(s) to {gen.name} {gen.model}: estimated ${est:.2f}")
         if est > cost_limit and not yes:
             raise CostGuardError(f"estimated ${est:.2f} exceeds the cost limit ${cost_limit:.2f}; confirm with --yes (yes=True) or raise cost_limit")
+    refused, stop = {}, threading.Event()
     def one(c, i, prompt):
+        if stop.is_set() or c in refused: return None                # after a 401, or this class was refused: ask nothing more
         s = image_seed(seed, c, i); t = time.time()
-        data, revised = with_retries(lambda: gen.generate(prompt, s, c), max_retries, what=f"image {c!r} #{i}", base=retry_base)
-        w, h = check_image(data)
+        try: data, revised = with_retries(lambda: gen.generate(prompt, s, c), max_retries, what=f"image {c!r} #{i}", base=retry_base,
+                                          where=getattr(gen, 'base_url', None))
+        except APIRefusal as e: refused.setdefault(c, str(e)); return None
+        except AuthError: stop.set(); raise
+        w, h = check_image(data, getattr(gen, 'min_size', None))
         rel = f"{class_slug(c)}/{i}.png"; _atomic_write(folder/rel, data)
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': prompt, 'revised_prompt': revised, **gen.describe(), 'seed': s,
                'size': f"{w}x{h}", 'sha256': hashlib.sha256(data).hexdigest(), 'seconds': round(time.time() - t, 3),
@@ -200,18 +247,25 @@ def generate_references(prompts:dict, # {class: generation prompt}
         return c, i
     workers = max(1, concurrency) if gen.remote else 1
     with ThreadPoolExecutor(workers) as ex, tqdm(total=len(todo), desc=f"{gen.name} references", disable=not progress) as bar:
-        futs = {ex.submit(one, *t): t for t in todo}
+        futs = {ex.submit(one, *t): t for t in todo}; auth = None
         for f in as_completed(futs):
             c, i, _ = futs[f]
-            try: rep.made.append(f.result())
+            try:
+                r = f.result()
+                if r is not None: rep.made.append(r)
+            except AuthError as e: auth = auth or e
             except Exception as e: rep.failed.append((c, i, redact(str(e)))); log.warning("image %r #%d failed: %s", c, i, redact(str(e)))
             bar.update()
+    if auth is not None: raise auth                                  # made images are in the manifest; the rest need a key
+    rep.refused = {c: redact(m) for c, m in refused.items()}
+    for c in refused: log.warning("class %r refused permanently: %s", c, rep.refused[c])
     return rep
 
 # %% ../nbs/07_generation.ipynb #72cc78ea
 def load_references(dataset:str, backend:str, classes:list, root=None, k:int|None=None):
     "The references of `classes` as an `engine.RefSet` of verified files (the first `k` per class when given)."
     from zsc_nb.engine import RefSet
+    if k is not None: check_k(k, 'k_refs')
     folder = references_dir(dataset, backend, root); man = read_manifest(folder)
     items, labels, ks, ids = [], [], [], []
     for ci, c in enumerate(classes):
@@ -220,49 +274,90 @@ def load_references(dataset:str, backend:str, classes:list, root=None, k:int|Non
         for j, r in enumerate(recs):
             items.append(str(folder/r['file'])); labels.append(ci); ks.append(j); ids.append(f"{c}|{r['sha256']}")
     missing = sorted(set(classes) - {classes[l] for l in labels})
-    if missing: raise ValueError(f"{len(missing)} class(es) have no reference image in {folder}: {missing[:10]}{'…' if len(missing) > 10 else ''}; "
-                                 "generate them (zsc-nb references) or import a folder (import_references)")
+    if missing: raise DataError(f"{len(missing)} class(es) have no reference image in {folder}: {missing[:10]}{'…' if len(missing) > 10 else ''}",
+                                "generate them (zsc-nb references) or import a folder (zsc-nb import-references)")
     return RefSet(items, np.array(labels), np.array(ks), f"refs:{dataset}/{backend}:" + hashlib.sha256('\n'.join(ids).encode()).hexdigest()[:16])
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
+DALLE_NAME = re.compile(r'^DALL[·.\-_ ]?E\s*\d{4}-\d{2}-\d{2}\s+\d{2}[.:]\d{2}[.:]\d{2}\s*-\s*(?P<prompt>.*)$', re.I)
+
+def class_of_file(name:str, matcher:ClassMatcher) -> tuple:
+    "`(class or None, why)` for file `name`: the authors' `<class><n>.png`, else a DALL·E prompt naming exactly one class."
+    stem = Path(name).stem
+    c = matcher.match(stem) or matcher.match(re.sub(r'[\s_\-]*\(?\d+\)?$', '', stem))
+    if c: return c, 'name'
+    m = DALLE_NAME.match(stem)
+    if m:
+        found = matcher.find(m.group('prompt'))
+        if len(found) == 1: return found[0], 'prompt'
+        return None, (f"ambiguous: its prompt names {found}" if found else "its prompt names no class")
+    return None, "its name is no class name"
 
 def import_references(folder, # a folder of existing images
                       classes:list, # the data set's class names
                       dataset:str, # where to store them: data/references/<dataset>/<backend>
-                      mapping:dict|None=None, # explicit {file name: class}; otherwise names are read from file names
-                      backend:str='imported', root=None) -> dict:
-    "Copy references named the authors' way (`<class>.png`, `<class>1.png`, …) or by `mapping` into the standard layout."
+                      mapping:dict|None=None, # {file name: class}, for files whose names do not say it (combined with name matching)
+                      backend:str='imported', root=None,
+                      skip_bad:bool=False, # import the good files when some are bad (else nothing is written)
+                      min_side:int=MIN_SIDE # smallest accepted image side
+                     ) -> dict:
+    "Copy references named the authors' way (`<class>.png`, `<class>1.png`, DALL·E prompt names) or by `mapping` into the standard layout."
+    from PIL import Image
     src = Path(folder)
-    if not src.is_dir(): raise ValueError(f"reference folder {src} does not exist")
-    matcher = ClassMatcher(classes); dest = references_dir(dataset, backend, root); dest.mkdir(parents=True, exist_ok=True)
-    man = read_manifest(dest); per = {c: sum(1 for (cc, _) in man if cc == c) for c in classes}; unmatched = []
-    for p in sorted(f for f in src.iterdir() if f.suffix.lower() in IMAGE_EXTS):
-        if mapping is not None: c = mapping.get(p.name)
-        else:
-            c = matcher.match(p.stem) or matcher.match(re.sub(r'[\s_\-]*\(?\d+\)?$', '', p.stem))
-        if c is None or c not in per: unmatched.append(p.name); continue
-        data = p.read_bytes(); sha = hashlib.sha256(data).hexdigest()
-        if any(r.get('source_sha256') == sha and r['class'] == c for r in man.values()): continue   # already imported
-        w, h = check_image(data); i = per[c]; per[c] += 1
+    if not src.is_dir(): raise DataError(f"reference folder {src} does not exist (or is not a folder)", "give the folder that holds the images")
+    matcher = ClassMatcher(classes)
+    mapping = dict(mapping or {})
+    bad_map = {f: c for f, c in mapping.items() if c not in classes}
+    if bad_map: raise ConfigError(f"the mapping names classes the data set {dataset} does not have: {dict(list(bad_map.items())[:5])}",
+                                  f"use names of its classes, e.g. {classes[:3]}")
+    files = sorted(f for f in src.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+    if not files: raise DataError(f"{src} holds no image file ({', '.join(IMAGE_EXTS)})", "give the folder that holds the reference images")
+    absent = sorted(set(mapping) - {f.name for f in files})
+    if absent: raise ConfigError(f"the mapping names files that are not images in {src}: {absent[:5]}", "fix the file names in the mapping")
+    plan, bad, unmatched, ambiguous, dup = [], [], [], [], []          # 1. read and check every file; write nothing yet
+    seen = {}
+    for p in files:
+        try: data = p.read_bytes(); w, h, _, _ = image_info(data, min_side)
+        except BadImageError as e: bad.append((p.name, e.what)); continue
+        except OSError as e: bad.append((p.name, f"unreadable ({type(e).__name__})")); continue
+        sha = hashlib.sha256(data).hexdigest()
+        if sha in seen: dup.append((p.name, seen[sha])); continue
+        seen[sha] = p.name
+        c, why = (mapping[p.name], 'mapping') if p.name in mapping else class_of_file(p.name, matcher)
+        if c is None: (ambiguous if why.startswith('ambiguous') else unmatched).append(p.name); continue
+        plan.append((p, c, data, sha, w, h))
+    if bad and not skip_bad:
+        raise BadImageError(f"{len(bad)} file(s) in {src} are not usable images: " + '; '.join(f"{n}: {w}" for n, w in bad[:10]) + ('…' if len(bad) > 10 else ''),
+                            "remove or replace them, or skip them with --skip-bad (skip_bad=True); nothing was imported")
+    dest = references_dir(dataset, backend, root); dest.mkdir(parents=True, exist_ok=True)   # 2. write, one whole file at a time
+    man = read_manifest(dest); per = {c: 1 + max([k for (cc, k) in man if cc == c], default=-1) for c in classes}
+    done = {r.get('source_sha256'): r for r in man.values()}
+    imported = []
+    for p, c, data, sha, w, h in plan:
+        if sha in done: dup.append((p.name, f"already imported as {done[sha]['file']}")); continue
+        i = per[c]; per[c] += 1
         if p.suffix.lower() != '.png':
-            from PIL import Image
-            data = png_bytes(Image.open(io.BytesIO(data)))
+            with Image.open(io.BytesIO(data)) as im: data = png_bytes(im)
         rel = f"{class_slug(c)}/{i}.png"; _atomic_write(dest/rel, data)
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': None, 'revised_prompt': None, 'backend': backend, 'model': None,
                'source': p.name, 'source_sha256': sha, 'seed': None, 'size': f"{w}x{h}", 'sha256': hashlib.sha256(data).hexdigest(), 'time': utc_now()}
-        append_manifest(dest, rec); man[(c, i)] = rec
-    without = [c for c in classes if per[c] == 0]
-    if unmatched: log.warning("%d file(s) matched no class: %s", len(unmatched), unmatched[:10])
-    if without: log.warning("%d class(es) have no reference: %s", len(without), without[:10])
-    return dict(folder=dest, imported=sum(per.values()), unmatched=unmatched, classes_without_reference=without)
+        append_manifest(dest, rec); man[(c, i)] = rec; done[sha] = rec; imported.append(p.name)
+    have = {cc for (cc, _) in man}
+    without = [c for c in classes if c not in have]
+    for what, lst in (('matched no class', unmatched), ('are ambiguous', ambiguous), ('are duplicates', dup), ('were skipped as bad', bad)):
+        if lst: log.warning("%d file(s) %s: %s", len(lst), what, lst[:10])
+    return dict(folder=dest, imported=len(imported), total=len(man), files=imported, unmatched=unmatched, ambiguous=ambiguous,
+                duplicates=dup, bad=bad, classes_without_reference=without)
 
 # %% ../nbs/07_generation.ipynb #104d6d7e
 def make_references(dataset:str, classes:list, llm='auto', generator='auto', k:int=2, refresh_prompts:bool=False,
                     prompts_root=None, refs_root=None, llm_kw:dict|None=None, gen_kw:dict|None=None, **kw) -> tuple:
-    "Prompts (cached artifact) and K references per class: `(artifact, GenerationReport)`."
+    "Prompts (cached artifact) and K references per class: `(artifact, GenerationReport)`; arguments checked before the dialogue."
     from zsc_nb.prompting import get_prompts
-    art = get_prompts(dataset, classes, llm, refresh_prompts, prompts_root, llm_kw=llm_kw)
+    check_k(k)
     gen = create_generator(generator, **(gen_kw or {})) if isinstance(generator, str) else generator
+    if hasattr(gen, 'check_classes'): gen.check_classes(classes)
+    art = get_prompts(dataset, classes, llm, refresh_prompts, prompts_root, llm_kw=llm_kw)
     return art, generate_references(art['prompts'], dataset, gen, k, refs_root, **kw)
 
 # %% ../nbs/07_generation.ipynb #a7fcb7cb

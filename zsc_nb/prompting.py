@@ -8,6 +8,7 @@ import os, re, json, time, logging, itertools
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from .config import repo_root, atomic_write, utc_now
+from .errors import ZscError, ConfigError, AuthError, APIRefusal, APIExhausted, BadImageError
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,9 @@ def format_classes(classes) -> str:
 # %% auto #0
 __all__ = ['log', 'TURN_DESCRIBE', 'TURN_GROUP', 'TURN_MORE', 'TURN_COMMON', 'GEN_PROMPT', 'GEN_PLAIN', 'LLMS', 'format_classes',
            'ClassMatcher', 'Pair', 'parse_pairs', 'parse_common_features', 'load_dotenv', 'api_key', 'redact',
-           'SecretSafeError', 'openai_client', 'with_retries', 'OpenAIChat', 'TransformersChat', 'ScriptedChat',
-           'resolve_backend', 'scripted_replies', 'create_llm', 'run_dialogue', 'generation_prompts', 'prompts_path',
-           'get_prompts']
+           'check_url', 'openai_client', 'MalformedReply', 'classify', 'retry_base', 'with_retries', 'OpenAIChat',
+           'TransformersChat', 'ScriptedChat', 'resolve_backend', 'scripted_replies', 'create_llm', 'run_dialogue',
+           'generation_prompts', 'prompts_path', 'get_prompts']
 
 # %% ../nbs/06_prompting.ipynb #36fe0cb4
 def _norm(s:str) -> str:
@@ -170,48 +171,84 @@ def redact(text:str, secrets=None) -> str:
         if s and len(s) >= 6: text = text.replace(s, '***')
     return re.sub(r'\bsk-[A-Za-z0-9_\-]{8,}', 'sk-***', text)
 
-class SecretSafeError(RuntimeError):
-    "An error whose message has been stripped of secrets."
+def check_url(url:str|None, option:str='--base-url') -> str|None:
+    "`url` if it is an http(s) URL with a host (or None); else `ConfigError` naming it, before any request is made."
+    if url is None: return None
+    from urllib.parse import urlsplit
+    try: u = urlsplit(str(url)); port = u.port
+    except ValueError as e: raise ConfigError(f"{option} {url!r} is not a valid URL ({e})", "write it like http://localhost:8000/v1") from None
+    if u.scheme not in ('http', 'https') or not u.hostname:
+        raise ConfigError(f"{option} {url!r} is not an http(s) URL with a host", "write it like http://localhost:8000/v1 or https://api.openai.com/v1")
+    return str(url)
 
 def openai_client(base_url:str|None=None, timeout:float=120., instead:str='') -> tuple:
     "`(client, base_url)`: the openai SDK with the key from the environment, our retries (not the SDK's), any compatible server."
-    import openai
-    base_url = base_url or os.environ.get('OPENAI_BASE_URL')
+    base_url = check_url(base_url or os.environ.get('OPENAI_BASE_URL'), '--base-url' if base_url else 'OPENAI_BASE_URL')
+    if not (isinstance(timeout, (int, float)) and timeout > 0): raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}", "e.g. --timeout 120")
     key = api_key()
     if key is None and not base_url:
-        raise ValueError("The openai backend needs OPENAI_API_KEY in the environment (or a .env file), or base_url of an "
-                         f"OpenAI-compatible server{'; or ' + instead if instead else ''}")
+        raise ConfigError("the openai backend needs OPENAI_API_KEY in the environment (or a .env file), or the --base-url of an "
+                          "OpenAI-compatible server", f"set OPENAI_API_KEY{'; or ' + instead if instead else ''}")
+    import openai
     return openai.OpenAI(api_key=key or 'not-needed', base_url=base_url, timeout=timeout, max_retries=0), base_url
 
-def _retry_delay(e) -> tuple:
-    "(retryable, seconds to wait or None) for an exception from a backend."
+class MalformedReply(ValueError):
+    "A 200 answer without what it should carry (empty `choices`/`data`, no content): retried like a 5xx."
+    retryable = True
+
+_REFUSAL = re.compile(r'content[_ ]policy|safety system|moderation|flagged', re.I)
+
+def classify(e) -> tuple:
+    "`(kind, seconds to wait or None)` of an exception from a backend; kind is 'retry', 'auth', 'refusal' or 'fatal'."
     import openai
     status = getattr(e, 'status_code', None) or getattr(getattr(e, 'response', None), 'status_code', None)
-    if getattr(e, 'retryable', False) or isinstance(e, (openai.APITimeoutError, openai.APIConnectionError, TimeoutError, ConnectionError,
-                                                         json.JSONDecodeError, openai.APIResponseValidationError)):
-        return True, None
-    if isinstance(e, openai.APIStatusError) and status is not None and (status == 429 or status >= 500 or status == 408):
-        h = getattr(getattr(e, 'response', None), 'headers', {}) or {}
-        for name, div in (('retry-after-ms', 1000.), ('retry-after', 1.)):
-            v = h.get(name)
-            if v is not None:
-                try: return True, max(0., float(v) / div)
-                except ValueError:
-                    from email.utils import parsedate_to_datetime
-                    try: return True, max(0., parsedate_to_datetime(v).timestamp() - time.time())
-                    except Exception: pass
-        return True, None
-    return False, None
+    if isinstance(e, ZscError) and not isinstance(e, BadImageError):
+        return ('auth' if isinstance(e, AuthError) else 'refusal' if isinstance(e, APIRefusal) else 'fatal'), None
+    if getattr(e, 'retryable', False) or isinstance(e, (BadImageError, openai.APITimeoutError, openai.APIConnectionError, TimeoutError,
+                                                         ConnectionError, json.JSONDecodeError, openai.APIResponseValidationError)):
+        return 'retry', None
+    if isinstance(e, openai.APIStatusError) and status is not None:
+        if status in (401, 403): return 'auth', None
+        if status == 429 or status >= 500 or status == 408:
+            h = getattr(getattr(e, 'response', None), 'headers', {}) or {}
+            for name, div in (('retry-after-ms', 1000.), ('retry-after', 1.)):
+                v = h.get(name)
+                if v is not None:
+                    try: return 'retry', max(0., float(v) / div)
+                    except ValueError:
+                        from email.utils import parsedate_to_datetime
+                        try: return 'retry', max(0., parsedate_to_datetime(v).timestamp() - time.time())
+                        except Exception: pass
+            return 'retry', None
+        if getattr(e, 'code', None) == 'content_policy_violation' or _REFUSAL.search(str(e)): return 'refusal', None
+    return 'fatal', None
 
-def with_retries(fn, max_retries:int=5, what:str='request', base:float=1.0, cap:float=60.0, sleep=time.sleep):
-    "`fn()`, retried on transient errors (429, 5xx, timeouts, malformed answers) with exponential backoff and jitter, or the server's Retry-After."
+def retry_base() -> float:
+    "The first backoff delay in seconds: env `ZSC_NB_RETRY_BASE` (tests make it tiny), else 1."
+    try: return float(os.environ.get('ZSC_NB_RETRY_BASE', 1.0))
+    except ValueError: raise ConfigError(f"ZSC_NB_RETRY_BASE={os.environ['ZSC_NB_RETRY_BASE']!r} is not a number", "set it to seconds, e.g. 0.01") from None
+
+def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None, cap:float=60.0, sleep=time.sleep, where:str|None=None):
+    "`fn()`, retried on transient errors (429, 5xx, timeouts, malformed or empty answers) with backoff and jitter, or the server's Retry-After; typed errors otherwise."
     import random
+    base = retry_base() if base is None else base
+    at = f" at {where}" if where else ''
     for attempt in range(max_retries + 1):
         try: return fn()
         except Exception as e:
-            retry, wait = _retry_delay(e)
-            if not retry or attempt == max_retries:
-                raise SecretSafeError(redact(f"{what} failed after {attempt + 1} attempt(s): {type(e).__name__}: {e}")) from None
+            kind, wait = classify(e)
+            msg = redact(f"{type(e).__name__}: {e}")
+            if kind == 'auth': raise AuthError(f"{what}: the server{at} refused the credentials ({msg})",
+                                               "check OPENAI_API_KEY (environment or .env) and --base-url; nothing was retried") from None
+            if kind == 'refusal': raise APIRefusal(f"{what}: refused permanently{at} ({msg})",
+                                                   "retrying the same request will not help: edit its prompt, or import an image for it") from None
+            if kind == 'fatal':
+                import openai
+                if not isinstance(e, openai.APIError): raise             # ours (or a bug): not the server's doing
+                raise APIRefusal(f"{what}: the server{at} rejected the request ({msg})", "check --model/--image-model, --size and --base-url") from None
+            if attempt == max_retries:
+                raise APIExhausted(f"{what} failed after {attempt + 1} attempt(s){at}: {msg}",
+                                   "check that the server is up (and --timeout), then run the same command again: what was made is kept") from None
             delay = wait if wait is not None else min(cap, base * 2 ** attempt) * random.uniform(0.5, 1.0)
             log.info("%s: %s, retrying in %.2fs", what, redact(type(e).__name__), delay)
             sleep(delay)
@@ -222,10 +259,15 @@ class OpenAIChat:
     def __init__(self, model:str='gpt-4o', temperature:float=0.0, base_url:str|None=None, timeout:float=120., max_retries:int=4):
         self.model, self.temperature, self.max_retries = model, temperature, max_retries
         self.client, self.base_url = openai_client(base_url, timeout, "choose llm='none' for plain prompts")
+    def _once(self, messages):
+        r = self.client.chat.completions.create(model=self.model, messages=messages, temperature=self.temperature)
+        choices = getattr(r, 'choices', None)
+        if not choices: raise MalformedReply("the answer has no choices")
+        msg = getattr(choices[0], 'message', None)
+        if msg is None: raise MalformedReply("the answer's first choice has no message")
+        return msg.content or ''
     def chat(self, messages:list) -> str:
-        r = with_retries(lambda: self.client.chat.completions.create(model=self.model, messages=messages, temperature=self.temperature),
-                         self.max_retries, what='chat completion')
-        return r.choices[0].message.content or ''
+        return with_retries(lambda: self._once(messages), self.max_retries, what='chat completion', where=self.base_url or 'api.openai.com')
     def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=self.temperature, base_url=self.base_url)
 
 class TransformersChat:
@@ -269,7 +311,7 @@ LLMS = {'openai': OpenAIChat, 'transformers': TransformersChat, 'scripted': Scri
 def create_llm(name:str, **kw):
     "The chat backend `name` of `LLMS` ('none' gives None); 'auto' is openai when a key is set, else none."
     name = resolve_backend(name, 'none')
-    if name not in LLMS: raise ValueError(f"Unknown LLM backend {name!r}; choose one of {sorted(LLMS)} or 'auto'")
+    if name not in LLMS: raise ConfigError(f"unknown LLM backend {name!r}", f"choose one of {', '.join(sorted(LLMS))} or auto")
     return None if LLMS[name] is None else LLMS[name](**kw)
 
 # %% ../nbs/06_prompting.ipynb #85074363

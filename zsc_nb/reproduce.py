@@ -184,23 +184,8 @@ def run_notebook(name:str, out, params:dict, result:Path, upstream=(), force:boo
     return True, key, time.perf_counter() - t
 
 # %% ../nbs/09_reproduce.ipynb #67a82956
-def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
-              datasets:list|None=None, # default: the preset's (PRESET_DATASETS)
-              out=None, # output folder (default `<repo>/runs/<preset>`)
-              root=None, # data folder: data sets, prompts/, references/, cache/ (default `<repo>/data`)
-              force:bool=False, # rerun notebooks even if their JSON is current
-              download:bool=True, overrides:dict|None=None, progress:bool=True) -> dict:
-    "Run the evaluation, ablation and figure notebooks as needed, then build the tables and the report."
-    get_preset(preset)   # validates the name
-    datasets = list(datasets or PRESET_DATASETS[preset])
-    out = Path(out) if out else repo_root()/'runs'/preset; out.mkdir(parents=True, exist_ok=True)
-    root = str(Path(root).resolve()) if root else None
-    base = dict(preset=preset, out=str(out.resolve()), root=root, download=download, overrides=overrides or {})
-    log_ = {'started': utc_now(), 'runs': []}
-    keys = []
-    steps = [('evaluate', d) for d in datasets] + [('ablations', d) for d in datasets] + [('figures', None)]
-    bar = tqdm(steps, desc=f'reproduce {preset}', disable=not progress)
-    ev = {}
+def _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_):
+    "Run each notebook of `bar` that is not current."
     for name, d in bar:
         bar.set_postfix_str(f"{name} {d or ''}")
         if name == 'evaluate':
@@ -210,6 +195,34 @@ def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
         else:
             res = result_path(out, 'figures', preset); ran, k, s = run_notebook('figures', out, dict(base, datasets=datasets), res, keys, force)
         keys.append(k); log_['runs'].append(dict(notebook=name, dataset=d, ran=ran, seconds=round(s, 2), result=str(res.relative_to(out))))
+
+def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
+              datasets:list|None=None, # default: the preset's (PRESET_DATASETS)
+              out=None, # output folder (default `<repo>/runs/<preset>`)
+              root=None, # data folder: data sets, prompts/, references/, cache/ (default `<repo>/data`)
+              force:bool=False, # rerun notebooks even if their JSON is current
+              download:bool=True, overrides:dict|None=None, progress:bool=True) -> dict:
+    "Run the evaluation, ablation and figure notebooks as needed, then build the tables and the report."
+    from zsc_nb.config import config_from
+    from zsc_nb.errors import ConfigError
+    config_from(preset)                                                # validates the name
+    datasets = list(datasets or PRESET_DATASETS[preset])
+    if not datasets: raise ConfigError("no data sets given", f"name at least one, e.g. {PRESET_DATASETS[preset][0]}")
+    for d in datasets: config_from(preset, d, overrides)               # every data set's config, before the first notebook
+    out = Path(out) if out else repo_root()/'runs'/preset
+    for p in [out, *out.parents]:
+        if p.exists() and not p.is_dir(): raise ConfigError(f"output folder {out} lies under {p}, which is a file", "give a folder for out (--out)")
+    out.mkdir(parents=True, exist_ok=True)
+    root = str(Path(root).resolve()) if root else None
+    base = dict(preset=preset, out=str(out.resolve()), root=root, download=download, overrides=overrides or {})
+    log_ = {'started': utc_now(), 'runs': []}
+    keys = []
+    steps = [('evaluate', d) for d in datasets] + [('ablations', d) for d in datasets] + [('figures', None)]
+    bar = tqdm(steps, desc=f'reproduce {preset}', disable=not progress)
+    ev = {}
+    try: _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_)
+    finally:                                                           # the kernel spec is ours: never left behind
+        import shutil; shutil.rmtree(out/'.jupyter', ignore_errors=True)
     t = time.perf_counter()
     written = build_tables(out, preset) + [build_report(out, preset, log_)]
     log_['tables_s'] = round(time.perf_counter() - t, 3)
