@@ -337,3 +337,17 @@ def test_validation_imports_no_torch():
             "assert rc == 2 and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:3]")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent)))
     assert r.returncode == 0, r.stderr
+
+
+def test_reproduce_reports_refused_classes_as_permanent(monkeypatch, tmp_path):
+    "A class refused by the image service stops `reproduce` with APIRefusal naming it and the fix, not a missing-image error."
+    import zsc_nb.generation as gen
+    from zsc_nb.config import get_preset
+    from zsc_nb.errors import APIRefusal
+    from zsc_nb.reproduce import references_for
+    def fake_make(d, classes, llm, backend, k, **kw):
+        return None, gen.GenerationReport(tmp_path, refused={'ring': 'content policy: request rejected'})
+    monkeypatch.setattr(gen, 'make_references', fake_make)
+    cfg = get_preset('smoke')
+    with pytest.raises(APIRefusal) as e: references_for(cfg, ['circle', 'ring'], tmp_path)
+    assert 'ring' in str(e.value) and 'import-references' in str(e.value)

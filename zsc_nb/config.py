@@ -76,6 +76,7 @@ class RunConfig:
     clip_precision: str = 'fp32'  # 'fp32', 'fp16', 'bf16' or 'auto' (fp16 on CUDA, fp32 elsewhere: OpenAI's clip.load)
     dino_precision: str = 'fp32'
     preprocess: str = 'fast'      # 'fast' (batched tensors on the device) or 'authors' (their PIL transforms, bit for bit)
+    arithmetic: str = 'float64'   # of probabilities, fusion and scores: 'float64', or 'float32' as the authors' torch loops
     normalize: bool|tuple = False # L2-normalisation: True (all), False (the authors' CIFAR scripts) or per method
                                   # ((query, keys) for M1, M2, M3), e.g. the authors' TinyImageNet script (see engine)
     scales: tuple = (1.0, 3.0, 50.0)  # softmax scale of M1, M2, M3
@@ -117,7 +118,7 @@ def _authors(dataset='cifar10', **kw):
     s3 = 1.0 if dataset == 'tinyimagenet' else 50.0
     return RunConfig(name='authors', dataset=dataset, protocol='authors', label_space='all', normalize=AUTHORS_NORMALIZE.get(dataset, False),
                      scales=(1.0, 3.0, s3), k_refs=2, max_test=500 if dataset == 'cifar100' else None,
-                     clip_precision='auto', dino_precision='fp32', preprocess='authors').replace(**kw)
+                     clip_precision='auto', dino_precision='fp32', preprocess='authors', arithmetic='float32').replace(**kw)
 
 def _clean(dataset='cifar10', **kw):
     return RunConfig(name='clean', dataset=dataset, protocol='clean', label_space='all', normalize=True,
@@ -145,7 +146,8 @@ _TYPES = {'str': str, 'int': int, 'float': (int, float), 'bool': bool, 'tuple': 
           'dict': dict, 'None': type(None), 'Path': (str, Path), 'object': object}
 DATASET_PREFIXES = ('imagefolder:', 'csv:')        # a folder or CSV of the user's own images: the path must exist
 CHOICES = {'protocol': ('authors', 'clean'), 'label_space': ('all', 'known'), 'ref_agg': ('mean', 'max', 'prototype'),
-           'clip_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'dino_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'preprocess': ('fast', 'authors')}
+           'clip_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'dino_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'preprocess': ('fast', 'authors'),
+           'arithmetic': ('float64', 'float32')}
 
 def _type_ok(v, ann:str) -> bool:
     "Whether `v` fits annotation string `ann` ('int | None', 'dict | str', …); unknown annotations accept anything."

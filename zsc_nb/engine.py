@@ -144,7 +144,9 @@ def evaluate(F:Features, # the cached features
              normalize=False, # clean (True), the authors' CIFAR (False) or per-method ((q, k) × 3) normalisation
              label_space:str='all', # 'all' (unknown names included) or 'known'
              combos=tuple(COMBOS), weightings=WEIGHTINGS,
-             normalize_weights:bool=False, agg:str='mean', k:int|None=None, max_test:int|None=None) -> dict:
+             normalize_weights:bool=False, agg:str='mean', k:int|None=None, max_test:int|None=None,
+             dtype='float64' # arithmetic of probabilities, fusion and scores: 'float64', or 'float32' as the authors' torch loops
+            ) -> dict:
     "`{combo: {weighting: metrics}}` for every combination of methods and weighting; single methods under 'none'."
     if label_space not in ('all', 'known'): raise ValueError(f"label_space must be 'all' or 'known', got {label_space!r}")
     t = time.perf_counter()
@@ -153,7 +155,8 @@ def evaluate(F:Features, # the cached features
     if max_test is not None: sims = [s[:max_test] for s in sims]
     if label_space == 'known':   # methods see only the known classes' names and references
         kn = known_mask(len(F.classes), F.known); sims = [np.where(kn, s, -np.inf) for s in sims]
-    probs = [to_probs(np.nan_to_num(s, neginf=-1e30), sc) for s, sc in zip(sims, scales)]
+    dt = np.dtype(dtype)
+    probs = [to_probs(np.nan_to_num(s, neginf=-1e30), sc, dt) for s, sc in zip(sims, scales)]
     res = {}
     for name in combos:
         idx = COMBOS[name]; ps = [probs[i] for i in idx]
@@ -163,10 +166,10 @@ def evaluate(F:Features, # the cached features
             else:
                 wt = w if w in CONFIDENCES else tuple(FIXED[w][i] for i in idx)
                 W = fusion_weights(ps, wt, normalize_weights)
-                fused = sum(W[:, [j]] * p for j, p in enumerate(ps))
+                fused = sum(W[:, [j]].astype(dt) * p for j, p in enumerate(ps))
             res[name][w] = _scores_for(fused, y, F.known, label_space)
     res['_meta'] = dict(n_test=int(len(y)), n_classes=len(F.classes), n_known=len(F.known), scales=list(scales),
-                        normalize=normalize if isinstance(normalize, bool) else [list(p) for p in resolve_normalization(normalize)], label_space=label_space, agg=agg, k=k, eval_s=time.perf_counter() - t)
+                        normalize=normalize if isinstance(normalize, bool) else [list(p) for p in resolve_normalization(normalize)], label_space=label_space, agg=agg, k=k, dtype=str(dt), eval_s=time.perf_counter() - t)
     return res
 
 # %% ../nbs/08_engine.ipynb #cf0c9380

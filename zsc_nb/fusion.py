@@ -8,16 +8,20 @@ from collections.abc import Sequence
 import numpy as np
 from .methods import as_matrix as _as_matrix
 
-def as_matrix(x, name='array'): return _as_matrix(x, name, dtype=np.float64)   # entropies need float64
+def as_matrix(x, name='array', dtype=None):
+    "A 2-d float array: float32 input stays float32 (the authors' torch arithmetic), anything else becomes float64."
+    if dtype is None: dtype = np.float32 if getattr(x, 'dtype', None) == np.float32 else np.float64
+    return _as_matrix(x, name, dtype=dtype)
 
 CONFIDENCES = ('max', 'inv_entropy', 'neg_exp_entropy')
 EPS = 1e-6
 
 def to_probs(sims, # N×C similarities
-             scale:float=1.0 # softmax temperature inverse τ
+             scale:float=1.0, # softmax temperature inverse τ
+             dtype=np.float64 # arithmetic: float64, or float32 as the authors' torch code
             ) -> np.ndarray:
     "Row softmax of `scale * sims`, numerically stable."
-    s = as_matrix(sims, 'sims') * float(scale)
+    s = as_matrix(sims, 'sims', dtype) * float(scale)
     s = s - s.max(axis=1, keepdims=True)
     e = np.exp(s)
     return e / e.sum(axis=1, keepdims=True)
@@ -31,8 +35,8 @@ def confidence(probs, method:str='inv_entropy') -> np.ndarray:
     "Per-row confidence: 'max', 'inv_entropy' (`1/(H + 1e-6)`) or 'neg_exp_entropy' (`exp(-H)`)."
     if method not in CONFIDENCES: raise ValueError(f"Unknown confidence {method!r}; choose one of {CONFIDENCES}")
     p = as_matrix(probs, 'probs')
-    if method == 'max': return p.max(axis=1)
-    h = entropy(p)
+    if method == 'max': return p.max(axis=1).astype(np.float64)
+    h = entropy(p).astype(np.float64)          # the authors: H in the probabilities' precision, then `.item()` (float64)
     return 1.0 / (h + EPS) if method == 'inv_entropy' else np.exp(-h)
 
 # %% auto #0
@@ -53,7 +57,7 @@ def fusion_weights(probs_list:Sequence, # M arrays, N×C each
         w = np.asarray(weighting, dtype=np.float64)
         if w.shape != (len(ps),): raise ValueError(f"fixed weights must be {len(ps)} numbers (one per method), got {list(np.atleast_1d(w))}")
         if not np.isfinite(w).all() or (w < 0).any(): raise ValueError(f"fixed weights must be finite and non-negative, got {w.tolist()}")
-        w = np.broadcast_to(w, (len(ps[0]), len(ps))).astype(ps[0].dtype)
+        w = np.broadcast_to(w, (len(ps[0]), len(ps))).astype(np.float64)
     if normalize: w = w / w.sum(axis=1, keepdims=True)
     return w
 
@@ -63,4 +67,5 @@ def fuse(probs_list:Sequence, # M arrays, N×C each (2 or 3 methods)
         ) -> np.ndarray:
     "Σ_m w_m p_m per image: the fused scores, N×C."
     w = fusion_weights(probs_list, weighting, normalize)
-    return sum(w[:, [i]] * as_matrix(p) for i, p in enumerate(probs_list))
+    ps = [as_matrix(p) for p in probs_list]
+    return sum(w[:, [i]].astype(p.dtype) * p for i, p in enumerate(ps))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from .methods import as_matrix as _as_matrix
 
-def as_matrix(x, name='array'): return _as_matrix(x, name, dtype=np.float64)
+def as_matrix(x, name='array'): return _as_matrix(x, name, dtype=np.float32 if getattr(x, 'dtype', None) == np.float32 else np.float64)
 from .data import known_mask
 
 UNKNOWN_PROTOCOLS = ('authors', 'msp')
@@ -49,7 +49,7 @@ def unknown_score(fused, # N×C fused scores over the label space
         rng = hi - lo
         q = np.where(rng > 0, (f - lo) / np.where(rng > 0, rng, 1), 1.0)   # a constant row: uniform
         q = q / q.sum(1, keepdims=True)
-        return 1.0 - q[:, m].sum(1)
+        return 1.0 - q[:, m].astype(np.float64).sum(1)    # float32 scores (the authors') are summed as their `.item()`s are
     k = f[:, m]
     if (k < 0).any(): raise ValueError("msp needs non-negative scores (probabilities); fuse probabilities, not raw similarities")
     tot = k.sum(1, keepdims=True)

@@ -95,7 +95,15 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
             except CostGuardError as e:
                 raise CostGuardError(f"{e}. Confirm the spend by making these references first: zsc-nb references --dataset {d} --k {k_generate} "
                                      f"--generator {backend} --yes{' --root ' + str(root) if root != repo_root()/'data' else ''}; then run reproduce again") from None
-            if rep.failed: raise RuntimeError(f"{len(rep.failed)} reference image(s) could not be made, e.g. {rep.failed[:3]}; rerun to retry")
+            if rep.refused:
+                from zsc_nb.errors import APIRefusal
+                raise APIRefusal(f"the image service refused {len(rep.refused)} class(es) of {d} permanently: "
+                                 + '; '.join(f"{k}: {v}" for k, v in list(rep.refused.items())[:3]),
+                                 f"edit those classes' prompts in {root/'prompts'/(d + '.json')} or import images for them (zsc-nb import-references)")
+            if rep.failed:
+                from zsc_nb.errors import APIExhausted
+                raise APIExhausted(f"{len(rep.failed)} reference image(s) of {d} could not be made, e.g. {[(c, k) for c, k, _ in rep.failed[:3]]}",
+                                   "run the same command again: finished images are kept and only these are retried")
         parts.append((load_references(d, backend, want, root/'references'), want))
     items, labels, ks, ids = [], [], [], []
     for rs, want in parts:
