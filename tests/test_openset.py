@@ -116,3 +116,10 @@ def test_openset_notebook_smoke_offline(tmp_path):
     assert any('LMC' in row[0] for row in T['openset_published'][2]) and any(row[1] == 'NegLabel' for row in T['openset'][2])
     L = '\n'.join(openset_report_lines(out, 'smoke'))
     assert 'rhombus (= diamond)' in L and (out/r['figures'][0]).exists()
+
+def test_zoc_splits_option():
+    from zsc_nb.openset_report import zoc_known, ZOC_SPLITS
+    from zsc_nb.data import CIFAR10_CLASSES
+    assert zoc_known('cifar10', 2, CIFAR10_CLASSES) == [0, 2, 4, 3, 7, 5]          # airplane bird deer cat horse dog
+    assert ZOC_SPLITS['cifar10'][0] == ZOC_SPLITS['cifar10'][1]                    # ZOC's first two lists are the same, as ARPL's
+    with pytest.raises(ValueError, match='ZOC splits'): zoc_known('tinyimagenet', 0, [])
