@@ -244,6 +244,9 @@ def _name(d, smoke): return DISPLAY.get(d, d) + (' (SMOKE)' if smoke and d not i
 
 def make_tables(out, preset:str) -> dict:
     "`{name: (title, header, rows)}` for Tables 1–7 and the comparison, from the results JSON files of `preset`."
+    if preset == 'openset':   # runs only the open-set notebook: no paper tables to fill
+        from zsc_nb.openset_report import openset_tables
+        return openset_tables(out, preset)
     ev, ab = _results(out, 'eval', preset), _results(out, 'ablations', preset)
     smoke = any(r.get('config', {}).get('smoke') for r in ev.values())
     pre = f"{SMOKE_BANNER}. " if smoke else ''
