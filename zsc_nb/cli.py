@@ -143,6 +143,15 @@ def _reproduce(args):
     r = reproduce(args.preset, args.datasets, args.out, args.root, args.force, not args.no_download, overrides)
     print(f"tables, figures and REPORT.md in {r['out']}")
 
+def _classify(args):
+    "Known class or 'unknown — probably: x, y, z' for each image of a folder (zsc_nb.openset_report.classify_folder)."
+    from zsc_nb.openset_report import classify_folder, format_classification
+    classes = [c.strip() for c in (Path(args.classes_file).read_text().splitlines() if args.classes_file else args.classes or []) if c.strip()]
+    res = classify_folder(args.folder, classes, args.clip, args.threshold, args.top, args.vocab_max, args.n_neg, device=args.device, cache=args.cache)
+    if args.clip.startswith('tiny'): print('SMOKE — random-weight encoder: these classes and names mean nothing')
+    for r in res: print(format_classification(r))
+    if args.json: Path(args.json).write_text(json.dumps(res, indent=1))
+
 class _Parser(argparse.ArgumentParser):
     "argparse, except that a usage error is a `ConfigError` (one line, exit 2) like every other."
     def error(self, message): raise ConfigError(f"{self.prog}: {message}", f"see {self.prog} --help")
@@ -192,7 +201,7 @@ def _parser():
     i.add_argument('--skip-bad', action='store_true', help='import the good files when some are not usable images (else nothing is imported)')
     i.set_defaults(fn=_import)
     rp = sub.add_parser('reproduce', help="regenerate the paper's tables, figures and a report (papermill)")
-    rp.add_argument('--preset', default='authors', choices=['authors', 'clean', 'smoke'], help='authors (PROTOCOL §2), clean (§3) or smoke (offline, synthetic)')
+    rp.add_argument('--preset', default='authors', choices=['authors', 'clean', 'smoke', 'openset'], help='authors (PROTOCOL §2), clean (§3), openset (open-set benchmarks without unknown names) or smoke (offline, synthetic)')
     rp.add_argument('--datasets', nargs='+', help="default: the preset's (authors: cifar10 cifar100 tinyimagenet; clean: also cifarplus10; smoke: shapes)")
     rp.add_argument('--out', help='output folder (default runs/<preset>)')
     rp.add_argument('--root', help=ROOT_HELP)
@@ -200,6 +209,17 @@ def _parser():
     rp.add_argument('--no-download', action='store_true', help='never download data sets')
     rp.add_argument('--overrides', help='JSON of RunConfig fields, e.g. \'{"k_refs": 4, "generator": "diffusers"}\' (checked before any notebook runs)')
     rp.set_defaults(fn=_reproduce)
+    cl = sub.add_parser('classify', help="known class, or 'unknown — probably: x, y, z', for each image of a folder (CLIP + negative labels)")
+    cl.add_argument('folder', help='a folder of images (searched recursively)')
+    cl.add_argument('--classes', nargs='+', help='the known class names'); cl.add_argument('--classes-file', help='or a file with one class name per line')
+    cl.add_argument('--clip', default='clip:ViT-B-32/openai', help='CLIP encoder (tiny-clip: random weights, for tests)')
+    cl.add_argument('--threshold', type=float, default=0.5, help='negative-label score above which an image is unknown')
+    cl.add_argument('--top', type=int, default=3, help='names offered for an unknown image')
+    cl.add_argument('--vocab-max', type=int, help='offer only a random sample of the ~20k vocabulary names')
+    cl.add_argument('--n-neg', type=int, default=10000, help='negative labels mined from the vocabulary')
+    cl.add_argument('--device', default='auto'); cl.add_argument('--cache', help='feature cache folder')
+    cl.add_argument('--json', help='also write the results to this JSON file')
+    cl.set_defaults(fn=_classify)
     return p
 
 def main(argv=None):

@@ -129,7 +129,10 @@ def _smoke(dataset='shapes', **kw):
                      clip='tiny-clip', dino='tiny-dino', scales=(100.0, 100.0, 100.0), k_refs=4,
                      generator='procedural', llm='scripted', device='cpu', batch_size=64, smoke=True).replace(**kw)
 
-PRESETS = {'authors': _authors, 'clean': _clean, 'smoke': _smoke}
+def _openset(dataset='cifar10', **kw):   # open-set benchmarks without unknown names (zsc_nb.openset): the clean protocol
+    return _clean(dataset).replace(name='openset').replace(**kw)
+
+PRESETS = {'authors': _authors, 'clean': _clean, 'smoke': _smoke, 'openset': _openset}
 
 def get_preset(name:str, # 'authors', 'clean' or 'smoke'
                dataset:str|None=None, # data set; the preset's default when None

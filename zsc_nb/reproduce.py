@@ -16,16 +16,17 @@ from .engine import encode_all, RefSet, Features, WEIGHTINGS
 
 log = logging.getLogger(__name__)
 PRESET_DATASETS = {'authors': ['cifar10', 'cifar100', 'tinyimagenet'], 'clean': ['cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10'],
-                   'smoke': ['shapes']}
-DISPLAY = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'tinyimagenet': 'TinyImageNet', 'cifarplus10': 'CIFAR+10', 'shapes': 'shapes'}
+                   'smoke': ['shapes'], 'openset': ['cifar10', 'cifarplus10', 'cifarplus50', 'tinyimagenet']}
+OPENSET_PRESETS = ('smoke', 'openset')   # presets that also run nbs/runs/openset.ipynb (openset: only it)
+DISPLAY = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'tinyimagenet': 'TinyImageNet', 'cifarplus10': 'CIFAR+10', 'cifarplus50': 'CIFAR+50', 'shapes': 'shapes'}
 FIG4_PAIRS = {'cifar10': [['cat', 'dog'], ['automobile', 'truck']], 'shapes': [['circle', 'ring'], ['square', 'diamond']]}
 
 # %% auto #0
-__all__ = ['log', 'PRESET_DATASETS', 'DISPLAY', 'FIG4_PAIRS', 'PAPER', 'WEIGHTING_NAMES', 'INCONSISTENCIES', 'PAPER_DATASETS',
-           'AUTHORS_DIFFERENCES', 'K_SWEEP', 'splits_of', 'label_spaces', 'references_for', 'prepare', 'git_commit',
-           'result_path', 'bundle_path', 'write_result', 'read_result', 'runs_dir', 'kernel_name', 'run_key',
-           'run_notebook', 'reproduce', 'make_tables', 'build_tables', 'describe_normalization', 'build_report',
-           'refs_to_make', 'save_fig', 'tsne_points']
+__all__ = ['log', 'PRESET_DATASETS', 'OPENSET_PRESETS', 'DISPLAY', 'FIG4_PAIRS', 'PAPER', 'WEIGHTING_NAMES', 'INCONSISTENCIES',
+           'PAPER_DATASETS', 'AUTHORS_DIFFERENCES', 'K_SWEEP', 'splits_of', 'label_spaces', 'references_for', 'prepare',
+           'git_commit', 'result_path', 'bundle_path', 'write_result', 'read_result', 'runs_dir', 'kernel_name',
+           'run_key', 'run_notebook', 'reproduce', 'make_tables', 'build_tables', 'describe_normalization',
+           'build_report', 'refs_to_make', 'save_fig', 'tsne_points']
 
 # %% ../nbs/09_reproduce.ipynb #f22af264
 PAPER = {
@@ -83,7 +84,7 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
     from zsc_nb.prompting import resolve_backend
     backend = resolve_backend(cfg.generator, 'diffusers')
     k_generate = max(cfg.k_refs, k_generate or 0)
-    sources = ['cifar10', 'cifar100'] if cfg.dataset == 'cifarplus10' else [cfg.dataset]
+    sources = ['cifar10', 'cifar100'] if cfg.dataset in ('cifarplus10', 'cifarplus50') else [cfg.dataset]
     parts = []
     for d in sources:
         want = [c for c in class_names(d, root) if c in classes]
@@ -114,7 +115,7 @@ def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=No
     "Test set, references and cached features of `cfg` (one split); `stages` collects seconds per stage."
     stages = {} if stages is None else stages
     t = time.perf_counter()
-    kw = dict(split=cfg.split) if cfg.dataset == 'cifarplus10' else {}
+    kw = dict(split=cfg.split) if cfg.dataset in ('cifarplus10', 'cifarplus50') else {}
     ds = load_dataset(cfg.dataset, (Path(root) if root else None) or cfg.data_root, download, **kw)
     stages['data'] = stages.get('data', 0) + time.perf_counter() - t; t = time.perf_counter()
     refs = references_for(cfg, ds.classes, root, k_generate or refs_to_make(cfg))
@@ -200,6 +201,8 @@ def _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_):
             res = result_path(out, 'eval', preset, d); ran, k, s = run_notebook('evaluate', out, dict(base, dataset=d), res, force=force); ev[d] = k
         elif name == 'ablations':
             res = result_path(out, 'ablations', preset, d); ran, k, s = run_notebook('ablations', out, dict(base, dataset=d), res, [ev[d]], force)
+        elif name == 'openset':
+            res = result_path(out, 'openset', preset, d); ran, k, s = run_notebook('openset', out, dict(base, dataset=d), res, [ev.get(d, '')], force)
         else:
             res = result_path(out, 'figures', preset); ran, k, s = run_notebook('figures', out, dict(base, datasets=datasets), res, keys, force)
         keys.append(k); log_['runs'].append(dict(notebook=name, dataset=d, ran=ran, seconds=round(s, 2), result=str(res.relative_to(out))))
@@ -226,6 +229,7 @@ def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
     log_ = {'started': utc_now(), 'runs': []}
     keys = []
     steps = [('evaluate', d) for d in datasets] + [('ablations', d) for d in datasets] + [('figures', None)]
+    if preset in OPENSET_PRESETS: steps = (steps if preset != 'openset' else []) + [('openset', d) for d in datasets]
     bar = tqdm(steps, desc=f'reproduce {preset}', disable=not progress)
     ev = {}
     try: _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_)
@@ -262,6 +266,9 @@ def _name(d, smoke): return DISPLAY.get(d, d) + (' (SMOKE)' if smoke and d not i
 
 def make_tables(out, preset:str) -> dict:
     "`{name: (title, header, rows)}` for Tables 1–7 and the comparison, from the results JSON files of `preset`."
+    if preset == 'openset':   # runs only the open-set notebook: no paper tables to fill
+        from zsc_nb.openset_report import openset_tables
+        return openset_tables(out, preset)
     ev, ab = _results(out, 'eval', preset), _results(out, 'ablations', preset)
     smoke = any(r.get('config', {}).get('smoke') for r in ev.values())
     pre = f"{SMOKE_BANNER}. " if smoke else ''
@@ -317,6 +324,8 @@ def make_tables(out, preset:str) -> dict:
     T['comparison'] = (pre + "Comparison (AUROC %, CIFAR10 | CIFAR+10 | TinyImageNet). Published figures use their own protocols and train on the known "
                        "classes; the paper's 'CIFAR+10' is CIFAR-100 with 10 known classes, and ours falls back to it when the standard CIFAR+10 was not run",
                        ['method', 'CIFAR10', 'CIFAR+10', 'TinyImageNet'], rows)
+    from zsc_nb.openset_report import openset_tables
+    T.update(openset_tables(out, preset))
     return T
 
 def _md(title, header, rows) -> str:
@@ -420,6 +429,8 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
     if figs.get('figures'):
         L += ['## Figures', ''] + [f"- `{f}`" for f in figs['figures']] + ['']
     if preset == 'authors': L += ["## Known differences from the authors' pipeline", ''] + [f"- {x}" for x in AUTHORS_DIFFERENCES] + ['']
+    from zsc_nb.openset_report import openset_report_lines
+    L += openset_report_lines(out, preset)
     L += ['## Inconsistencies in the paper', ''] + [f"- {x}" for x in INCONSISTENCIES] + ['']
     p = out/'REPORT.md'; p.write_text('\n'.join(L)); return p
 
