@@ -61,8 +61,8 @@ def test_authors_loop_by_hand():
     r = authors_loop(img, img, text, refs, refs, ['a.png', 'a1.png', 'b.png'], ['a', 'b'], ['a'], np.array([0, 1]), combo=(0,))
     e = np.exp([2., 0.]); assert np.allclose(r['probs'][0][0], e / e.sum(), atol=1e-6)
     assert r['top1'] == 1.0 and r['auroc'] == 1.0
-    # M2 averages a class's references: image 0 against class a = mean(1, 1) = 1, class b = 0; scale 3
-    e = np.exp([3., 0.]); assert np.allclose(r['probs'][1][0], e / e.sum(), atol=1e-6)
+    # M2: the raw image feature (2, 0) against each normalised reference, averaged per class: a = mean(2, 2) = 2, b = 0; scale 3
+    e = np.exp([6., 0.]); assert np.allclose(r['probs'][1][0], e / e.sum(), atol=1e-6)
 
 def test_missing_code_is_reported(monkeypatch, tmp_path):
     monkeypatch.setenv('ZSC_NB_AUTHORS_CODE', str(tmp_path))

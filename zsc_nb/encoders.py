@@ -167,6 +167,15 @@ def _weights_missing(name:str, e:Exception):
     return WeightsMissingError(f"could not load the weights of {name} ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})",
         "connect to the internet once (the weights are cached under ~/.cache), or unset HF_HUB_OFFLINE; check the model name")
 
+from contextlib import contextmanager
+@contextmanager
+def _quiet(on:bool=True):
+    "Root-logger warnings off inside the block (when `on`)."
+    root = logging.getLogger(); level = root.level
+    if on: root.setLevel(logging.ERROR)
+    try: yield
+    finally: root.setLevel(level)
+
 def _quick_gelu(model) -> str: return 'quick_gelu' if any(type(m).__name__ == 'QuickGELU' for m in model.modules()) else 'gelu'
 
 def clip_encoder(arch:str='ViT-B-32', # an open_clip architecture
@@ -178,7 +187,9 @@ def clip_encoder(arch:str='ViT-B-32', # an open_clip architecture
     import open_clip
     quick = bool(tag and (open_clip.get_pretrained_cfg(arch, tag) or {}).get('quick_gelu'))
     dev, _ = resolve_device(device); prec = resolve_precision(precision, dev)
-    try: model = open_clip.create_model(arch, pretrained=None if state_dict is not None else tag, precision=prec, force_quick_gelu=quick)
+    try:
+        with _quiet(state_dict is not None):   # open_clip warns "no pretrained weights loaded" before we load them
+            model = open_clip.create_model(arch, pretrained=None if state_dict is not None else tag, precision=prec, force_quick_gelu=quick)
     except (ConfigError, ValueError, KeyError) as e: raise ConfigError(f"open_clip cannot build {arch}/{tag}: {e}", "see open_clip.list_pretrained()") from e
     except Exception as e: raise _weights_missing(f'clip:{arch}/{tag}', e) from e
     if state_dict is not None: model.load_state_dict({k: v for k, v in state_dict.items() if k not in ('input_resolution', 'context_length', 'vocab_size')})
