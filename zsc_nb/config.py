@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SMOKE_BANNER', 'PRESETS', 'repo_root', 'cache_dir', 'atomic_path', 'utc_now', 'atomic_write', 'RunConfig',
+__all__ = ['SMOKE_BANNER', 'PRESETS', 'TRACKS', 'repo_root', 'cache_dir', 'atomic_path', 'utc_now', 'atomic_write', 'RunConfig',
            'get_preset', 'resolve_device']
 
 # %% ../nbs/00_config.ipynb #1a642814
@@ -78,6 +78,8 @@ class RunConfig:
     batch_size: int = 128
     seed: int = 0
     smoke: bool = False           # synthetic data / random weights: every output says so
+    track: str = 'paper'          # backbone pair of `TRACKS`: 'paper' (ViT-B/32 + DINOv2 ViT-B/14) or 'strong'
+    compare_tracks: bool = False  # also evaluate every track (split 0) for the report's backbone table
 
     def replace(self, **kw) -> 'RunConfig':
         "A copy with `kw` changed; unknown keys raise."
@@ -107,16 +109,23 @@ def _clean(dataset='cifar10', **kw):
 def _smoke(dataset='shapes', **kw):
     return RunConfig(name='smoke', dataset=dataset, protocol='clean', label_space='all', normalize=True,
                      clip='tiny-clip', dino='tiny-dino', scales=(100.0, 100.0, 100.0), k_refs=4,
-                     generator='procedural', llm='scripted', device='cpu', batch_size=64, smoke=True).replace(**kw)
+                     generator='procedural', llm='scripted', device='cpu', batch_size=64, smoke=True, compare_tracks=True).replace(**kw)
 
 PRESETS = {'authors': _authors, 'clean': _clean, 'smoke': _smoke}
+# backbone pairs; `track='strong'` swaps both encoders (smoke keeps its tiny random ones on every track)
+TRACKS = {'paper':  dict(clip='clip:ViT-B-32/openai', dino='timm:vit_base_patch14_dinov2.lvd142m'),
+          'strong': dict(clip='clip:ViT-H-14-378-quickgelu/dfn5b', dino='timm:vit_large_patch14_dinov2.lvd142m')}
 
 def get_preset(name:str, # 'authors', 'clean' or 'smoke'
                dataset:str|None=None, # data set; the preset's default when None
                **overrides) -> RunConfig:
     "The named preset for `dataset`, with `overrides` applied."
     if name not in PRESETS: raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name](**({} if dataset is None else {'dataset': dataset}), **overrides)
+    track = overrides.get('track', 'paper')
+    if track not in TRACKS: raise ValueError(f"Unknown track {track!r}; choose one of {sorted(TRACKS)}")
+    cfg = PRESETS[name](**({} if dataset is None else {'dataset': dataset}), **overrides)
+    if cfg.smoke or 'clip' in overrides or 'dino' in overrides: return cfg   # explicit encoders win over the track
+    return cfg.replace(**TRACKS[track])
 
 # %% ../nbs/00_config.ipynb #a7181ed2
 def resolve_device(device:str='auto' # 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'

@@ -62,7 +62,9 @@ class RefSet:
 
 def encode_all(images, # an `ImageSet`
                refs:RefSet, known:list, clip='tiny-clip', dino='tiny-dino', cache=None, device:str='auto',
-               batch_size:int=128, template:str='a photo of a {}', underscores:bool=True, progress:bool=True) -> Features:
+               batch_size:int=128, template:str='a photo of a {}', underscores:bool=True, progress:bool=True,
+               text_features=None, # C×D per-class text features (e.g. `zsc_nb.templates.class_text_features`); None: `template`
+              ) -> Features:
     "Features of test images, prompts and references, each through the feature cache. `clip`/`dino`: names or `Encoder`s."
     clip = create_encoder(clip, device) if isinstance(clip, str) else clip
     dino = create_encoder(dino, device) if isinstance(dino, str) else dino
@@ -72,7 +74,7 @@ def encode_all(images, # an `ImageSet`
     F = Features(images.classes, np.asarray(images.labels), list(known),
         img_clip=cached_features(clip, images.images, images.fingerprint, **kw),
         img_dino=cached_features(dino, images.images, images.fingerprint, **kw),
-        text_clip=cached_features(clip, prompts, '|'.join(prompts), kind='text', **kw),
+        text_clip=cached_features(clip, prompts, '|'.join(prompts), kind='text', **kw) if text_features is None else np.asarray(text_features, np.float32),
         ref_clip=cached_features(clip, refs.items, refs.data_id, **kw),
         ref_dino=cached_features(dino, refs.items, refs.data_id, **kw),
         ref_labels=np.asarray(refs.labels), ref_k=np.asarray(refs.k),

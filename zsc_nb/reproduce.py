@@ -373,6 +373,8 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
             for which, sc in (('preset', c['preset_scales']), ('calibrated', c['scales'])):
                 L.append(f"| {_name(d, smoke)} | {which}: {tuple(round(x, 3) for x in sc)} | {_fmt(c[which]['top1'])} | {_fmt(c[which]['auroc'])} | {_fmt(c[which]['fpr95'])} |")
         L.append('')
+    from zsc_nb.templates import ablation_sections
+    L += ablation_sections({DISPLAY.get(d, d): e for d, e in ev.items()}, smoke)
     if figs.get('figures'):
         L += ['## Figures', ''] + [f"- `{f}`" for f in figs['figures']] + ['']
     L += ['## Inconsistencies in the paper', ''] + [f"- {x}" for x in INCONSISTENCIES] + ['']
