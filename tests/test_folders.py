@@ -37,3 +37,19 @@ def test_reproduce_smoke_on_an_imagefolder(tmp_path):
     assert (tmp_path/'data'/'references'/slug/'procedural').is_dir()
     rep = (out/'REPORT.md').read_text()
     assert 'SMOKE' in rep and slug in rep
+
+def test_imagenet_layout_labels_follow_sorted_wnids(tmp_path):
+    from zsc_nb.folders import load_imagenet, imagenet_wnids, imagenet_classnames
+    w = imagenet_wnids()
+    for i in (0, 1, 999):
+        d = tmp_path/'imagenet'/'val'/w[i]; d.mkdir(parents=True)
+        Image.fromarray(np.full((8, 8, 3), i % 255, np.uint8)).save(d/f'ILSVRC2012_val_{i:08d}.JPEG')
+    ds = load_imagenet(tmp_path)
+    assert ds.labels.tolist() == [0, 1, 999] and len(ds.classes) == 1000 and ds.classes == imagenet_classnames()
+    (tmp_path/'imagenet'/'val'/'not_a_wnid').mkdir()
+    from zsc_nb.errors import DataError
+    with pytest.raises(DataError, match='not ImageNet-1k wnids'): load_imagenet(tmp_path)
+
+def test_clip_benchmark_set_missing_offline_names_the_fix(tmp_path):
+    from zsc_nb.errors import DataError
+    with pytest.raises(DataError, match='could not be built'): load_dataset('dtd', root=tmp_path, download=False)
