@@ -49,11 +49,11 @@ def bf16_peak(name:str|None=None, # a CUDA device name; None: the current device
     return 20 * 2 * 8192**3 / (time.perf_counter() - t) / 1e12, 'measured 8192² bf16 matmul'
 
 def flops_per_image(enc:Encoder) -> float:
-    "Forward FLOPs of one preprocessed image (torch's FLOP counter: matmuls and convolutions)."
+    "Forward FLOPs of one preprocessed image (torch's FLOP counter: matmuls and convolutions, 2 per multiply-add)."
     from torch.utils.flop_counter import FlopCounterMode
     x = torch.zeros(1, 3, enc.preprocess.crop, enc.preprocess.crop, device=enc.dev)
-    with FlopCounterMode(display=False) as fc, torch.inference_mode():
-        enc.model.encode_image(x) if enc.kind == 'clip' else enc.model(x)
+    with FlopCounterMode(display=False) as fc:   # grad enabled on purpose: under inference mode nn.MultiheadAttention takes a fused
+        enc.model.encode_image(x) if enc.kind == 'clip' else enc.model(x)   # fast path whose projections the counter misses
     return float(fc.get_total_flops())
 
 def per_image_loop(enc:Encoder, images:np.ndarray) -> np.ndarray:
