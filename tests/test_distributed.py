@@ -12,10 +12,10 @@ def _folder(tmp_path):
         d = tmp_path/'imgs'/s.classes[y]; d.mkdir(parents=True, exist_ok=True); Image.fromarray(a).save(d/f'{i:03d}.png')
     return tmp_path/'imgs'
 
-def _torchrun(n, imgs, root, refs_root):
+def _torchrun(n, imgs, root, *extra):
     env = dict(os.environ, OMP_NUM_THREADS='1', HF_HUB_OFFLINE='1', PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nnodes', '1', '--nproc-per-node', str(n), '-m', 'zsc_nb.distributed',
-           '--preset', 'smoke', '--dataset', f'imagefolder:{imgs}', '--root', str(root), '--batch-size', '4']
+           '--preset', 'smoke', '--dataset', f'imagefolder:{imgs}', '--root', str(root), '--batch-size', '4', *extra]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     return r.stdout
@@ -29,10 +29,9 @@ def _entries(cache):
 def test_two_gloo_processes_match_one(tmp_path):
     imgs = _folder(tmp_path)
     one, two = tmp_path/'one', tmp_path/'two'
-    # the same references for both (procedural, deterministic): made once, then copied, so the reference ids agree
-    out1 = _torchrun(1, imgs, one, None)
-    import shutil; shutil.copytree(one/'references', two/'references'); shutil.copytree(one/'prompts', two/'prompts')
-    out2 = _torchrun(2, imgs, two, None)
+    out1 = _torchrun(1, imgs, one)                     # one process: references made by `references_for`
+    out2 = _torchrun(2, imgs, two, '--generate')       # two: each rank generates the references of its classes
+    assert re.search(r'rank 1/2 on \S+: generated [1-9]\d* image', out2), out2
     assert 'rank 0/2' in out2 and 'rank 1/2' in out2, out2
     e1, e2 = _entries(one/'cache'), _entries(two/'cache')
     assert len(e1) == 4 and sorted(e1) == sorted(e2), (sorted(e1), sorted(e2))     # test set and references × CLIP and DINO
