@@ -10,12 +10,51 @@ import torch
 from .encoders import Encoder, Preprocess, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 from .engine import Features, evaluate
 
-def _full_size_encoders(device):
+BENCH_MODELS = {   # track → (open_clip architecture, timm DINOv2 architecture), random weights
+    'paper': ('ViT-B-32-quickgelu', 'vit_base_patch14_dinov2'),
+    'strong': ('ViT-H-14-378-quickgelu', 'vit_large_patch14_dinov2'),
+}
+
+def _full_size_encoders(device, tracks=('paper',)):
     import open_clip, timm
-    clip = open_clip.create_model('ViT-B-32', pretrained=None)
-    dino = timm.create_model('vit_base_patch14_dinov2', pretrained=False, num_classes=0, img_size=224)
-    return [Encoder('clip:ViT-B-32', 'random', 'clip', clip, Preprocess(224, 224, CLIP_MEAN, CLIP_STD), None, device),
-            Encoder('timm:vit_base_patch14_dinov2', 'random', 'dino', dino, Preprocess(256, 224, IMAGENET_MEAN, IMAGENET_STD), None, device)]
+    out = []
+    for t in tracks:
+        arch, dname = BENCH_MODELS[t]
+        clip = open_clip.create_model(arch, pretrained=None)
+        s = clip.visual.image_size; s = s[0] if isinstance(s, (tuple, list)) else s
+        dino = timm.create_model(dname, pretrained=False, num_classes=0, img_size=224)
+        out += [Encoder(f'clip:{arch}', 'random', 'clip', clip, Preprocess(s, s, CLIP_MEAN, CLIP_STD), None, device),
+                Encoder(f'timm:{dname}', 'random', 'dino', dino, Preprocess(256, 224, IMAGENET_MEAN, IMAGENET_STD), None, device)]
+    return out
+
+# dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets; matched by substring of the device name
+BF16_PEAK_TFLOPS = {'H200': 989.4, 'H100 SXM': 989.4, 'H100 NVL': 835.5, 'H100 PCIe': 756.5, 'H100': 989.4, 'GH200': 989.4,   # 'H100 80GB HBM3' is the SXM part
+                    'A100': 312.0, 'L40S': 362.1, 'L40': 181.0, 'L4': 121.0, 'A10G': 70.0, 'A10': 125.0, 'RTX 4090': 165.2, 'RTX 3090': 71.0}
+
+def bf16_peak(name:str|None=None, # a CUDA device name; None: the current device
+              measure:bool=True # time a large bf16 matmul when the name is not in the table
+             ) -> tuple:
+    "`(TFLOP/s, source)` of the device's bf16 peak: the data-sheet table, else a measured 8192² matmul, else (None, why)."
+    import torch
+    if name is None: name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    if name is None: return None, 'no CUDA device'
+    for k in sorted(BF16_PEAK_TFLOPS, key=len, reverse=True):
+        if k.lower() in name.lower(): return BF16_PEAK_TFLOPS[k], f'data sheet ({k})'
+    if not (measure and torch.cuda.is_available()): return None, f'{name} not in the table'
+    a = torch.randn(8192, 8192, device='cuda', dtype=torch.bfloat16); b = torch.randn_like(a)
+    for _ in range(3): a @ b
+    torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(20): a @ b
+    torch.cuda.synchronize()
+    return 20 * 2 * 8192**3 / (time.perf_counter() - t) / 1e12, 'measured 8192² bf16 matmul'
+
+def flops_per_image(enc:Encoder) -> float:
+    "Forward FLOPs of one preprocessed image (torch's FLOP counter: matmuls and convolutions, 2 per multiply-add)."
+    from torch.utils.flop_counter import FlopCounterMode
+    x = torch.zeros(1, 3, enc.preprocess.crop, enc.preprocess.crop, device=enc.dev)
+    with FlopCounterMode(display=False) as fc:   # grad enabled on purpose: under inference mode nn.MultiheadAttention takes a fused
+        enc.model.encode_image(x) if enc.kind == 'clip' else enc.model(x)   # fast path whose projections the counter misses
+    return float(fc.get_total_flops())
 
 def per_image_loop(enc:Encoder, images:np.ndarray) -> np.ndarray:
     "The authors' way: PIL preprocessing (torchvision transforms) and a forward pass per image."
@@ -31,15 +70,19 @@ def per_image_loop(enc:Encoder, images:np.ndarray) -> np.ndarray:
         out.append(f.float().cpu().numpy())
     return np.concatenate(out)
 
-def bench_encoders(n_batched:int=64, n_loop:int=16, batch_size:int=32, device:str='auto') -> list:
-    "Images/s of batched encoding and of the per-image loop, for full-size CLIP ViT-B/32 and DINOv2 ViT-B/14 (random weights)."
+def bench_encoders(n_batched:int=64, n_loop:int=16, batch_size:int=32, device:str='auto', tracks=None) -> list:
+    "Images/s of batched encoding and of the per-image loop, per model of `tracks` (default: paper; on CUDA also strong), random weights."
     imgs = np.random.default_rng(0).integers(0, 256, (max(n_batched, n_loop), 32, 32, 3), dtype=np.uint8)  # CIFAR-sized
     rows = []
-    for enc in _full_size_encoders(device):
+    tracks = tracks or (('paper', 'strong') if torch.cuda.is_available() and device in ('auto', 'cuda') else ('paper',))
+    peak, _ = bf16_peak()
+    for enc in _full_size_encoders(device, tracks):
         enc.encode_images(imgs[:batch_size], batch_size, progress=False); per_image_loop(enc, imgs[:2])   # warm-up
         t = time.perf_counter(); enc.encode_images(imgs[:n_batched], batch_size, progress=False); tb = time.perf_counter() - t
         t = time.perf_counter(); per_image_loop(enc, imgs[:n_loop]); tl = time.perf_counter() - t
-        rows.append(dict(model=enc.name, device=str(enc.dev), batched_ips=n_batched / tb, loop_ips=n_loop / tl, speedup=(n_batched / tb) / (n_loop / tl)))
+        fl = flops_per_image(enc)
+        rows.append(dict(model=enc.name, device=str(enc.dev), batched_ips=n_batched / tb, loop_ips=n_loop / tl, speedup=(n_batched / tb) / (n_loop / tl),
+                         gflops_per_image=fl / 1e9, peak_fraction=(n_batched / tb) * fl / (peak * 1e12) if peak and enc.dev.type == 'cuda' else None))
     return rows
 
 def random_features(n:int=10_000, c:int=200, k:int=8, d_clip:int=512, d_dino:int=768, seed:int=0) -> Features:
@@ -59,13 +102,17 @@ def main(encoders:bool=True):
     print(f"zsc_nb benchmark on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
     if encoders:
-        print("\n| model (random weights) | device | batched img/s | per-image loop img/s | speed-up |\n|---|---|---|---|---|")
+        peak, src = bf16_peak()
+        print(f"bf16 peak: {f'{peak:.0f} TFLOP/s ({src})' if peak else src}")
+        print("\n| model (random weights) | device | batched img/s | per-image loop img/s | speed-up | GFLOP/img | % of bf16 peak |\n|---|---|---|---|---|---|---|")
         for r in bench_encoders():
-            print(f"| {r['model']} | {r['device']} | {r['batched_ips']:.1f} | {r['loop_ips']:.1f} | {r['speedup']:.1f}× |")
+            pf = f"{100 * r['peak_fraction']:.1f}" if r['peak_fraction'] is not None else 'n/a (CPU)' if r['device'] == 'cpu' else 'n/a'
+            print(f"| {r['model']} | {r['device']} | {r['batched_ips']:.1f} | {r['loop_ips']:.1f} | {r['speedup']:.1f}× | {r['gflops_per_image']:.1f} | {pf} |")
     print(f"\nevaluate() on cached features, 10,000 images × 200 classes × K=8: {bench_evaluate():.3f} s "
           "(M1–M3, 5 weightings, top-1/3/5, authors' AUROC and MSP AUROC)")
 
 if __name__ == '__main__': main()
 
 # %% auto #0
-__all__ = ['per_image_loop', 'bench_encoders', 'random_features', 'bench_evaluate', 'main']
+__all__ = ['BENCH_MODELS', 'BF16_PEAK_TFLOPS', 'bf16_peak', 'flops_per_image', 'per_image_loop', 'bench_encoders',
+           'random_features', 'bench_evaluate', 'main']

@@ -9,9 +9,9 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SMOKE_BANNER', 'AUTHORS_NORMALIZE', 'PRESETS', 'DATASET_PREFIXES', 'CHOICES', 'repo_root', 'cache_dir', 'atomic_path',
-           'utc_now', 'atomic_write', 'RunConfig', 'get_preset', 'check_dataset', 'check_encoder', 'check_device',
-           'validate_config', 'config_from', 'resolve_device']
+__all__ = ['SMOKE_BANNER', 'AUTHORS_NORMALIZE', 'PRESETS', 'TRACKS', 'DATASET_PREFIXES', 'CHOICES', 'repo_root', 'cache_dir',
+           'atomic_path', 'utc_now', 'atomic_write', 'RunConfig', 'get_preset', 'check_dataset', 'check_encoder',
+           'check_device', 'validate_config', 'config_from', 'resolve_device']
 
 # %% ../nbs/00_config.ipynb #1a642814
 SMOKE_BANNER = "SMOKE — synthetic data, random weights, not paper numbers"
@@ -93,6 +93,8 @@ class RunConfig:
     batch_size: int = 128
     seed: int = 0
     smoke: bool = False           # synthetic data / random weights: every output says so
+    track: str = 'paper'          # backbone pair of `TRACKS`: 'paper' (ViT-B/32 + DINOv2 ViT-B/14) or 'strong'
+    compare_tracks: bool = False  # also evaluate every track (split 0) for the report's backbone table
 
     def replace(self, **kw) -> 'RunConfig':
         "A copy with `kw` changed; unknown keys raise."
@@ -127,19 +129,28 @@ def _clean(dataset='cifar10', **kw):
 def _smoke(dataset='shapes', **kw):
     return RunConfig(name='smoke', dataset=dataset, protocol='clean', label_space='all', normalize=True,
                      clip='tiny-clip', dino='tiny-dino', scales=(100.0, 100.0, 100.0), k_refs=4,
-                     generator='procedural', llm='scripted', device='cpu', batch_size=64, smoke=True).replace(**kw)
+                     generator='procedural', llm='scripted', device='cpu', batch_size=64, smoke=True, compare_tracks=True).replace(**kw)
 
 def _openset(dataset='cifar10', **kw):   # open-set benchmarks without unknown names (zsc_nb.openset): the clean protocol
     return _clean(dataset).replace(name='openset').replace(**kw)
 
 PRESETS = {'authors': _authors, 'clean': _clean, 'smoke': _smoke, 'openset': _openset}
+# backbone pairs; `track='strong'` swaps both encoders (smoke keeps its tiny random ones on every track)
+TRACKS = {'paper':  dict(clip='clip:ViT-B-32/openai', dino='timm:vit_base_patch14_dinov2.lvd142m'),
+          'strong': dict(clip='clip:ViT-H-14-378-quickgelu/dfn5b', dino='timm:vit_large_patch14_dinov2.lvd142m')}
 
 def get_preset(name:str, # 'authors', 'clean' or 'smoke'
                dataset:str|None=None, # data set; the preset's default when None
                **overrides) -> RunConfig:
     "The named preset for `dataset`, with `overrides` applied."
     if name not in PRESETS: raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name](**({} if dataset is None else {'dataset': dataset}), **overrides)
+    track = overrides.get('track', 'paper')
+    if track not in TRACKS:
+        from zsc_nb.errors import ConfigError
+        raise ConfigError(f"unknown track {track!r}", f"choose one of {', '.join(sorted(TRACKS))}")
+    cfg = PRESETS[name](**({} if dataset is None else {'dataset': dataset}), **overrides)
+    if cfg.smoke or 'clip' in overrides or 'dino' in overrides: return cfg   # explicit encoders win over the track
+    return cfg.replace(**TRACKS[track])
 
 # %% ../nbs/00_config.ipynb #4d1f1641
 import re, sys
@@ -251,7 +262,8 @@ def config_from(preset:str, # 'authors', 'clean' or 'smoke'
     if 'scales' in overrides and isinstance(overrides['scales'], list): overrides['scales'] = tuple(overrides['scales'])
     if isinstance(overrides.get('normalize'), list): overrides['normalize'] = tuple(tuple(p) if isinstance(p, list) else p for p in overrides['normalize'])
     if dataset is not None and (e := check_dataset(dataset)): raise ConfigError(e, "pick a data set the list names")
-    return validate_config(PRESETS[preset](**({} if dataset is None else {'dataset': dataset}), **overrides))
+    if overrides.get('track', 'paper') not in TRACKS: raise ConfigError(f"unknown track {overrides['track']!r}", f"choose one of {', '.join(sorted(TRACKS))}")
+    return validate_config(get_preset(preset, dataset, **overrides))
 
 # %% ../nbs/00_config.ipynb #a7181ed2
 def resolve_device(device:str='auto' # 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'

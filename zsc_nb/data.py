@@ -92,6 +92,9 @@ def known_classes(dataset:str, # key of `SPLITS`
                   classes:list|None=None # the data set's class names (checks the authors' TinyImageNet names)
                  ) -> list:
     "Indices (into the data set's label space) of the known classes of `split`."
+    if dataset not in SPLITS and classes is not None:
+        from zsc_nb import folders
+        if folders.is_external(dataset): return folders.default_known(len(classes), split)   # no standard splits: 60% under a seeded permutation
     if dataset not in SPLITS: raise ValueError(f"No splits for data set {dataset!r}; known: {sorted(SPLITS)}")
     if not 0 <= split < len(SPLITS[dataset]): raise ValueError(f"split must be in 0..{len(SPLITS[dataset])-1}, got {split}")
     if dataset in ('cifarplus10', 'cifarplus50'): return list(range(4))   # composed label space: 4 known, then 10 (50) unknown
@@ -259,7 +262,7 @@ DATASETS = {
 def _check_name(name):
     if name not in DATASETS:
         from zsc_nb.errors import ConfigError
-        raise ConfigError(f"Unknown data set {name!r}", f"choose one of {', '.join(sorted(DATASETS))}")
+        raise ConfigError(f"Unknown data set {name!r}", f"choose one of {', '.join(sorted(DATASETS))}, imagefolder:<path> or csv:<file>")
 
 def load_dataset(name:str, # key of `DATASETS`
                  root=None, # data folder (default `<repo>/data`)
@@ -267,11 +270,15 @@ def load_dataset(name:str, # key of `DATASETS`
                  max_n:int|None=None, # keep only the first `max_n` test images
                  **kw) -> ImageSet:
     "The test set of data set `name`."
+    from zsc_nb import folders   # imagefolder:<path>, csv:<file>, imagenet, CLIP_benchmark sets
+    if folders.is_external(name): return folders.load_external(name, root, download).subset(max_n)
     _check_name(name)
     return DATASETS[name]['loader'](root=root, download=download, **kw).subset(max_n)
 
 def class_names(name:str, root=None, **kw) -> list:
     "Class names of `name` without loading images where they are fixed (CIFAR, shapes)."
+    from zsc_nb import folders
+    if folders.is_external(name): return folders.external_classnames(name, root)
     _check_name(name)
     c = DATASETS[name]['classes']
     if c is not None: return list(c)

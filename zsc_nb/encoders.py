@@ -23,7 +23,7 @@ PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
 __all__ = ['log', 'CLIP_MEAN', 'CLIP_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PIPELINES', 'PRECISIONS', 'DTYPES', 'CALLS',
            'POS_EMBED_MODES', 'ENCODERS', 'Preprocess', 'make_preprocess', 'l2_normalize', 'resolve_precision',
            'Encoder', 'clip_encoder', 'hub_pos_embed', 'timm_encoder', 'tiny_clip', 'tiny_dino', 'check_encoder_name',
-           'create_encoder', 'feature_key', 'load_cached', 'save_cached', 'cached_features']
+           'create_encoder', 'feature_key', 'load_cached', 'save_cached', 'cache_path', 'cached_features']
 
 # %% ../nbs/02_encoders.ipynb #1adeb1c8
 @dataclass(frozen=True)
@@ -323,6 +323,10 @@ def save_cached(path:Path, key:dict, a:np.ndarray):
     with atomic_path(path, '.tmp.npz') as tmp:
         np.savez(tmp, feats=a, meta=np.array(json.dumps({'key': key, 'sha256': _checksum(a)})))
 
+def cache_path(encoder:Encoder, key:dict, cache=None) -> Path:
+    "Where the feature array of `key` lives: `<cache>/<encoder>/<kind>-<hash of key>.npz`."
+    return cache_dir(cache)/encoder.name.replace(':', '_').replace('/', '_')/f"{key['kind']}-{_key_hash(key)}.npz"
+
 def cached_features(encoder:Encoder, # the model
                     items, # uint8 image array, list of image paths, or list of texts (kind='text')
                     data_id:str, # names the data exactly, e.g. an `ImageSet.fingerprint`
@@ -331,8 +335,7 @@ def cached_features(encoder:Encoder, # the model
                     batch_size:int=128, progress:bool=True) -> np.ndarray:
     "Features of `items`, from the cache when a valid entry exists, else computed and cached."
     if kind not in ('image', 'text'): raise ValueError(f"kind must be 'image' or 'text', got {kind!r}")
-    key = feature_key(encoder, data_id, kind, len(items))
-    path = cache_dir(cache)/encoder.name.replace(':', '_').replace('/', '_')/f"{kind}-{_key_hash(key)}.npz"
+    key = feature_key(encoder, data_id, kind, len(items)); path = cache_path(encoder, key, cache)
     a = load_cached(path, key)
     if a is None:
         a = encoder.encode_text(items) if kind == 'text' else encoder.encode_images(items, batch_size, progress, desc=data_id[:24])

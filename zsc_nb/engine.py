@@ -76,7 +76,8 @@ def encode_all(images, # an `ImageSet`
                refs:RefSet, known:list, clip='tiny-clip', dino='tiny-dino', cache=None, device:str='auto',
                batch_size:int=128, template:str='a photo of a {}', underscores:bool=True, progress:bool=True,
                precision:tuple=('fp32', 'fp32'), # of the CLIP and the DINO encoder: 'fp32', 'fp16', 'bf16' or 'auto'
-               preprocess:str='fast' # 'fast' (batched tensors) or 'authors' (their PIL transforms)
+               preprocess:str='fast', # 'fast' (batched tensors) or 'authors' (their PIL transforms)
+               text_features=None # C×D per-class text features (e.g. `zsc_nb.templates.class_text_features`); None: `template`
               ) -> Features:
     "Features of test images, prompts and references, each through the feature cache. `clip`/`dino`: names or `Encoder`s."
     clip = create_encoder(clip, device, precision[0], preprocess) if isinstance(clip, str) else clip
@@ -87,7 +88,7 @@ def encode_all(images, # an `ImageSet`
     F = Features(images.classes, np.asarray(images.labels), list(known),
         img_clip=cached_features(clip, images.images, images.fingerprint, **kw),
         img_dino=cached_features(dino, images.images, images.fingerprint, **kw),
-        text_clip=cached_features(clip, prompts, '|'.join(prompts), kind='text', **kw),
+        text_clip=cached_features(clip, prompts, '|'.join(prompts), kind='text', **kw) if text_features is None else np.asarray(text_features, np.float32),
         ref_clip=cached_features(clip, refs.items, refs.data_id, **kw),
         ref_dino=cached_features(dino, refs.items, refs.data_id, **kw),
         ref_labels=np.asarray(refs.labels), ref_k=np.asarray(refs.k),

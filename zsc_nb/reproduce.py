@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 import zsc_nb
 from .config import RunConfig, get_preset, repo_root, atomic_write, utc_now, SMOKE_BANNER
 from .data import load_dataset, known_classes, class_names, SPLITS
+from .folders import dataset_slug
 from .encoders import CALLS
 from .engine import encode_all, RefSet, Features, WEIGHTINGS
 
@@ -66,7 +67,7 @@ INCONSISTENCIES = [
 # %% ../nbs/09_reproduce.ipynb #1f88d934
 def splits_of(cfg:RunConfig) -> list:
     "The splits a preset evaluates: the authors' split 0, or all five standard splits."
-    return [cfg.split] if cfg.protocol == 'authors' else list(range(len(SPLITS[cfg.dataset])))
+    return [cfg.split] if cfg.protocol == 'authors' else list(range(len(SPLITS.get(cfg.dataset, range(5)))))   # own data: 5 seeded splits
 
 def label_spaces(cfg:RunConfig) -> list:
     "The authors' label space (all class names), and for the clean protocol also standard open-set recognition."
@@ -74,7 +75,10 @@ def label_spaces(cfg:RunConfig) -> list:
 
 def _llm_for(cfg, dataset):
     from zsc_nb.prompting import ScriptedChat, create_llm, scripted_replies
-    return ScriptedChat(scripted_replies(dataset)) if cfg.llm == 'scripted' else create_llm(cfg.llm)
+    if cfg.llm != 'scripted': return create_llm(cfg.llm)
+    p = scripted_replies(dataset_slug(dataset))
+    if not p.exists(): log.warning("no scripted dialogue %s: plain prompts, no pairs (SMOKE)", p)
+    return ScriptedChat(p if p.exists() else [])
 
 def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=None) -> RefSet:
     "Reference images of `classes` (generated first where missing), as one `RefSet`."
@@ -88,11 +92,12 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
     parts = []
     for d in sources:
         want = [c for c in class_names(d, root) if c in classes]
-        count = Counter(c for c, _ in read_manifest(references_dir(d, backend, root/'references')))
+        ds_id = dataset_slug(d)   # own data sets: a file-safe id in place of the path
+        count = Counter(c for c, _ in read_manifest(references_dir(ds_id, backend, root/'references')))
         if backend == 'imported':        # use what was imported; only a class without any reference is an error
             if [w for w in want if not count[w]]: raise ValueError(f"imported references lack classes {[w for w in want if not count[w]][:10]}; import them or pick a generator")
         elif any(count[w] < k_generate for w in want):
-            try: _, rep = make_references(d, class_names(d, root), _llm_for(cfg, d), backend, k_generate, prompts_root=root/'prompts', refs_root=root/'references')
+            try: _, rep = make_references(ds_id, class_names(d, root), _llm_for(cfg, d), backend, k_generate, prompts_root=root/'prompts', refs_root=root/'references')
             except CostGuardError as e:
                 raise CostGuardError(f"{e}. Confirm the spend by making these references first: zsc-nb references --dataset {d} --k {k_generate} "
                                      f"--generator {backend} --yes{' --root ' + str(root) if root != repo_root()/'data' else ''}; then run reproduce again") from None
@@ -100,12 +105,12 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
                 from zsc_nb.errors import APIRefusal
                 raise APIRefusal(f"the image service refused {len(rep.refused)} class(es) of {d} permanently: "
                                  + '; '.join(f"{k}: {v}" for k, v in list(rep.refused.items())[:3]),
-                                 f"edit those classes' prompts in {root/'prompts'/(d + '.json')} or import images for them (zsc-nb import-references)")
+                                 f"edit those classes' prompts in {root/'prompts'/(ds_id + '.json')} or import images for them (zsc-nb import-references)")
             if rep.failed:
                 from zsc_nb.errors import APIExhausted
                 raise APIExhausted(f"{len(rep.failed)} reference image(s) of {d} could not be made, e.g. {[(c, k) for c, k, _ in rep.failed[:3]]}",
                                    "run the same command again: finished images are kept and only these are retried")
-        parts.append((load_references(d, backend, want, root/'references'), want))
+        parts.append((load_references(ds_id, backend, want, root/'references'), want))
     items, labels, ks, ids = [], [], [], []
     for rs, want in parts:
         items += list(rs.items); labels += [classes.index(want[l]) for l in rs.labels]; ks += list(rs.k); ids.append(rs.data_id)
@@ -139,10 +144,10 @@ def git_commit() -> str:
     except Exception: return 'unknown'
 
 def result_path(out, kind:str, preset:str, dataset:str|None=None) -> Path:
-    return Path(out)/'results'/(f"{kind}_{preset}" + (f"_{dataset}" if dataset else '') + '.json')
+    return Path(out)/'results'/(f"{kind}_{preset}" + (f"_{dataset_slug(dataset)}" if dataset else '') + '.json')
 
 def bundle_path(out, preset:str, dataset:str, split:int=0) -> Path:
-    return Path(out)/'features'/f"{preset}_{dataset}_s{split}.npz"
+    return Path(out)/'features'/f"{preset}_{dataset_slug(dataset)}_s{split}.npz"
 
 def write_result(path, payload:dict, run_key:str|None=None):
     "Write one run's JSON (atomically), with the run key the runner passed to the notebook."
@@ -426,6 +431,8 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
             for which, sc in (('preset', c['preset_scales']), ('calibrated', c['scales'])):
                 L.append(f"| {_name(d, smoke)} | {which}: {tuple(round(x, 3) for x in sc)} | {_fmt(c[which]['top1'])} | {_fmt(c[which]['auroc'])} | {_fmt(c[which]['fpr95'])} |")
         L.append('')
+    from zsc_nb.templates import ablation_sections
+    L += ablation_sections({DISPLAY.get(d, d): e for d, e in ev.items()}, smoke)
     if figs.get('figures'):
         L += ['## Figures', ''] + [f"- `{f}`" for f in figs['figures']] + ['']
     if preset == 'authors': L += ["## Known differences from the authors' pipeline", ''] + [f"- {x}" for x in AUTHORS_DIFFERENCES] + ['']
