@@ -166,7 +166,7 @@ def track_ablation(cfg, # the run's `RunConfig`
     for t in TRACKS:
         c = cfg.replace(track=t, **({} if cfg.smoke else TRACKS[t]))
         F = prepare(c, root, download, progress=False)
-        r = evaluate(F, c.scales, c.normalize, 'all', normalize_weights=c.normalize_weights, agg=c.ref_agg, k=c.k_refs, max_test=c.max_test,
+        r = evaluate(F, c.scales, c.normalize, 'all', normalize_weights=c.normalize_weights, agg=c.ref_agg, k=c.k_refs, max_test=c.max_test, dtype=c.arithmetic,
                      combos=('M1', 'M2', 'M3', 'M1+M2+M3'), weightings=(c.weighting,))
         pick = lambda m: {k: r[m]['none' if '+' not in m else c.weighting][k] for k in ('top1', 'auroc')}
         out[t] = dict(clip=F.meta['clip'], dino=F.meta['dino'], **{m: pick(m) for m in ('M1', 'M2', 'M3', 'M1+M2+M3')})
