@@ -3,7 +3,7 @@ import csv, json, pickle, time
 from pathlib import Path
 import numpy as np, pytest
 from zsc_nb.config import SMOKE_BANNER
-from zsc_nb.reproduce import reproduce, make_tables, PAPER, result_path
+from zsc_nb.reproduce import reproduce, make_tables, PAPER, result_path, LABEL_COLUMNS
 from zsc_nb.data import load_dataset, load_tinyimagenet, AUTHORS_TINY_KNOWN, known_classes
 
 TABLES = ['table1', 'table2', 'table3', 'table4', 'table5', 'table6', 'table7', 'comparison']
@@ -15,14 +15,21 @@ def check_outputs(out: Path):
     for t in TABLES:
         md = (out/'tables'/f'{t}.md').read_text()
         assert md.startswith(f'**{SMOKE_BANNER}') and md.count('\n|') >= 3
-        rows = list(csv.reader(l for l in (out/'tables'/f'{t}.csv').read_text().splitlines() if not l.startswith('#')))
-        assert len(rows) >= 2 and all(len(r) == len(rows[0]) for r in rows)
+        rows = list(csv.reader((out/'tables'/f'{t}.csv').read_text().splitlines()))
+        assert len(rows) >= 2 and all(len(r) == len(rows[0]) for r in rows) and rows[0][-1] == 'note'
+        side = json.loads((out/'tables'/f'{t}.json').read_text())
+        assert side['title'] == md.splitlines()[0].strip('*') and side['smoke'] and side['columns'] == rows[0]
+        for r in rows[1:]:          # numbers only: every cell of a value column is empty or a number
+            for h, v in zip(rows[0], r):
+                if h not in LABEL_COLUMNS + ('note',) and v: float(v)
         tex = (out/'tables'/f'{t}.tex').read_text(); assert '\\begin{tabular}' in tex and 'SMOKE' in tex
     for f in FIGURES:
         with Image.open(out/'figures'/f'{f}.png') as im: assert im.size[0] > 200
         assert (out/'figures'/f'{f}.pdf').read_bytes()[:5] == b'%PDF-'
     rep = (out/'REPORT.md').read_text()
     assert rep.startswith(f'# {SMOKE_BANNER}') and 'Inconsistencies in the paper' in rep and 'mean ± std' in rep
+    for f in FIGURES: assert f'](figures/{f}.png)' in rep          # the report embeds its figures, by relative path
+    assert 'OpenHybrid' in json.loads((out/'tables'/'comparison.json').read_text())['rows_without_numbers']
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory):
@@ -35,6 +42,8 @@ def test_smoke_reproduction_writes_every_table_and_figure(smoke):
     check_outputs(d/'out')
     assert all(x['ran'] for x in r['runs']) and took < 300
     assert (d/'out'/'notebooks'/'eval_smoke_shapes.ipynb').exists() and not list(Path('nbs').glob('**/eval_*.ipynb'))
+    fig_nb = json.loads((d/'out'/'notebooks'/'figures_smoke.ipynb').read_text())   # the executed notebook shows its figures
+    assert sum(o.get('output_type') == 'display_data' and 'image/png' in o.get('data', {}) for c in fig_nb['cells'] for o in c.get('outputs', [])) == len(FIGURES)
 
 def test_ablations_and_figures_never_encode(smoke):
     d, _, _ = smoke

@@ -68,7 +68,7 @@ class RunConfig:
     "Everything one evaluation run needs; presets below, overrides by keyword."
     name: str = 'custom'          # preset name, written into every result
     dataset: str = 'cifar10'      # key of `zsc_nb.data.DATASETS`
-    split: int = 0                # index into the split lists of PROTOCOL.md §2-3
+    split: int = 0                # index into the split lists of the protocol page (nbs/protocol.ipynb) §2-3
     protocol: str = 'authors'     # 'authors' or 'clean'
     label_space: str = 'all'      # 'all' (unknown names included, authors) or 'known' (standard OSR)
     clip: str = 'clip:ViT-B-32/openai'  # key of `zsc_nb.encoders.ENCODERS` (or 'clip:<arch>/<tag>')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_reproduce.ipynb #fe6b34d8
 from __future__ import annotations
-import os, sys, json, time, hashlib, subprocess, logging
+import os, re, sys, json, time, hashlib, subprocess, logging
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
@@ -14,6 +14,8 @@ from .data import load_dataset, known_classes, class_names, SPLITS
 from .folders import dataset_slug
 from .encoders import CALLS
 from .engine import encode_all, RefSet, Features, WEIGHTINGS
+from .ablations import K_SWEEP               # the ablations and figures have their own modules (08b, 08c);
+from .figures import save_fig, tsne_points  # these names stay importable from here for older notebooks
 
 log = logging.getLogger(__name__)
 PRESET_DATASETS = {'authors': ['cifar10', 'cifar100', 'tinyimagenet'], 'clean': ['cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10'],
@@ -24,10 +26,10 @@ FIG4_PAIRS = {'cifar10': [['cat', 'dog'], ['automobile', 'truck']], 'shapes': [[
 
 # %% auto #0
 __all__ = ['log', 'PRESET_DATASETS', 'OPENSET_PRESETS', 'DISPLAY', 'FIG4_PAIRS', 'PAPER', 'WEIGHTING_NAMES', 'INCONSISTENCIES',
-           'PAPER_DATASETS', 'AUTHORS_DIFFERENCES', 'K_SWEEP', 'splits_of', 'label_spaces', 'references_for', 'prepare',
-           'git_commit', 'result_path', 'bundle_path', 'write_result', 'read_result', 'runs_dir', 'kernel_name',
-           'run_key', 'run_notebook', 'reproduce', 'make_tables', 'build_tables', 'describe_normalization',
-           'build_report', 'refs_to_make', 'save_fig', 'tsne_points']
+           'PAPER_DATASETS', 'LABEL_COLUMNS', 'AUTHORS_DIFFERENCES', 'FIGURE_CAPTIONS', 'splits_of', 'label_spaces',
+           'references_for', 'prepare', 'git_commit', 'result_path', 'bundle_path', 'write_result', 'read_result',
+           'runs_dir', 'kernel_name', 'run_key', 'run_notebook', 'reproduce', 'make_tables', 'csv_table',
+           'build_tables', 'describe_normalization', 'build_report', 'refs_to_make']
 
 # %% ../nbs/09_reproduce.ipynb #f22af264
 PAPER = {
@@ -171,7 +173,7 @@ def kernel_name(out) -> str:
     "Register (under `out`) a kernelspec running this very Python, and return its name."
     kdir = Path(out).resolve()/'.jupyter'/'kernels'/'zsc_nb'
     kdir.mkdir(parents=True, exist_ok=True)
-    (kdir/'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
+    (kdir/'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f', '{connection_file}', '--IPKernelApp.log_level=ERROR'],
                                                 'display_name': 'zsc_nb', 'language': 'python'}))
     jp = str(kdir.parent.parent)
     if jp not in os.environ.get('JUPYTER_PATH', '').split(os.pathsep):
@@ -344,15 +346,39 @@ def _tex(title, header, rows) -> str:
             '\\hline', ' & '.join(map(esc, header)) + ' \\\\', '\\hline'] + [' & '.join(map(esc, r)) + ' \\\\' for r in rows] + ['\\hline', '\\end{tabular}', '\\end{table}']
     return '\n'.join(body) + '\n'
 
+_NUM = re.compile(r'^(-?\d+(?:\.\d+)?)(?: ± (\d+(?:\.\d+)?))?$')
+LABEL_COLUMNS = ('method', 'data set', 'weighting', 'references', 'label space')
+
+def csv_table(header:list, rows:list) -> tuple:
+    "Numbers only: `(header, rows, notes)`; a 'mean ± std' column becomes two (`x`, `x std`), '—' an empty cell."
+    num = [h not in LABEL_COLUMNS for h in header]
+    split = [n and any(' ± ' in str(r[i]) for r in rows) for i, n in enumerate(num)]
+    H = [x for h, s in zip(header, split) for x in ([h, f'{h} std'] if s else [h])] + ['note']
+    R, notes = [], {}
+    for r in rows:
+        cells, any_num = [], False
+        for v, n, s in zip(r, num, split):
+            if not n: cells.append(v); continue
+            m = _NUM.match(str(v).strip())
+            if m: any_num = True
+            cells += ([m.group(1) if m else '', (m.group(2) or '') if m else ''] if s else [m.group(1) if m else ''])
+        note = '' if any_num else 'no number: not run here, and the paper cites it without a value'
+        if note: notes[' / '.join(str(v) for v, n in zip(r, num) if not n)] = note
+        R.append(cells + [note])
+    return H, R, notes
+
 def build_tables(out, preset:str) -> list:
-    "Write `tables/<name>.{md,csv,tex}` for every table; returns the paths."
+    "Write `tables/<name>.{md,csv,tex,json}` for every table (CSV: numbers only; JSON: title, columns, notes); returns the paths."
     import csv, io
     tdir = Path(out)/'tables'; tdir.mkdir(parents=True, exist_ok=True); paths = []
     for name, (title, header, rows) in make_tables(out, preset).items():
         (tdir/f'{name}.md').write_text(_md(title, header, rows))
-        buf = io.StringIO(); buf.write(f"# {title}\n"); csv.writer(buf).writerows([header] + rows); (tdir/f'{name}.csv').write_text(buf.getvalue())
+        H, R, notes = csv_table(header, rows)
+        buf = io.StringIO(); csv.writer(buf).writerows([H] + R); (tdir/f'{name}.csv').write_text(buf.getvalue())
+        (tdir/f'{name}.json').write_text(json.dumps(dict(title=title, unit='percent', columns=H, smoke=title.startswith(SMOKE_BANNER),
+                                                          rows_without_numbers=notes, csv=f'{name}.csv'), indent=1, ensure_ascii=False))
         (tdir/f'{name}.tex').write_text(_tex(title, header, rows))
-        paths += [tdir/f'{name}.{e}' for e in ('md', 'csv', 'tex')]
+        paths += [tdir/f'{name}.{e}' for e in ('md', 'csv', 'json', 'tex')]
     return paths
 
 # %% ../nbs/09_reproduce.ipynb #34354684
@@ -373,6 +399,12 @@ AUTHORS_DIFFERENCES = [
     "Their DINOv2 is the `torch.hub` model of January 2024; ours is timm's port of the same weights with the hub's run-time "
     "position-embedding interpolation computed once at load time (identical for 224 px inputs; see the parity chapter).",
 ]
+FIGURE_CAPTIONS = {'fig3_references': 'Fig. 3: reference images, the class above each column, its prompt below each image.',
+                   'fig4_tsne_m1': 'Fig. 4: t-SNE in CLIP space (M1): test images, text features.',
+                   'fig4_tsne_m2': 'Fig. 4: t-SNE in CLIP space (M2): test images, references, text features.',
+                   'fig4_tsne_m3': 'Fig. 4: t-SNE in DINO space (M3): test images, references.',
+                   'scale_m1': "Top-1 and AUROC against M1's softmax scale.", 'scale_m2': "Top-1 and AUROC against M2's softmax scale.",
+                   'scale_m3': "Top-1 and AUROC against M3's softmax scale.", 'k_refs': 'Top-1 and AUROC against the number of references per class.'}
 
 def build_report(out, preset:str, runner:dict|None=None) -> Path:
     "`REPORT.md`: what ran, every table, the clean protocol's summary, the figures and the paper's inconsistencies."
@@ -434,7 +466,9 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
     from zsc_nb.templates import ablation_sections
     L += ablation_sections({DISPLAY.get(d, d): e for d, e in ev.items()}, smoke)
     if figs.get('figures'):
-        L += ['## Figures', ''] + [f"- `{f}`" for f in figs['figures']] + ['']
+        L += ['## Figures', '', 'Each figure also as PDF beside the PNG (`figures/`).', '']
+        for f in [f for f in figs['figures'] if f.endswith('.png')]:
+            L += [f"![{Path(f).stem}]({f})", '', f"*{FIGURE_CAPTIONS.get(Path(f).stem, Path(f).stem)}* ([PDF]({Path(f).with_suffix('.pdf').as_posix()}))", '']
     if preset == 'authors': L += ["## Known differences from the authors' pipeline", ''] + [f"- {x}" for x in AUTHORS_DIFFERENCES] + ['']
     from zsc_nb.openset_report import openset_report_lines
     L += openset_report_lines(out, preset)
@@ -442,25 +476,6 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
     p = out/'REPORT.md'; p.write_text('\n'.join(L)); return p
 
 # %% ../nbs/09_reproduce.ipynb #54eadc71
-K_SWEEP = (1, 2, 4, 8)
-
 def refs_to_make(cfg:RunConfig) -> int:
     "References to make per class: 8 for smoke (so the K sweep has 1, 2, 4, 8), else the preset's K (paid APIs)."
     return max(K_SWEEP) if cfg.smoke else cfg.k_refs
-
-def save_fig(fig, out, name:str) -> list:
-    "Save `fig` as `<out>/figures/<name>.png` and `.pdf`; returns the relative paths."
-    d = Path(out)/'figures'; d.mkdir(parents=True, exist_ok=True)
-    fig.savefig(d/f'{name}.png', dpi=150, bbox_inches='tight'); fig.savefig(d/f'{name}.pdf', bbox_inches='tight')
-    return [f'figures/{name}.png', f'figures/{name}.pdf']
-
-def tsne_points(groups:dict, # {label: N×D features}
-                seed:int=0) -> dict:
-    "2-d t-SNE of L2-normalised features of several groups, embedded together; `{label: N×2}`."
-    from sklearn.manifold import TSNE
-    from zsc_nb.encoders import l2_normalize
-    names = list(groups); X = np.concatenate([l2_normalize(groups[n]) for n in names]); n = len(X)
-    Y = TSNE(2, perplexity=float(min(30, max(2, (n - 1) // 4))), init='pca', random_state=seed).fit_transform(X)
-    out, i = {}, 0
-    for nm in names: out[nm] = Y[i:i + len(groups[nm])]; i += len(groups[nm])
-    return out
