@@ -201,7 +201,7 @@ def _parser():
     i.add_argument('--skip-bad', action='store_true', help='import the good files when some are not usable images (else nothing is imported)')
     i.set_defaults(fn=_import)
     rp = sub.add_parser('reproduce', help="regenerate the paper's tables, figures and a report (papermill)")
-    rp.add_argument('--preset', default='authors', choices=['authors', 'clean', 'smoke', 'openset'], help='authors (PROTOCOL §2), clean (§3), openset (open-set benchmarks without unknown names) or smoke (offline, synthetic)')
+    rp.add_argument('--preset', default='authors', choices=['authors', 'clean', 'smoke', 'openset'], help='authors (protocol page §2, nbs/protocol.ipynb), clean (§3), openset (open-set benchmarks without unknown names) or smoke (offline, synthetic)')
     rp.add_argument('--datasets', nargs='+', help="default: the preset's (authors: cifar10 cifar100 tinyimagenet; clean: also cifarplus10; smoke: shapes)")
     rp.add_argument('--out', help='output folder (default runs/<preset>)')
     rp.add_argument('--root', help=ROOT_HELP)

@@ -17,7 +17,7 @@ ZOC_SPLITS = {'cifar10': [['airplane', 'automobile', 'truck', 'horse', 'cat', 'b
 # AUROC %, quoted from their sources (not ours): CIFAR10 | CIFAR+10 | CIFAR+50 | TinyImageNet
 PUBLISHED = {
     'ZOC (Esmaeilpour et al., AAAI 2022; CLIP + trained caption decoder)': ((93.0, 97.8, 97.6, 84.6), 'ZOC paper, Table 1 (quoted; check before citing)'),
-    'LMC (Qu et al., NeurIPS 2023; training-free, virtual classes)': ((96.6, 98.9, 98.5, 86.7), 'as reported by a secondary source (PROTOCOL.md §6); check the paper'),
+    'LMC (Qu et al., NeurIPS 2023; training-free, virtual classes)': ((96.6, 98.9, 98.5, 86.7), 'as reported by a secondary source (see the protocol page, nbs/protocol.ipynb); check the paper'),
     'RPL (trained)': ((82.7, 84.2, None, 68.8), "the paper's comparison table"),
     'Class-inclusion (trained)': ((94.8, 96.1, None, 78.5), "the paper's comparison table"),
     'MLS, Vaze et al. ICLR 2022 (trained)': ((None, None, None, 83.0), "the paper's comparison table"),
