@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib, json, logging, re
 from pathlib import Path
 import numpy as np
-from .config import repo_root, atomic_write
+from .config import repo_root, atomic_write, SMOKE_BANNER
 from .encoders import cached_features, l2_normalize
 from .errors import ConfigError
 
@@ -145,7 +145,7 @@ def prompt_ablation(F, # `Features` of one split (its text features are replaced
 def prompt_table(results:dict, # {dataset: prompt_ablation output}
                  smoke:bool=False) -> list:
     "Markdown lines of the M1 prompt ablation for the report."
-    pre = 'SMOKE — synthetic data, random weights, not paper numbers. ' if smoke else ''
+    pre = f'{SMOKE_BANNER}. ' if smoke else ''
     L = [f'**{pre}M1 prompt variants** (L2-normalised features; top-1 and AUROC %, split 0)', '',
          '| data set | variant | prompts | M1 top-1 | M1 AUROC | M1+M2+M3 top-1 | M1+M2+M3 AUROC |', '|---|---|---|---|---|---|---|']
     for d, res in results.items():
@@ -175,7 +175,7 @@ def track_ablation(cfg, # the run's `RunConfig`
 def track_table(results:dict, # {dataset: track_ablation output}
                 smoke:bool=False) -> list:
     "Markdown lines of the backbone table: per track, single methods, the fusion and its gain over the best single method."
-    pre = 'SMOKE — synthetic data, random weights, not paper numbers (both tracks use the same tiny models). ' if smoke else ''
+    pre = f'{SMOKE_BANNER} (both tracks use the same tiny models). ' if smoke else ''
     L = [f'**{pre}Backbone tracks** (top-1 %, split 0; gain = fusion − best single method, AUROC of the fusion)', '',
          '| data set | track | CLIP | DINO | M1 | M2 | M3 | M1+M2+M3 | gain | AUROC |', '|---|---|---|---|---|---|---|---|---|---|']
     for d, res in results.items():
