@@ -39,7 +39,9 @@ def intact(folder, expect=None):
 
 P3 = {c: f'generate an image of {c}. As realistic as possible. More fit for life.' for c in ['cat', 'dog', 'ship']}
 
-def gen(srv, **kw): return OpenAIImages('dall-e-3', size=kw.pop('size', '64x64'), base_url=srv.base_url, **kw)
+LOCAL = 'fake-image-model'    # a compatible server's own model name: no OpenAI size/quality rules apply
+
+def gen(srv, **kw): return OpenAIImages(LOCAL, size=kw.pop('size', '64x64'), base_url=srv.base_url, price_per_image=kw.pop('price_per_image', 0.0), **kw)
 
 def run(srv, root, prompts=P3, k=2, **kw):
     return generate_references(prompts, 'c10', kw.pop('g', None) or gen(srv, **kw.pop('gkw', {})), k=k, root=root, progress=False, **kw)
@@ -124,7 +126,7 @@ def test_cli_reports_a_refusal_without_run_again(tmp_path, capsys):
     (tmp_path/'prompts'/'cifar10.json').write_text(json.dumps(art))
     with FakeOpenAI() as srv:
         rc = main(['references', '--dataset', 'cifar10', '--llm', 'none', '--generator', 'openai', '--base-url', srv.base_url,
-                   '--size', '64x64', '--k', '1', '--concurrency', '1', '--root', str(tmp_path)])
+                   '--image-model', LOCAL, '--price-per-image', '0', '--size', '64x64', '--k', '1', '--concurrency', '1', '--root', str(tmp_path)])
     out, err = capsys.readouterr()
     assert rc == 1 and '1 class(es) refused permanently (retrying will not help)' in err and '  cat: ' in err
     assert 'import-references' in err and 'missing after every retry' not in err
@@ -160,7 +162,7 @@ from fake_openai import FakeOpenAI
 from zsc_nb.generation import generate_references, OpenAIImages
 with FakeOpenAI(delay=0.08) as srv:
     print(srv.base_url, flush=True)
-    generate_references({f'c{i}': f'p{i}' for i in range(8)}, 'c10', OpenAIImages('dall-e-3', size='64x64', base_url=srv.base_url),
+    generate_references({f'c{i}': f'p{i}' for i in range(8)}, 'c10', OpenAIImages('fake-image-model', size='64x64', base_url=srv.base_url),
                         k=2, root=sys.argv[1], concurrency=2, progress=False, yes=True)
 """
 
@@ -174,12 +176,12 @@ def test_sigkill_mid_run_then_rerun(tmp_path):
     done = len(intact(folder))                                          # what was paid for and written is whole
     assert 4 <= done < 16
     with FakeOpenAI() as srv:
-        rep = generate_references({f'c{i}': f'p{i}' for i in range(8)}, 'c10', OpenAIImages('dall-e-3', size='64x64', base_url=srv.base_url),
+        rep = generate_references({f'c{i}': f'p{i}' for i in range(8)}, 'c10', OpenAIImages('fake-image-model', size='64x64', base_url=srv.base_url),
                                   k=2, root=tmp_path, progress=False, yes=True)
         assert rep.ok and len(srv.image_requests) == 16 - done and len(rep.reused) == done
     intact(folder, 16)
     with FakeOpenAI() as srv:
-        generate_references({f'c{i}': f'p{i}' for i in range(8)}, 'c10', OpenAIImages('dall-e-3', size='64x64', base_url=srv.base_url),
+        generate_references({f'c{i}': f'p{i}' for i in range(8)}, 'c10', OpenAIImages('fake-image-model', size='64x64', base_url=srv.base_url),
                             k=2, root=tmp_path, progress=False, yes=True)
         assert srv.requests == []
     no_leak(tmp_path)

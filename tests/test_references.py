@@ -118,15 +118,15 @@ def test_retries_429_500_malformed_badb64_then_success(tmp_path, key):
 def test_a_failed_image_is_recorded_and_the_rest_continue(tmp_path, key):
     prompts = dict(PROMPTS, bird='ALWAYS_FAIL bird')
     with FakeOpenAI() as srv:
-        rep = generate_references(prompts, 'c10', OpenAIImages('gpt-image-1', base_url=srv.base_url), k=2, root=tmp_path,
+        rep = generate_references(prompts, 'c10', OpenAIImages('gpt-image-1.5', base_url=srv.base_url), k=2, root=tmp_path,
                                   max_retries=2, retry_base=0.01, progress=False)
     assert sorted(rep.missing) == [('bird', 0), ('bird', 1)] and len(rep.made) == 6
-    assert 'response_format' not in srv.requests[0][1]             # gpt-image-1 always answers base64
+    assert 'response_format' not in srv.requests[0][1]             # GPT image models always answer base64
 
 def test_requests_overlap(tmp_path, key):
     with FakeOpenAI(delay=0.3) as srv:
         t = time.time()
-        rep = generate_references(PROMPTS, 'c10', OpenAIImages(base_url=srv.base_url, size='64x64'), k=3, root=tmp_path, concurrency=4, progress=False)
+        rep = generate_references(PROMPTS, 'c10', OpenAIImages('fake-image-model', base_url=srv.base_url, size='64x64', price_per_image=0.0), k=3, root=tmp_path, concurrency=4, progress=False)
         took = time.time() - t
     assert rep.ok and srv.max_inflight >= 3 and took < 9 * 0.3 * 0.7
 

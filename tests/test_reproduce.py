@@ -140,7 +140,7 @@ def test_paid_references_from_reproduce_name_the_command_to_confirm(tmp_path, mo
     monkeypatch.setenv('OPENAI_API_KEY', 'sk-test-cost-0123456789')
     with FakeOpenAI() as srv:
         monkeypatch.setenv('OPENAI_BASE_URL', srv.base_url)
-        cfg = get_preset('authors', 'cifar100', llm='none')
+        cfg = get_preset('authors', 'cifar100', llm='none', generator='auto')      # paid images instead of the authors' archive
         with pytest.raises(CostGuardError, match=r'zsc-nb references --dataset cifar100 --k 2 --generator openai --yes'):
             references_for(cfg, class_names_c100(), tmp_path)
         assert not [r for r in srv.requests if 'images' in r[0]]

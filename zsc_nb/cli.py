@@ -72,8 +72,9 @@ def _generator(args):
     from zsc_nb.generation import create_generator, GENERATORS
     from zsc_nb.prompting import resolve_backend
     name = resolve_backend(args.generator, 'diffusers')
-    if name not in GENERATORS: raise ConfigError(f"--generator {args.generator!r} is not an image backend", f"choose one of {', '.join(GENERATORS)} or auto")
-    kw = {'openai': lambda: dict(model=args.image_model or 'dall-e-3', size=args.size or '1024x1024', quality=args.quality, base_url=args.base_url, timeout=args.timeout),
+    if name not in GENERATORS: raise ConfigError(f"--generator {args.generator!r} is not an image backend", f"choose one of {', '.join([*GENERATORS, 'authors'])} or auto")
+    kw = {'openai': lambda: dict(model=args.image_model, size=args.size or '1024x1024', quality=args.quality, base_url=args.base_url, timeout=args.timeout,
+                                 price_per_image=args.price_per_image),
           'diffusers': lambda: dict(model=args.image_model or 'stabilityai/sd-turbo', **({'size': _int_size(args.size)} if args.size else {})),
           'procedural': dict}
     return create_generator(name, **{k: v for k, v in kw[name]().items() if v is not None})
@@ -82,11 +83,22 @@ def _int_size(s):
     try: return int(s)
     except ValueError: raise ConfigError(f"--size {s!r}: diffusers takes one side in pixels", "e.g. --size 512") from None
 
+def _authors(args):
+    "`references --generator authors`: the authors' released images (pinned archive, checked), no key, no cost."
+    from zsc_nb.data import class_names
+    from zsc_nb.ref_sources import authors_references
+    rep = authors_references(args.dataset, class_names(args.dataset, _data_root(args)), _root(args, 'references'), url_base=args.authors_url)
+    print(f"{rep['imported']} file(s) imported from {rep['source']['file']} ({rep['source']['repository']}@{rep['source']['commit'][:12]}, "
+          f"git blob id checked); {rep['total']} reference(s) in {rep['folder']}")
+    return _import_report(rep)
+
 def _references(args):
     from zsc_nb.data import class_names
     from zsc_nb.prompting import get_prompts, prompts_path
     from zsc_nb.generation import generate_references, check_k
     _check_common(args); check_k(args.k)                                 # 1. every argument, before anything is paid for
+    if args.generator == 'authors': return _authors(args)
+    _positive(args.price_per_image, '--price-per-image', 0, float)
     _positive(args.concurrency, '--concurrency'); _positive(args.cost_limit, '--cost-limit', 0)
     classes = class_names(args.dataset, _data_root(args))
     gen = _generator(args)
@@ -120,9 +132,17 @@ def _import(args):
         except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ConfigError(f"--mapping {mp} is not valid JSON ({e})", "write {\"file name\": \"class\", ...}") from None
         if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise ConfigError(f"--mapping {mp} must be a JSON object of file name → class name", "write {\"file name\": \"class\", ...}")
-    rep = import_references(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, mapping, args.backend,
-                            _root(args, 'references'), skip_bad=args.skip_bad)
+    from zsc_nb.ref_sources import is_export, import_export
+    if is_export(args.folder):                                          # a folder written by export-references
+        rep = import_export(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, args.backend, _root(args, 'references'))
+        rep.update(unmatched=[], ambiguous=[], bad=[], duplicates=[(f, 'already imported') for f in rep['duplicates']])
+    else: rep = import_references(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, mapping, args.backend,
+                                  _root(args, 'references'), skip_bad=args.skip_bad)
     print(f"{rep['imported']} file(s) imported ({rep['total']} reference(s) in {rep['folder']})")
+    return _import_report(rep)
+
+def _import_report(rep):
+    "What an import did not place, on stderr; exit 1 when a class still has no reference."
     for what, lst in (('matched no class (name them in --mapping)', rep['unmatched']), ('are ambiguous (name them in --mapping)', rep['ambiguous']),
                       ('are duplicates, not copied again', [f"{a} (= {b})" for a, b in rep['duplicates']]),
                       ('were skipped as bad', [f"{a}: {b}" for a, b in rep['bad']])):
@@ -131,6 +151,21 @@ def _import(args):
         w = rep['classes_without_reference']
         print(f"{len(w)} class(es) have no reference yet: {', '.join(w[:20])}{' …' if len(w) > 20 else ''}", file=sys.stderr)
     return 1 if rep['classes_without_reference'] else 0
+
+def _export(args):
+    from zsc_nb.config import check_dataset
+    from zsc_nb.data import class_names
+    from zsc_nb.ref_sources import export_references
+    if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
+    _folder_ok(args.out, '--out'); _folder_ok(args.root, '--root')
+    classes = class_names(args.dataset, _data_root(args))
+    wnids = None
+    if args.dataset == 'tinyimagenet':
+        from zsc_nb.data import data_root
+        wf = data_root(_data_root(args))/'tiny-imagenet-200'/'wnids.txt'
+        wnids = sorted(wf.read_text().split()) if wf.exists() else None
+    r = export_references(args.dataset, classes, args.out, args.backend, _root(args, 'references'), _root(args, 'prompts'), wnids)
+    print(f"{r['images']} image(s) of {r['classes']} class(es) from {r['backend']} in {r['out']} (load_dataset('imagefolder', data_dir=...) reads it)")
 
 def _reproduce(args):
     try: overrides = json.loads(args.overrides) if args.overrides else {}
@@ -159,7 +194,7 @@ class _Parser(argparse.ArgumentParser):
 def _llm_options(p):
     p.add_argument('--dataset', required=True, help='cifar10, cifar100, tinyimagenet, cifarplus10 or shapes')
     p.add_argument('--llm', default='auto', help="openai, transformers, scripted, none, or auto (openai when OPENAI_API_KEY is set)")
-    p.add_argument('--model', help='chat model (openai: gpt-4o; transformers: a hub id)')
+    p.add_argument('--chat-model', '--model', dest='model', help="chat model (openai: default the installed SDK's current one, see nbs/06a_api_models; transformers: a hub id)")
     p.add_argument('--base-url', help='an OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM, Ollama, LM Studio)')
     p.add_argument('--timeout', type=float, help='seconds to wait for one answer of the server (default: chat 120, images 180)')
     p.add_argument('--script', help='replies file for --llm scripted')
@@ -181,10 +216,12 @@ def _parser():
     q.add_argument('--refresh', action='store_true', help='redo the dialogue even if its artifact exists')
     q.set_defaults(fn=_prompts)
     r = sub.add_parser('references', help='prompts, then K reference images per class'); _llm_options(r)
-    r.add_argument('--generator', default='auto', help='openai, diffusers, procedural (shapes only), or auto (openai with a key, else diffusers)')
-    r.add_argument('--image-model', help='dall-e-3, gpt-image-1, or a diffusers model id (default stabilityai/sd-turbo)')
-    r.add_argument('--size', help='1024x1024 (openai) or 512 (diffusers); answers smaller than this are retried')
-    r.add_argument('--quality', help='openai: standard/hd (dall-e-3), low/medium/high (gpt-image-1)')
+    r.add_argument('--generator', default='auto', help="authors (the paper's DALL·E 3 images: cifar10, cifar100, tinyimagenet; no key), openai, diffusers, procedural (shapes only), or auto (openai with a key, else diffusers)")
+    r.add_argument('--image-model', help="openai: a current GPT image model (default: the installed SDK's, e.g. gpt-image-1.5); diffusers: a model id (default stabilityai/sd-turbo)")
+    r.add_argument('--size', help='openai: 1024x1024, 1536x1024, 1024x1536 or auto (GPT image models); diffusers: 512; answers smaller than this are retried')
+    r.add_argument('--quality', help='openai: low/medium/high/auto (GPT image models; default medium)')
+    r.add_argument('--price-per-image', type=float, help='USD per image for the estimate and the cost guard (default: the price table, nbs/06a_api_models)')
+    r.add_argument('--authors-url', help=f"--generator authors: another URL base for the archives (a mirror; default env ZSC_NB_AUTHORS_REFS_URL, else the pinned commit on GitHub)")
     r.add_argument('--k', type=int, default=2, help='images per class (the authors: 2)')
     r.add_argument('--concurrency', type=int, default=4, help='requests in flight to a remote API')
     r.add_argument('--cost-limit', type=float, default=1.0, help='USD above which a paid run needs --yes')
@@ -193,13 +230,18 @@ def _parser():
     r.add_argument('--refresh-prompts', action='store_true')
     r.set_defaults(fn=_references)
     i = sub.add_parser('import-references', help='import existing reference images (checked first; bad files listed)')
-    i.add_argument('folder', help='folder of images named <class>.png, <class>1.png, … or DALL·E download names, or listed in --mapping')
+    i.add_argument('folder', help='folder of images named <class>.png, <class>1.png, … or DALL·E download names, or listed in --mapping; or a folder written by export-references')
     i.add_argument('--dataset', required=True); i.add_argument('--root', help=ROOT_HELP)
     i.add_argument('--data-root', dest='root', help=argparse.SUPPRESS)
     i.add_argument('--mapping', help='JSON file {file name: class} for files whose names do not say the class (names still match the rest)')
     i.add_argument('--backend', default='imported', help='folder name under references/<dataset>/ (default imported)')
     i.add_argument('--skip-bad', action='store_true', help='import the good files when some are not usable images (else nothing is imported)')
     i.set_defaults(fn=_import)
+    x = sub.add_parser('export-references', help="write a data set's references, prompts, transcript and manifest as a shareable imagefolder data set")
+    x.add_argument('--dataset', required=True); x.add_argument('--out', required=True, help='a new (or empty) folder')
+    x.add_argument('--backend', help="which references (authors, openai, diffusers, imported, …); default: the only one there is")
+    x.add_argument('--root', help=ROOT_HELP)
+    x.set_defaults(fn=_export)
     rp = sub.add_parser('reproduce', help="regenerate the paper's tables, figures and a report (papermill)")
     rp.add_argument('--preset', default='authors', choices=['authors', 'clean', 'smoke', 'openset'], help='authors (protocol page §2, nbs/protocol.ipynb), clean (§3), openset (open-set benchmarks without unknown names) or smoke (offline, synthetic)')
     rp.add_argument('--datasets', nargs='+', help="default: the preset's (authors: cifar10 cifar100 tinyimagenet; clean: also cifarplus10; smoke: shapes)")

@@ -85,7 +85,7 @@ class RunConfig:
     weighting: str = 'inv_entropy'    # fusion weighting used for the headline numbers
     normalize_weights: bool = False   # authors: False
     max_test: int | None = None   # evaluate only the first N test images (authors' CIFAR-100: 500)
-    generator: str = 'auto'       # reference generator backend ('auto': openai if a key is set, else diffusers)
+    generator: str = 'auto'       # reference generator backend ('auto': openai if a key is set, else diffusers; 'authors': their released images)
     llm: str = 'auto'             # prompting backend ('auto': openai if a key is set, else none)
     cache: str | None = None      # feature cache folder (None: `cache_dir()`)
     data_root: str | None = None  # data folder (None: `<repo>/data`)
@@ -120,7 +120,7 @@ def _authors(dataset='cifar10', **kw):
     s3 = 1.0 if dataset == 'tinyimagenet' else 50.0
     return RunConfig(name='authors', dataset=dataset, protocol='authors', label_space='all', normalize=AUTHORS_NORMALIZE.get(dataset, False),
                      scales=(1.0, 3.0, s3), k_refs=2, max_test=500 if dataset == 'cifar100' else None,
-                     clip_precision='auto', dino_precision='fp32', preprocess='authors', arithmetic='float32').replace(**kw)
+                     clip_precision='auto', dino_precision='fp32', preprocess='authors', arithmetic='float32', generator='authors').replace(**kw)
 
 def _clean(dataset='cifar10', **kw):
     return RunConfig(name='clean', dataset=dataset, protocol='clean', label_space='all', normalize=True,
@@ -226,7 +226,7 @@ def _problems(cfg) -> list:
     w = g('weighting')
     ws = list(_names('zsc_nb.engine', 'WEIGHTINGS', ('1:1:1', '3:3:4', *_names('zsc_nb.fusion', 'CONFIDENCES', ('max', 'inv_entropy', 'neg_exp_entropy')))))
     if w is not None and w not in ws: out.append(f"weighting {w!r} is not one of {ws}")
-    gens = [*_names('zsc_nb.generation', 'GENERATORS', ()), 'auto', 'imported']
+    gens = [*_names('zsc_nb.generation', 'GENERATORS', ()), 'auto', 'imported', 'authors']
     if g('generator') is not None and g('generator') not in gens: out.append(f"generator {g('generator')!r} is not one of {gens}")
     if g('generator') == 'procedural' and g('dataset') in _names('zsc_nb.data', 'DATASETS', ()) and g('dataset') != 'shapes':
         out.append(f"generator 'procedural' only draws the synthetic shapes classes, not {g('dataset')}'s (use openai, diffusers or imported)")

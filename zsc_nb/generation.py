@@ -11,17 +11,18 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .config import repo_root, resolve_device, atomic_write, utc_now
-from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend, MalformedReply
+from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend, MalformedReply, QuotaError
+from .api_models import default_model, check_model, image_request, image_price, fetch_image_url, MODEL_OPTIONS
 from .errors import ZscError, ConfigError, DataError, AuthError, APIRefusal, BadImageError, WeightsMissingError
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_MODES', 'MIN_SIDE', 'OPENAI_PRICES', 'GENERATORS', 'IMAGE_EXTS', 'DALLE_NAME', 'class_slug',
-           'image_info', 'png_bytes', 'check_image', 'as_png', 'OpenAIImages', 'DiffusersImages', 'ProceduralImages',
-           'create_generator', 'references_dir', 'sha256_file', 'read_manifest', 'append_manifest', 'CostGuardError',
-           'GenerationReport', 'check_k', 'image_seed', 'generate_references', 'load_references', 'class_of_file',
-           'import_references', 'make_references', 'reference_grid']
+__all__ = ['log', 'IMAGE_MODES', 'MIN_SIDE', 'GENERATORS', 'IMAGE_EXTS', 'DALLE_NAME', 'class_slug', 'image_info', 'png_bytes',
+           'check_image', 'as_png', 'OpenAIImages', 'DiffusersImages', 'ProceduralImages', 'create_generator',
+           'references_dir', 'sha256_file', 'read_manifest', 'append_manifest', 'CostGuardError', 'GenerationReport',
+           'check_k', 'image_seed', 'generate_references', 'load_references', 'class_of_file', 'import_references',
+           'make_references', 'reference_grid']
 
 # %% ../nbs/07_generation.ipynb #17f8d981
 def class_slug(name:str) -> str:
@@ -64,34 +65,27 @@ def as_png(data:bytes) -> bytes:
     if data[:8] == b'\x89PNG\r\n\x1a\n': return data
     with Image.open(io.BytesIO(data)) as im: return png_bytes(im)
 
-# Estimated list prices per image (USD), as published by OpenAI; override with `price_per_image=`.
-OPENAI_PRICES = {('dall-e-3', 'standard', '1024x1024'): 0.04, ('dall-e-3', 'hd', '1024x1024'): 0.08,
-                 ('dall-e-3', 'standard', '1792x1024'): 0.08, ('dall-e-3', 'hd', '1792x1024'): 0.12,
-                 ('dall-e-2', 'standard', '1024x1024'): 0.02, ('dall-e-2', 'standard', '512x512'): 0.018,
-                 ('gpt-image-1', 'low', '1024x1024'): 0.011, ('gpt-image-1', 'medium', '1024x1024'): 0.042,
-                 ('gpt-image-1', 'high', '1024x1024'): 0.167}
-
 class OpenAIImages:
-    "OpenAI Images API (`dall-e-3`, `gpt-image-1`, …) or a compatible server at `base_url`."
+    "OpenAI Images API (default `default_model('image')`, a current GPT image model) or a compatible server at `base_url`."
     name, remote = 'openai', True
-    def __init__(self, model:str='dall-e-3', size:str='1024x1024', quality:str|None=None, base_url:str|None=None,
+    def __init__(self, model:str|None=None, size:str='1024x1024', quality:str|None=None, base_url:str|None=None,
                  timeout:float=180., price_per_image:float|None=None, min_size:tuple|None=None):
+        self.client, self.base_url = openai_client(base_url, timeout, "use generator='authors' (the paper's images), 'diffusers' (local GPU) or 'procedural' (offline smoke)")
+        self.model = check_model('image', model or default_model('image'), self.base_url)
+        self.request = image_request(self.model, size, quality)           # the model's own parameters, checked before any request
+        self.size, self.quality, self.timeout = size, self.request.get('quality'), timeout
         m = re.fullmatch(r'(\d+)x(\d+)', str(size))
-        if not m: raise ConfigError(f"image size {size!r} is not WIDTHxHEIGHT", "e.g. --size 1024x1024")
-        self.model, self.size = model, size
-        self.min_size = tuple(min_size) if min_size else (int(m.group(1)), int(m.group(2)))   # at least what was asked for
-        self.quality = quality or ('standard' if model.startswith('dall-e') else 'medium')
-        self.client, self.base_url = openai_client(base_url, timeout, "use generator='diffusers' (local GPU) or 'procedural' (offline smoke)")
-        self.price_per_image = price_per_image if price_per_image is not None else OPENAI_PRICES.get((model, self.quality, size), 0.08)
+        self.min_size = tuple(min_size) if min_size else (int(m.group(1)), int(m.group(2))) if m else (MIN_SIDE, MIN_SIDE)   # at least what was asked for
+        self.price_per_image, self.price_source = (price_per_image, 'price per image given') if price_per_image is not None else image_price(self.model, self.quality, size)
     def generate(self, prompt:str, seed:int, cls:str):
-        kw = dict(model=self.model, prompt=prompt, size=self.size, n=1, quality=self.quality)
-        if self.model.startswith('dall-e'): kw['response_format'] = 'b64_json'
-        items = getattr(self.client.images.generate(**kw), 'data', None)
+        items = getattr(self.client.images.generate(prompt=prompt, **self.request), 'data', None)
         if not items: raise MalformedReply("the answer has no data")
         d = items[0]
-        if not getattr(d, 'b64_json', None): raise BadImageError("the answer carries no b64_json image")
-        try: data = base64.b64decode(d.b64_json, validate=True)
-        except Exception: raise BadImageError("the answer's b64_json is not valid base64") from None
+        if getattr(d, 'b64_json', None):
+            try: data = base64.b64decode(d.b64_json, validate=True)
+            except Exception: raise BadImageError("the answer's b64_json is not valid base64") from None
+        elif getattr(d, 'url', None): data = fetch_image_url(d.url, self.timeout)        # fetched (only the download retried), then the same checks
+        else: raise BadImageError("the answer carries neither b64_json nor url")
         check_image(data, self.min_size)
         return as_png(data), getattr(d, 'revised_prompt', None)
     def describe(self): return dict(backend=self.name, model=self.model, size=self.size, quality=self.quality, base_url=self.base_url)
@@ -109,11 +103,16 @@ class DiffusersImages:
             from diffusers import AutoPipelineForText2Image
             dev, _ = resolve_device(device)
             dtype = torch.float16 if dev.type == 'cuda' else torch.float32
-            try: pipeline = AutoPipelineForText2Image.from_pretrained(model, torch_dtype=dtype).to(dev)
+            fp16 = dict(variant='fp16') if dtype == torch.float16 else {}           # the model card's fp16 weights on CUDA
+            try:
+                try: pipeline = AutoPipelineForText2Image.from_pretrained(model, torch_dtype=dtype, **fp16).to(dev)
+                except (OSError, ValueError):
+                    if not fp16: raise
+                    pipeline = AutoPipelineForText2Image.from_pretrained(model, torch_dtype=dtype).to(dev)   # a model without an fp16 variant
             except (OSError, ValueError, EnvironmentError) as e:
                 off = os.environ.get('HF_HUB_OFFLINE', '0') not in ('0', '', 'false', 'False')
                 raise WeightsMissingError(f"diffusers model {model!r} is not in the local Hugging Face cache" + (" (HF_HUB_OFFLINE is set)" if off else f" and could not be fetched ({type(e).__name__})"),
-                                          f"download it once online (huggingface-cli download {model}), or use --generator openai / procedural") from None
+                                          f"download it once online (hf download {model}), or use --generator authors / openai / procedural") from None
         self.pipe = pipeline
     def generate(self, prompt:str, seed:int, cls:str):
         import torch
@@ -227,7 +226,7 @@ def generate_references(prompts:dict, # {class: generation prompt}
             else: todo.append((c, i, prompt))
     if todo and gen.remote:
         est = len(todo) * gen.price_per_image
-        print(f"{len(todo)} image request(s) to {gen.name} {gen.model}: estimated ${est:.2f}")
+        print(f"{len(todo)} image request(s) to {gen.name} {gen.model}: estimated ${est:.2f} ({getattr(gen, 'price_source', 'price per image given')})")
         if est > cost_limit and not yes:
             raise CostGuardError(f"estimated ${est:.2f} exceeds the cost limit ${cost_limit:.2f}; confirm with --yes (yes=True) or raise cost_limit")
     refused, stop = {}, threading.Event()
@@ -235,9 +234,9 @@ def generate_references(prompts:dict, # {class: generation prompt}
         if stop.is_set() or c in refused: return None                # after a 401, or this class was refused: ask nothing more
         s = image_seed(seed, c, i); t = time.time()
         try: data, revised = with_retries(lambda: gen.generate(prompt, s, c), max_retries, what=f"image {c!r} #{i}", base=retry_base,
-                                          where=getattr(gen, 'base_url', None))
+                                          where=getattr(gen, 'base_url', None), model=gen.model, option=MODEL_OPTIONS['image'])
         except APIRefusal as e: refused.setdefault(c, str(e)); return None
-        except AuthError: stop.set(); raise
+        except (AuthError, QuotaError, ConfigError): stop.set(); raise      # a wrong key, no credit, no such model: ask nothing more
         w, h = check_image(data, getattr(gen, 'min_size', None))
         rel = f"{class_slug(c)}/{i}.png"; _atomic_write(folder/rel, data)
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': prompt, 'revised_prompt': revised, **gen.describe(), 'seed': s,
@@ -253,7 +252,7 @@ def generate_references(prompts:dict, # {class: generation prompt}
             try:
                 r = f.result()
                 if r is not None: rep.made.append(r)
-            except AuthError as e: auth = auth or e
+            except (AuthError, QuotaError, ConfigError) as e: auth = auth or e
             except Exception as e: rep.failed.append((c, i, redact(str(e)))); log.warning("image %r #%d failed: %s", c, i, redact(str(e)))
             bar.update()
     if auth is not None: raise auth                                  # made images are in the manifest; the rest need a key

@@ -9,6 +9,7 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from .config import repo_root, atomic_write, utc_now
 from .errors import ZscError, ConfigError, AuthError, APIRefusal, APIExhausted, BadImageError
+from .api_models import default_model, check_model, MODEL_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,9 @@ def format_classes(classes) -> str:
 # %% auto #0
 __all__ = ['log', 'TURN_DESCRIBE', 'TURN_GROUP', 'TURN_MORE', 'TURN_COMMON', 'GEN_PROMPT', 'GEN_PLAIN', 'LLMS', 'format_classes',
            'ClassMatcher', 'Pair', 'parse_pairs', 'parse_common_features', 'load_dotenv', 'api_key', 'redact',
-           'check_url', 'openai_client', 'MalformedReply', 'classify', 'retry_base', 'with_retries', 'OpenAIChat',
-           'TransformersChat', 'ScriptedChat', 'resolve_backend', 'scripted_replies', 'create_llm', 'run_dialogue',
-           'generation_prompts', 'prompts_path', 'get_prompts']
+           'check_url', 'openai_client', 'MalformedReply', 'NullReply', 'QuotaError', 'classify', 'retry_base',
+           'with_retries', 'OpenAIChat', 'TransformersChat', 'ScriptedChat', 'resolve_backend', 'scripted_replies',
+           'create_llm', 'run_dialogue', 'generation_prompts', 'prompts_path', 'get_prompts']
 
 # %% ../nbs/06_prompting.ipynb #36fe0cb4
 def _norm(s:str) -> str:
@@ -196,6 +197,16 @@ class MalformedReply(ValueError):
     "A 200 answer without what it should carry (empty `choices`/`data`, no content): retried like a 5xx."
     retryable = True
 
+class NullReply(MalformedReply):
+    "A chat answer whose content is null or empty, or a refusal: retried, then reported as `APIRefusal` (never saved as text)."
+    refusal = True
+
+class QuotaError(ZscError, RuntimeError):
+    "The account has no quota or credit left (429 `insufficient_quota`, billing errors): stopped at once, nothing retried."
+
+_QUOTA_CODES = ('insufficient_quota', 'billing_hard_limit_reached', 'billing_not_active', 'quota_exceeded')
+_MODEL_CODES = ('model_not_found', 'model_not_available', 'unsupported_model')
+
 _REFUSAL = re.compile(r'content[_ ]policy|safety system|moderation|flagged', re.I)
 
 def classify(e) -> tuple:
@@ -204,6 +215,10 @@ def classify(e) -> tuple:
     status = getattr(e, 'status_code', None) or getattr(getattr(e, 'response', None), 'status_code', None)
     if isinstance(e, ZscError) and not isinstance(e, BadImageError):
         return ('auth' if isinstance(e, AuthError) else 'refusal' if isinstance(e, APIRefusal) else 'fatal'), None
+    body = getattr(e, 'body', None)
+    code = str(getattr(e, 'code', None) or (body.get('code') or body.get('type') if isinstance(body, dict) else None) or '')
+    if isinstance(e, openai.APIStatusError) and (code in _QUOTA_CODES or status == 402): return 'quota', None
+    if isinstance(e, openai.APIStatusError) and (code in _MODEL_CODES or (status == 404 and re.search(r'\bmodel\b', str(e), re.I))): return 'model', None
     if getattr(e, 'retryable', False) or isinstance(e, (BadImageError, openai.APITimeoutError, openai.APIConnectionError, TimeoutError,
                                                          ConnectionError, json.JSONDecodeError, openai.APIResponseValidationError)):
         return 'retry', None
@@ -228,7 +243,10 @@ def retry_base() -> float:
     try: return float(os.environ.get('ZSC_NB_RETRY_BASE', 1.0))
     except ValueError: raise ConfigError(f"ZSC_NB_RETRY_BASE={os.environ['ZSC_NB_RETRY_BASE']!r} is not a number", "set it to seconds, e.g. 0.01") from None
 
-def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None, cap:float=60.0, sleep=time.sleep, where:str|None=None):
+def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None, cap:float=60.0, sleep=time.sleep, where:str|None=None,
+                 model:str|None=None, # the model asked for (named when the server has no such model)
+                 option:str='--model' # the option that chooses it (named in that error)
+                ):
     "`fn()`, retried on transient errors (429, 5xx, timeouts, malformed or empty answers) with backoff and jitter, or the server's Retry-After; typed errors otherwise."
     import random
     base = retry_base() if base is None else base
@@ -242,10 +260,17 @@ def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None
                                                "check OPENAI_API_KEY (environment or .env) and --base-url; nothing was retried") from None
             if kind == 'refusal': raise APIRefusal(f"{what}: refused permanently{at} ({msg})",
                                                    "retrying the same request will not help: edit its prompt, or import an image for it") from None
+            if kind == 'model': raise ConfigError(f"{what}: the server{at} has no model {model!r} ({msg})",
+                                                  f"choose another with {option}; nothing was retried") from None
+            if kind == 'quota': raise QuotaError(f"{what}: the account{at} has no quota or credit left ({msg})",
+                                                 "add credit or raise the limit in the provider's billing settings, then run the same command again; nothing was retried") from None
             if kind == 'fatal':
                 import openai
                 if not isinstance(e, openai.APIError): raise             # ours (or a bug): not the server's doing
                 raise APIRefusal(f"{what}: the server{at} rejected the request ({msg})", "check --model/--image-model, --size and --base-url") from None
+            if attempt == max_retries and getattr(e, 'refusal', False):
+                raise APIRefusal(f"{what}: the model gave no answer in {attempt + 1} attempt(s){at}: {msg}",
+                                 f"the model refuses or answers nothing: try another {option}, or --llm none for plain prompts; nothing empty was saved") from None
             if attempt == max_retries:
                 raise APIExhausted(f"{what} failed after {attempt + 1} attempt(s){at}: {msg}",
                                    "check that the server is up (and --timeout), then run the same command again: what was made is kept") from None
@@ -254,20 +279,33 @@ def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None
             sleep(delay)
 
 class OpenAIChat:
-    "Chat completions through the openai SDK (OpenAI or any OpenAI-compatible `base_url`)."
+    "Chat completions through the openai SDK (OpenAI or any OpenAI-compatible `base_url`); default model: `default_model('chat')`."
     name = 'openai'
-    def __init__(self, model:str='gpt-4o', temperature:float=0.0, base_url:str|None=None, timeout:float=120., max_retries:int=4):
-        self.model, self.temperature, self.max_retries = model, temperature, max_retries
+    def __init__(self, model:str|None=None, temperature:float|None=0.0, base_url:str|None=None, timeout:float=120., max_retries:int=4):
         self.client, self.base_url = openai_client(base_url, timeout, "choose llm='none' for plain prompts")
+        self.model = check_model('chat', model or default_model('chat'), self.base_url)
+        self.temperature, self.max_retries = temperature, max_retries
     def _once(self, messages):
-        r = self.client.chat.completions.create(model=self.model, messages=messages, temperature=self.temperature)
+        import openai
+        kw = dict(model=self.model, messages=messages)
+        if self.temperature is not None: kw['temperature'] = self.temperature
+        try: r = self.client.chat.completions.create(**kw)
+        except openai.BadRequestError as e:                           # reasoning models take only their default temperature
+            if self.temperature is None or (getattr(e, 'param', None) != 'temperature' and 'temperature' not in str(e)): raise
+            log.warning("%s does not take temperature=%s: using its default", self.model, self.temperature)
+            self.temperature = None
+            return self._once(messages)
         choices = getattr(r, 'choices', None)
         if not choices: raise MalformedReply("the answer has no choices")
         msg = getattr(choices[0], 'message', None)
         if msg is None: raise MalformedReply("the answer's first choice has no message")
-        return msg.content or ''
+        if getattr(msg, 'refusal', None): raise NullReply(f"the model refused: {msg.refusal[:200]}")
+        if getattr(choices[0], 'finish_reason', None) == 'content_filter': raise NullReply("the answer was withheld by the content filter")
+        if not (msg.content or '').strip(): raise NullReply("the answer's content is null or empty")
+        return msg.content
     def chat(self, messages:list) -> str:
-        return with_retries(lambda: self._once(messages), self.max_retries, what='chat completion', where=self.base_url or 'api.openai.com')
+        return with_retries(lambda: self._once(messages), self.max_retries, what='chat completion', where=self.base_url or 'api.openai.com',
+                            model=self.model, option=MODEL_OPTIONS['chat'])
     def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=self.temperature, base_url=self.base_url)
 
 class TransformersChat:
@@ -276,14 +314,29 @@ class TransformersChat:
     def __init__(self, model:str='Qwen/Qwen2.5-7B-Instruct', temperature:float=0.0, max_new_tokens:int=1024, device:str='auto', pipeline=None):
         self.model, self.temperature, self.max_new_tokens = model, temperature, max_new_tokens
         if pipeline is None:
+            import importlib.util
             from transformers import pipeline as hf_pipeline
-            pipeline = hf_pipeline('text-generation', model=model, device_map=device, torch_dtype='auto')
+            from zsc_nb.config import resolve_device
+            where = dict(device_map='auto') if device == 'auto' and importlib.util.find_spec('accelerate') else dict(device=resolve_device(device)[0])
+            pipeline = hf_pipeline('text-generation', model=model, dtype='auto', **where)    # `dtype`: transformers >=4.56; device_map needs accelerate
         self.pipe = pipeline
+    def _generation_config(self):
+        "The model's own generation config with our length and sampling (None for a stand-in pipeline without a model)."
+        import copy
+        cfg = getattr(getattr(self.pipe, 'model', None), 'generation_config', None)
+        if cfg is None: return None
+        cfg = copy.deepcopy(cfg); greedy = not self.temperature
+        cfg.update(max_new_tokens=self.max_new_tokens, do_sample=not greedy, temperature=None if greedy else self.temperature,
+                   top_p=None if greedy else cfg.top_p, top_k=None if greedy else cfg.top_k, max_length=None)
+        return cfg
     def chat(self, messages:list) -> str:
-        kw = dict(max_new_tokens=self.max_new_tokens, do_sample=self.temperature > 0, return_full_text=False)
-        if self.temperature > 0: kw['temperature'] = self.temperature
+        cfg = self._generation_config()
+        if cfg is not None: kw = dict(generation_config=cfg, return_full_text=False)
+        else: kw = dict(max_new_tokens=self.max_new_tokens, do_sample=bool(self.temperature), return_full_text=False)
         out = self.pipe(messages, **kw)[0]['generated_text']
-        return out if isinstance(out, str) else out[-1]['content']
+        text = out if isinstance(out, str) else out[-1]['content']
+        if not (text or '').strip(): raise APIRefusal(f"{self.model} answered nothing", "try another --chat-model, or --llm none for plain prompts; nothing empty was saved")
+        return text
     def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=self.temperature)
 
 class ScriptedChat:
@@ -318,13 +371,26 @@ def create_llm(name:str, **kw):
 def run_dialogue(classes:list, # the data set's class names
                  llm, # a chat backend (or None: plain prompts)
                  max_more:int=3, # how often to ask for more pairs at most
-                 max_features:int=6) -> dict:
+                 max_features:int=6,
+                 done:list|None=None, # finished turns of an interrupted run (its transcript): replayed, not asked again
+                 on_turn=None # called with the transcript after every new answer (to save it)
+                ) -> dict:
     "The paper's dialogue in one conversation; returns transcript, pairs with features, dropped names, prompts."
     if not classes: raise ValueError("the class list is empty")
     msgs, pairs, dropped = [], [], []
+    done = [m for m in (done or []) if isinstance(m, dict)]
+    replayed = [0]                                                    # messages replayed from `done` so far
     def ask(text):
-        msgs.append({'role': 'user', 'content': text})
-        reply = llm.chat(list(msgs)); msgs.append({'role': 'assistant', 'content': reply}); return reply
+        msgs.append({'role': 'user', 'content': text}); i = len(msgs) - 1
+        old = done[i + 1] if i + 1 < len(done) and done[i] == msgs[-1] else {}
+        if replayed[0] == i and old.get('role') == 'assistant' and (old.get('content') or '').strip():
+            msgs.append(dict(old)); replayed[0] = i + 2
+            return old['content']                                     # answered before the interruption
+        reply = llm.chat(list(msgs))
+        if not (reply or '').strip(): raise APIRefusal(f"the chat model answered nothing to: {text[:60]!r}", "try another --chat-model, or --llm none")
+        msgs.append({'role': 'assistant', 'content': reply})
+        if on_turn is not None: on_turn(list(msgs))
+        return reply
     if llm is not None:
         ask(TURN_DESCRIBE.format(classes=format_classes(classes)))
         pairs = parse_pairs(ask(TURN_GROUP), classes, dropped)
@@ -334,7 +400,7 @@ def run_dialogue(classes:list, # the data set's class names
             have = {frozenset((p.a, p.b)) for p in pairs}
             pairs += [p for p in parse_pairs(reply, classes, dropped) if frozenset((p.a, p.b)) not in have]
         for p in pairs: p.features = parse_common_features(ask(TURN_COMMON.format(a=p.a, b=p.b)), p.a, p.b)
-    return dict(transcript=msgs, pairs=[asdict(p) for p in pairs], dropped=dropped,
+    return dict(transcript=msgs, pairs=[asdict(p) for p in pairs], dropped=dropped, resumed_turns=replayed[0] // 2,
                 prompts=generation_prompts(classes, pairs, max_features))
 
 def generation_prompts(classes, pairs, max_features:int=6) -> dict:
@@ -348,18 +414,31 @@ def generation_prompts(classes, pairs, max_features:int=6) -> dict:
 def prompts_path(dataset:str, root=None) -> Path:
     return (Path(root) if root else repo_root()/'data'/'prompts')/f'{dataset}.json'
 
+def _empty_reply(art:dict) -> bool:
+    "Whether a stored dialogue holds an empty assistant reply (older versions saved a refusal as '')."
+    return any(m.get('role') == 'assistant' and not (m.get('content') or '').strip() for m in art.get('transcript', []))
+
 def get_prompts(dataset:str, classes:list, llm='auto', refresh:bool=False, root=None, max_more:int=3, llm_kw:dict|None=None) -> dict:
     "The prompt artifact of `dataset`: reused from `data/prompts/<dataset>.json` when present (and matching), else made."
     path = prompts_path(dataset, root)
     backend = llm if not isinstance(llm, str) else create_llm(llm, **(llm_kw or {}))
     desc = backend.describe() if backend is not None else dict(backend='none', model=None, temperature=None)
+    same = lambda a: a.get('classes') == list(classes) and a.get('backend') == desc['backend'] and a.get('model') == desc.get('model')
     if path.exists() and not refresh:
         art = json.loads(path.read_text())
-        if art.get('classes') == list(classes) and art.get('backend') == desc['backend'] and art.get('model') == desc.get('model'): return art
-        log.warning("%s was made for other classes or another backend/model: remaking it (refresh=True to force)", path)
+        if same(art) and not _empty_reply(art): return art
+        log.warning("%s was made for other classes or another backend/model, or holds an empty reply: remaking it", path)
+    partial = path.with_name(path.stem + '.partial.json')             # the finished turns of an interrupted dialogue
+    done = []
+    if partial.exists() and not refresh:
+        try: old = json.loads(partial.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError): old = {}
+        if same(old): done = old.get('transcript', []); log.info("resuming the dialogue of %s from %d finished turn(s)", dataset, len(done) // 2)
+    head = dict(dataset=dataset, classes=list(classes), **{k: desc.get(k) for k in ('backend', 'model', 'temperature', 'base_url', 'note')})
+    save = lambda msgs: atomic_write(partial, redact(json.dumps(dict(head, transcript=msgs, saved=utc_now()), indent=1, ensure_ascii=False)))
     t = time.time()
-    art = dict(dataset=dataset, classes=list(classes), **{k: desc.get(k) for k in ('backend', 'model', 'temperature', 'base_url', 'note')},
-               created=utc_now(), **run_dialogue(classes, backend, max_more), seconds=round(time.time() - t, 2))
+    art = dict(head, created=utc_now(), **run_dialogue(classes, backend, max_more, done=done, on_turn=save), seconds=round(time.time() - t, 2))
     text = redact(json.dumps(art, indent=1, ensure_ascii=False))
     atomic_write(path, text)
+    partial.unlink(missing_ok=True)
     return json.loads(text)

@@ -96,9 +96,12 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
         want = [c for c in class_names(d, root) if c in classes]
         ds_id = dataset_slug(d)   # own data sets: a file-safe id in place of the path
         count = Counter(c for c, _ in read_manifest(references_dir(ds_id, backend, root/'references')))
-        if backend == 'imported':        # use what was imported; only a class without any reference is an error
+        if backend == 'authors' and [w for w in want if not count[w]]:   # the authors' released images (pinned archive, checked)
+            from zsc_nb.ref_sources import authors_references
+            authors_references(ds_id, class_names(d, root), root/'references')
+        elif backend == 'imported':        # use what was imported; only a class without any reference is an error
             if [w for w in want if not count[w]]: raise ValueError(f"imported references lack classes {[w for w in want if not count[w]][:10]}; import them or pick a generator")
-        elif any(count[w] < k_generate for w in want):
+        elif backend != 'authors' and any(count[w] < k_generate for w in want):
             try: _, rep = make_references(ds_id, class_names(d, root), _llm_for(cfg, d), backend, k_generate, prompts_root=root/'prompts', refs_root=root/'references')
             except CostGuardError as e:
                 raise CostGuardError(f"{e}. Confirm the spend by making these references first: zsc-nb references --dataset {d} --k {k_generate} "
