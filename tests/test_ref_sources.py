@@ -143,3 +143,10 @@ def test_export_refuses_a_non_empty_folder_and_names_several_sources(tmp_path, c
     (references_dir('shapes', 'openai', root/'references')/'manifest.jsonl').write_text('')
     assert main(['export-references', '--dataset', 'shapes', '--out', str(tmp_path/'o'), '--root', str(root)]) == 2
     assert 'several sources: openai, procedural' in capsys.readouterr().err and not (tmp_path/'o').exists()
+
+def test_authors_preset_uses_the_archives_only_where_they_exist():
+    from zsc_nb.config import get_preset, validate_config
+    from zsc_nb.errors import ConfigError
+    assert [get_preset('authors', d).generator for d in ('cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10')] == ['authors'] * 4
+    assert get_preset('authors', 'shapes').generator == 'auto' and get_preset('clean', 'cifar10').generator == 'auto'
+    with pytest.raises(ConfigError, match="generator 'authors'.*not shapes"): validate_config(get_preset('clean', 'shapes', generator='authors'))

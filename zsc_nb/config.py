@@ -9,9 +9,9 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SMOKE_BANNER', 'AUTHORS_NORMALIZE', 'PRESETS', 'TRACKS', 'DATASET_PREFIXES', 'CHOICES', 'repo_root', 'cache_dir',
-           'atomic_path', 'utc_now', 'atomic_write', 'RunConfig', 'get_preset', 'check_dataset', 'check_encoder',
-           'check_device', 'validate_config', 'config_from', 'resolve_device']
+__all__ = ['SMOKE_BANNER', 'AUTHORS_NORMALIZE', 'AUTHORS_REFS', 'PRESETS', 'TRACKS', 'DATASET_PREFIXES', 'CHOICES', 'repo_root',
+           'cache_dir', 'atomic_path', 'utc_now', 'atomic_write', 'RunConfig', 'get_preset', 'check_dataset',
+           'check_encoder', 'check_device', 'validate_config', 'config_from', 'resolve_device']
 
 # %% ../nbs/00_config.ipynb #1a642814
 SMOKE_BANNER = "SMOKE — synthetic data, random weights, not paper numbers"
@@ -116,11 +116,14 @@ class RunConfig:
 # the authors' TinyImageNet script leaves the test DINO feature raw (M3: raw × normalised references, scale 1)
 AUTHORS_NORMALIZE = {'tinyimagenet': ((False, False), (False, True), (False, True))}
 
+AUTHORS_REFS = ('cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10', 'cifarplus50')   # data sets the authors' released references cover
+
 def _authors(dataset='cifar10', **kw):
     s3 = 1.0 if dataset == 'tinyimagenet' else 50.0
     return RunConfig(name='authors', dataset=dataset, protocol='authors', label_space='all', normalize=AUTHORS_NORMALIZE.get(dataset, False),
                      scales=(1.0, 3.0, s3), k_refs=2, max_test=500 if dataset == 'cifar100' else None,
-                     clip_precision='auto', dino_precision='fp32', preprocess='authors', arithmetic='float32', generator='authors').replace(**kw)
+                     clip_precision='auto', dino_precision='fp32', preprocess='authors', arithmetic='float32',
+                     generator='authors' if dataset in AUTHORS_REFS else 'auto').replace(**kw)
 
 def _clean(dataset='cifar10', **kw):
     return RunConfig(name='clean', dataset=dataset, protocol='clean', label_space='all', normalize=True,
@@ -228,6 +231,8 @@ def _problems(cfg) -> list:
     if w is not None and w not in ws: out.append(f"weighting {w!r} is not one of {ws}")
     gens = [*_names('zsc_nb.generation', 'GENERATORS', ()), 'auto', 'imported', 'authors']
     if g('generator') is not None and g('generator') not in gens: out.append(f"generator {g('generator')!r} is not one of {gens}")
+    if g('generator') == 'authors' and g('dataset') is not None and g('dataset') not in AUTHORS_REFS:
+        out.append(f"generator 'authors' (their released images) covers {', '.join(AUTHORS_REFS)} only, not {g('dataset')} (use openai, diffusers or imported)")
     if g('generator') == 'procedural' and g('dataset') in _names('zsc_nb.data', 'DATASETS', ()) and g('dataset') != 'shapes':
         out.append(f"generator 'procedural' only draws the synthetic shapes classes, not {g('dataset')}'s (use openai, diffusers or imported)")
     llms = [*_names('zsc_nb.prompting', 'LLMS', ()), 'auto']

@@ -70,13 +70,16 @@ class OpenAIImages:
     name, remote = 'openai', True
     def __init__(self, model:str|None=None, size:str='1024x1024', quality:str|None=None, base_url:str|None=None,
                  timeout:float=180., price_per_image:float|None=None, min_size:tuple|None=None):
-        self.client, self.base_url = openai_client(base_url, timeout, "use generator='authors' (the paper's images), 'diffusers' (local GPU) or 'procedural' (offline smoke)")
+        self.client, self.base_url = openai_client(base_url, timeout, "use generator='authors' (the paper's images), "
+                                                                      "'diffusers' (local GPU) or 'procedural' (offline smoke)")
         self.model = check_model('image', model or default_model('image'), self.base_url)
         self.request = image_request(self.model, size, quality)           # the model's own parameters, checked before any request
         self.size, self.quality, self.timeout = size, self.request.get('quality'), timeout
         m = re.fullmatch(r'(\d+)x(\d+)', str(size))
-        self.min_size = tuple(min_size) if min_size else (int(m.group(1)), int(m.group(2))) if m else (MIN_SIDE, MIN_SIDE)   # at least what was asked for
-        self.price_per_image, self.price_source = (price_per_image, 'price per image given') if price_per_image is not None else image_price(self.model, self.quality, size)
+        asked = (int(m.group(1)), int(m.group(2))) if m else (MIN_SIDE, MIN_SIDE)            # 'auto': any usual size
+        self.min_size = tuple(min_size) if min_size else asked                             # at least what was asked for
+        if price_per_image is not None: self.price_per_image, self.price_source = price_per_image, 'price per image given'
+        else: self.price_per_image, self.price_source = image_price(self.model, self.quality, size)
     def generate(self, prompt:str, seed:int, cls:str):
         items = getattr(self.client.images.generate(prompt=prompt, **self.request), 'data', None)
         if not items: raise MalformedReply("the answer has no data")
@@ -84,7 +87,7 @@ class OpenAIImages:
         if getattr(d, 'b64_json', None):
             try: data = base64.b64decode(d.b64_json, validate=True)
             except Exception: raise BadImageError("the answer's b64_json is not valid base64") from None
-        elif getattr(d, 'url', None): data = fetch_image_url(d.url, self.timeout)        # fetched (only the download retried), then the same checks
+        elif getattr(d, 'url', None): data = fetch_image_url(d.url, self.timeout)        # only the download is retried
         else: raise BadImageError("the answer carries neither b64_json nor url")
         check_image(data, self.min_size)
         return as_png(data), getattr(d, 'revised_prompt', None)

@@ -218,7 +218,8 @@ def classify(e) -> tuple:
     body = getattr(e, 'body', None)
     code = str(getattr(e, 'code', None) or (body.get('code') or body.get('type') if isinstance(body, dict) else None) or '')
     if isinstance(e, openai.APIStatusError) and (code in _QUOTA_CODES or status == 402): return 'quota', None
-    if isinstance(e, openai.APIStatusError) and (code in _MODEL_CODES or (status == 404 and re.search(r'\bmodel\b', str(e), re.I))): return 'model', None
+    no_model = code in _MODEL_CODES or (status == 404 and re.search(r'\bmodel\b', str(e), re.I))
+    if isinstance(e, openai.APIStatusError) and no_model: return 'model', None
     if getattr(e, 'retryable', False) or isinstance(e, (BadImageError, openai.APITimeoutError, openai.APIConnectionError, TimeoutError,
                                                          ConnectionError, json.JSONDecodeError, openai.APIResponseValidationError)):
         return 'retry', None
@@ -263,7 +264,8 @@ def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None
             if kind == 'model': raise ConfigError(f"{what}: the server{at} has no model {model!r} ({msg})",
                                                   f"choose another with {option}; nothing was retried") from None
             if kind == 'quota': raise QuotaError(f"{what}: the account{at} has no quota or credit left ({msg})",
-                                                 "add credit or raise the limit in the provider's billing settings, then run the same command again; nothing was retried") from None
+                                                 "add credit or raise the limit in the provider's billing settings, "
+                                                 "then run the same command again; nothing was retried") from None
             if kind == 'fatal':
                 import openai
                 if not isinstance(e, openai.APIError): raise             # ours (or a bug): not the server's doing
@@ -317,8 +319,9 @@ class TransformersChat:
             import importlib.util
             from transformers import pipeline as hf_pipeline
             from zsc_nb.config import resolve_device
-            where = dict(device_map='auto') if device == 'auto' and importlib.util.find_spec('accelerate') else dict(device=resolve_device(device)[0])
-            pipeline = hf_pipeline('text-generation', model=model, dtype='auto', **where)    # `dtype`: transformers >=4.56; device_map needs accelerate
+            spread = device == 'auto' and importlib.util.find_spec('accelerate')             # device_map needs accelerate
+            where = dict(device_map='auto') if spread else dict(device=resolve_device(device)[0])
+            pipeline = hf_pipeline('text-generation', model=model, dtype='auto', **where)    # `dtype`: transformers >=4.56
         self.pipe = pipeline
     def _generation_config(self):
         "The model's own generation config with our length and sampling (None for a stand-in pipeline without a model)."
@@ -335,7 +338,8 @@ class TransformersChat:
         else: kw = dict(max_new_tokens=self.max_new_tokens, do_sample=bool(self.temperature), return_full_text=False)
         out = self.pipe(messages, **kw)[0]['generated_text']
         text = out if isinstance(out, str) else out[-1]['content']
-        if not (text or '').strip(): raise APIRefusal(f"{self.model} answered nothing", "try another --chat-model, or --llm none for plain prompts; nothing empty was saved")
+        if not (text or '').strip():
+            raise APIRefusal(f"{self.model} answered nothing", "try another --chat-model, or --llm none for plain prompts; nothing empty was saved")
         return text
     def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=self.temperature)
 
