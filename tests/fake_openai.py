@@ -20,6 +20,7 @@ when the script is empty it answers normally. Actions:
   ('url404',)          images: a `url` that answers 404 (expired)
   ('null',)            chat: `content` null (what a refusal looks like); ('refusal', text): null content and `refusal`
   ('model_not_found',) HTTP 404 code model_not_found;  ('insufficient_quota',) HTTP 429 code insufficient_quota
+  ('badparam',)        HTTP 400 invalid_value for `quality` (a parameter the model does not take)
 Today's API (`current=True`): a model the installed SDK marks retired (dall-e-3, gpt-image-1, …) gets 404
 model_not_found, and a GPT image model given `response_format` gets 400, as OpenAI answers. `url_answers=True` makes
 every image answer a url (a server that never sends base64); `no_temperature=True` answers 400 to a chat request
@@ -123,6 +124,9 @@ class FakeOpenAI:
         if kind == 'model_not_found' or self._retired(body.get('model'), 'chat' if chat else 'image'):
             return self._send(h, 404, {'error': {'message': f"The model `{body.get('model')}` does not exist or you do not have access to it.",
                                                  'type': 'invalid_request_error', 'param': None, 'code': 'model_not_found'}})
+        if kind == 'badparam':
+            return self._send(h, 400, {'error': {'message': "Invalid value: 'ultra'. Supported values are: 'low', 'medium', 'high', and 'auto'.",
+                                                 'type': 'invalid_request_error', 'param': 'quality', 'code': 'invalid_value'}})
         if kind == 'insufficient_quota':
             return self._send(h, 429, {'error': {'message': 'You exceeded your current quota, please check your plan and billing details.',
                                                  'type': 'insufficient_quota', 'param': None, 'code': 'insufficient_quota'}})

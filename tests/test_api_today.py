@@ -85,6 +85,15 @@ def test_model_not_found_is_one_line_naming_the_option(tmp_path, capsys):
     assert rc == 2 and "has no model 'gpt-nope'" in err and '--chat-model' in err and err.count('\n') == 1
     no_key_in(tmp_path, err)
 
+def test_a_rejected_parameter_stops_at_once_instead_of_refusing_every_class(tmp_path):
+    many = {f'c{i}': 'p' for i in range(6)}
+    with FakeOpenAI(images=[('badparam',)] * 50) as srv:
+        with pytest.raises(ConfigError, match=r"rejected a parameter.*--image-model") as e:
+            generate_references(many, 'c10', OpenAIImages('local-image', size='64x64', quality='ultra', base_url=srv.base_url, price_per_image=0),
+                                k=2, root=tmp_path, progress=False, concurrency=2)
+        assert len(srv.image_requests) <= 2
+    assert 'refused permanently' not in str(e.value)
+
 def test_insufficient_quota_stops_at_once(tmp_path, capsys):
     many = {f'c{i}': 'p' for i in range(6)}
     with FakeOpenAI(images=[('insufficient_quota',)] * 50) as srv:

@@ -206,6 +206,7 @@ class QuotaError(ZscError, RuntimeError):
 
 _QUOTA_CODES = ('insufficient_quota', 'billing_hard_limit_reached', 'billing_not_active', 'quota_exceeded')
 _MODEL_CODES = ('model_not_found', 'model_not_available', 'unsupported_model')
+_PARAM_CODES = ('unknown_parameter', 'unsupported_parameter', 'invalid_value', 'unsupported_value')
 
 _REFUSAL = re.compile(r'content[_ ]policy|safety system|moderation|flagged', re.I)
 
@@ -237,6 +238,7 @@ def classify(e) -> tuple:
                         except Exception: pass
             return 'retry', None
         if getattr(e, 'code', None) == 'content_policy_violation' or _REFUSAL.search(str(e)): return 'refusal', None
+        if status == 400 and (code in _PARAM_CODES or getattr(e, 'param', None)): return 'param', None     # the same for every request
     return 'fatal', None
 
 def retry_base() -> float:
@@ -263,6 +265,8 @@ def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None
                                                    "retrying the same request will not help: edit its prompt, or import an image for it") from None
             if kind == 'model': raise ConfigError(f"{what}: the server{at} has no model {model!r} ({msg})",
                                                   f"choose another with {option}; nothing was retried") from None
+            if kind == 'param': raise ConfigError(f"{what}: the server{at} rejected a parameter of the request ({msg})",
+                                                  f"check {option} and the options it takes (--size, --quality); nothing was retried") from None
             if kind == 'quota': raise QuotaError(f"{what}: the account{at} has no quota or credit left ({msg})",
                                                  "add credit or raise the limit in the provider's billing settings, "
                                                  "then run the same command again; nothing was retried") from None
