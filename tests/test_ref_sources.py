@@ -35,7 +35,7 @@ def site(tmp_path, monkeypatch):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     monkeypatch.setenv('ZSC_NB_AUTHORS_REFS_URL', f'http://127.0.0.1:{srv.server_address[1]}')
     monkeypatch.delenv('OPENAI_API_KEY', raising=False); monkeypatch.delenv('OPENAI_BASE_URL', raising=False)
-    monkeypatch.setattr('zsc_nb.prompting.load_dotenv', lambda *a, **k: {})
+    monkeypatch.setattr('zsc_nb.api_models.load_dotenv', lambda *a, **k: {})
     yield d
     srv.shutdown(); srv.server_close()
 

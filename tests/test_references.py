@@ -148,7 +148,7 @@ def test_key_is_redacted_from_errors_and_files(tmp_path, key):
 
 def test_no_key_no_server_is_a_clear_error(monkeypatch):
     monkeypatch.delenv('OPENAI_API_KEY', raising=False); monkeypatch.delenv('OPENAI_BASE_URL', raising=False)
-    monkeypatch.setattr('zsc_nb.prompting.load_dotenv', lambda *a, **k: {})
+    monkeypatch.setattr('zsc_nb.api_models.load_dotenv', lambda *a, **k: {})
     with pytest.raises(ValueError, match='OPENAI_API_KEY'): OpenAIChat()
     with pytest.raises(ValueError, match='OPENAI_API_KEY'): OpenAIImages()
     assert create_llm('auto') is None

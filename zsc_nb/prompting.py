@@ -9,7 +9,8 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from .config import repo_root, atomic_write, utc_now
 from .errors import ZscError, ConfigError, AuthError, APIRefusal, APIExhausted, BadImageError
-from .api_models import default_model, check_model, MODEL_OPTIONS
+from .api_models import (default_model, check_model, MODEL_OPTIONS, load_dotenv, api_key, redact, check_url, openai_client,
+                         MalformedReply, NullReply, QuotaError, classify, retry_base, with_retries)
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,9 @@ def format_classes(classes) -> str:
 
 # %% auto #0
 __all__ = ['log', 'TURN_DESCRIBE', 'TURN_GROUP', 'TURN_MORE', 'TURN_COMMON', 'GEN_PROMPT', 'GEN_PLAIN', 'LLMS', 'format_classes',
-           'ClassMatcher', 'Pair', 'parse_pairs', 'parse_common_features', 'load_dotenv', 'api_key', 'redact',
-           'check_url', 'openai_client', 'MalformedReply', 'NullReply', 'QuotaError', 'classify', 'retry_base',
-           'with_retries', 'OpenAIChat', 'TransformersChat', 'ScriptedChat', 'resolve_backend', 'scripted_replies',
-           'create_llm', 'run_dialogue', 'generation_prompts', 'prompts_path', 'get_prompts']
+           'ClassMatcher', 'Pair', 'parse_pairs', 'parse_common_features', 'OpenAIChat', 'TransformersChat',
+           'ScriptedChat', 'resolve_backend', 'scripted_replies', 'create_llm', 'run_dialogue', 'generation_prompts',
+           'prompts_path', 'get_prompts']
 
 # %% ../nbs/06_prompting.ipynb #36fe0cb4
 def _norm(s:str) -> str:
@@ -149,141 +149,6 @@ def parse_common_features(text:str, a:str, b:str) -> list:
     return list(dict.fromkeys(feats))
 
 # %% ../nbs/06_prompting.ipynb #0c528a39
-def load_dotenv(path=None) -> dict:
-    "KEY=VALUE lines of a `.env` file (the repo's by default) put into `os.environ` where not set; returns what was read."
-    path = Path(path) if path else repo_root()/'.env'
-    vals = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            m = re.match(r'^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$', line)
-            if m and not line.lstrip().startswith('#'):
-                vals[m.group(1)] = m.group(2).strip('\'"'); os.environ.setdefault(m.group(1), vals[m.group(1)])
-    return vals
-
-def api_key(var:str='OPENAI_API_KEY') -> str|None:
-    "The API key from the environment (or `.env`); never logged, stored or passed as a parameter."
-    if not os.environ.get(var): load_dotenv()
-    return os.environ.get(var) or None
-
-def redact(text:str, secrets=None) -> str:
-    "`text` with every known secret (the API key's value) replaced by `***`."
-    text = str(text)
-    for s in (secrets if secrets is not None else [api_key()]):
-        if s and len(s) >= 6: text = text.replace(s, '***')
-    return re.sub(r'\bsk-[A-Za-z0-9_\-]{8,}', 'sk-***', text)
-
-def check_url(url:str|None, option:str='--base-url') -> str|None:
-    "`url` if it is an http(s) URL with a host (or None); else `ConfigError` naming it, before any request is made."
-    if url is None: return None
-    from urllib.parse import urlsplit
-    try: u = urlsplit(str(url)); port = u.port
-    except ValueError as e: raise ConfigError(f"{option} {url!r} is not a valid URL ({e})", "write it like http://localhost:8000/v1") from None
-    if u.scheme not in ('http', 'https') or not u.hostname:
-        raise ConfigError(f"{option} {url!r} is not an http(s) URL with a host", "write it like http://localhost:8000/v1 or https://api.openai.com/v1")
-    return str(url)
-
-def openai_client(base_url:str|None=None, timeout:float=120., instead:str='') -> tuple:
-    "`(client, base_url)`: the openai SDK with the key from the environment, our retries (not the SDK's), any compatible server."
-    base_url = check_url(base_url or os.environ.get('OPENAI_BASE_URL'), '--base-url' if base_url else 'OPENAI_BASE_URL')
-    if not (isinstance(timeout, (int, float)) and timeout > 0): raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}", "e.g. --timeout 120")
-    key = api_key()
-    if key is None and not base_url:
-        raise ConfigError("the openai backend needs OPENAI_API_KEY in the environment (or a .env file), or the --base-url of an "
-                          "OpenAI-compatible server", f"set OPENAI_API_KEY{'; or ' + instead if instead else ''}")
-    import openai
-    return openai.OpenAI(api_key=key or 'not-needed', base_url=base_url, timeout=timeout, max_retries=0), base_url
-
-class MalformedReply(ValueError):
-    "A 200 answer without what it should carry (empty `choices`/`data`, no content): retried like a 5xx."
-    retryable = True
-
-class NullReply(MalformedReply):
-    "A chat answer whose content is null or empty, or a refusal: retried, then reported as `APIRefusal` (never saved as text)."
-    refusal = True
-
-class QuotaError(ZscError, RuntimeError):
-    "The account has no quota or credit left (429 `insufficient_quota`, billing errors): stopped at once, nothing retried."
-
-_QUOTA_CODES = ('insufficient_quota', 'billing_hard_limit_reached', 'billing_not_active', 'quota_exceeded')
-_MODEL_CODES = ('model_not_found', 'model_not_available', 'unsupported_model')
-_PARAM_CODES = ('unknown_parameter', 'unsupported_parameter', 'invalid_value', 'unsupported_value')
-
-_REFUSAL = re.compile(r'content[_ ]policy|safety system|moderation|flagged', re.I)
-
-def classify(e) -> tuple:
-    "`(kind, seconds to wait or None)` of an exception from a backend; kind is 'retry', 'auth', 'refusal' or 'fatal'."
-    import openai
-    status = getattr(e, 'status_code', None) or getattr(getattr(e, 'response', None), 'status_code', None)
-    if isinstance(e, ZscError) and not isinstance(e, BadImageError):
-        return ('auth' if isinstance(e, AuthError) else 'refusal' if isinstance(e, APIRefusal) else 'fatal'), None
-    body = getattr(e, 'body', None)
-    code = str(getattr(e, 'code', None) or (body.get('code') or body.get('type') if isinstance(body, dict) else None) or '')
-    if isinstance(e, openai.APIStatusError) and (code in _QUOTA_CODES or status == 402): return 'quota', None
-    no_model = code in _MODEL_CODES or (status == 404 and re.search(r'\bmodel\b', str(e), re.I))
-    if isinstance(e, openai.APIStatusError) and no_model: return 'model', None
-    if getattr(e, 'retryable', False) or isinstance(e, (BadImageError, openai.APITimeoutError, openai.APIConnectionError, TimeoutError,
-                                                         ConnectionError, json.JSONDecodeError, openai.APIResponseValidationError)):
-        return 'retry', None
-    if isinstance(e, openai.APIStatusError) and status is not None:
-        if status in (401, 403): return 'auth', None
-        if status == 429 or status >= 500 or status == 408:
-            h = getattr(getattr(e, 'response', None), 'headers', {}) or {}
-            for name, div in (('retry-after-ms', 1000.), ('retry-after', 1.)):
-                v = h.get(name)
-                if v is not None:
-                    try: return 'retry', max(0., float(v) / div)
-                    except ValueError:
-                        from email.utils import parsedate_to_datetime
-                        try: return 'retry', max(0., parsedate_to_datetime(v).timestamp() - time.time())
-                        except Exception: pass
-            return 'retry', None
-        if getattr(e, 'code', None) == 'content_policy_violation' or _REFUSAL.search(str(e)): return 'refusal', None
-        if status == 400 and (code in _PARAM_CODES or getattr(e, 'param', None)): return 'param', None     # the same for every request
-    return 'fatal', None
-
-def retry_base() -> float:
-    "The first backoff delay in seconds: env `ZSC_NB_RETRY_BASE` (tests make it tiny), else 1."
-    try: return float(os.environ.get('ZSC_NB_RETRY_BASE', 1.0))
-    except ValueError: raise ConfigError(f"ZSC_NB_RETRY_BASE={os.environ['ZSC_NB_RETRY_BASE']!r} is not a number", "set it to seconds, e.g. 0.01") from None
-
-def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None, cap:float=60.0, sleep=time.sleep, where:str|None=None,
-                 model:str|None=None, # the model asked for (named when the server has no such model)
-                 option:str='--model' # the option that chooses it (named in that error)
-                ):
-    "`fn()`, retried on transient errors (429, 5xx, timeouts, malformed or empty answers) with backoff and jitter, or the server's Retry-After; typed errors otherwise."
-    import random
-    base = retry_base() if base is None else base
-    at = f" at {where}" if where else ''
-    for attempt in range(max_retries + 1):
-        try: return fn()
-        except Exception as e:
-            kind, wait = classify(e)
-            msg = redact(f"{type(e).__name__}: {e}")
-            if kind == 'auth': raise AuthError(f"{what}: the server{at} refused the credentials ({msg})",
-                                               "check OPENAI_API_KEY (environment or .env) and --base-url; nothing was retried") from None
-            if kind == 'refusal': raise APIRefusal(f"{what}: refused permanently{at} ({msg})",
-                                                   "retrying the same request will not help: edit its prompt, or import an image for it") from None
-            if kind == 'model': raise ConfigError(f"{what}: the server{at} has no model {model!r} ({msg})",
-                                                  f"choose another with {option}; nothing was retried") from None
-            if kind == 'param': raise ConfigError(f"{what}: the server{at} rejected a parameter of the request ({msg})",
-                                                  f"check {option} and the options it takes (--size, --quality); nothing was retried") from None
-            if kind == 'quota': raise QuotaError(f"{what}: the account{at} has no quota or credit left ({msg})",
-                                                 "add credit or raise the limit in the provider's billing settings, "
-                                                 "then run the same command again; nothing was retried") from None
-            if kind == 'fatal':
-                import openai
-                if not isinstance(e, openai.APIError): raise             # ours (or a bug): not the server's doing
-                raise APIRefusal(f"{what}: the server{at} rejected the request ({msg})", "check --model/--image-model, --size and --base-url") from None
-            if attempt == max_retries and getattr(e, 'refusal', False):
-                raise APIRefusal(f"{what}: the model gave no answer in {attempt + 1} attempt(s){at}: {msg}",
-                                 f"the model refuses or answers nothing: try another {option}, or --llm none for plain prompts; nothing empty was saved") from None
-            if attempt == max_retries:
-                raise APIExhausted(f"{what} failed after {attempt + 1} attempt(s){at}: {msg}",
-                                   "check that the server is up (and --timeout), then run the same command again: what was made is kept") from None
-            delay = wait if wait is not None else min(cap, base * 2 ** attempt) * random.uniform(0.5, 1.0)
-            log.info("%s: %s, retrying in %.2fs", what, redact(type(e).__name__), delay)
-            sleep(delay)
-
 class OpenAIChat:
     "Chat completions through the openai SDK (OpenAI or any OpenAI-compatible `base_url`); default model: `default_model('chat')`."
     name = 'openai'
