@@ -47,11 +47,11 @@ def test_git_blob_id_is_gits():
         try: assert git_blob_id(p) == subprocess.run(['git', 'hash-object', str(p)], capture_output=True, text=True, check=True).stdout.strip()
         except FileNotFoundError: pass
 
-def test_pinned_table_is_protocol_section_7():
+def test_pinned_table_is_protocol_section_7(monkeypatch):
     assert ref_sources.AUTHORS_COMMIT == 'a867e264ed26a69dabbcce9f95c01b8345c1bcbf'
     assert ref_sources.AUTHORS_ARCHIVES['cifar10'][1] == 'af7bd976f0bf7f047c70e871b3d5df38dc590336'
     assert ref_sources.AUTHORS_ARCHIVES['tinyimagenet'] == ('pic_DALL-E_all.zip', '2df2f510713b1ea8475ce3e1824f6e604d4aea17')
-    os.environ.pop('ZSC_NB_AUTHORS_REFS_URL', None)
+    monkeypatch.delenv('ZSC_NB_AUTHORS_REFS_URL', raising=False)
     assert ref_sources.authors_url_base() == 'https://github.com/1134112149/MICW-ZIC/raw/a867e264ed26a69dabbcce9f95c01b8345c1bcbf'
 
 def test_cli_references_generator_authors_without_a_key(site, tmp_path, capsys):
