@@ -226,3 +226,12 @@ def test_reproduce_prepare_on_an_imagenet_standin_has_1000_predictable_classes(t
     hit = F.ref_labels[pred.argmax(1)] == F.labels
     assert hit.mean() > 0.95 and len(set(F.ref_labels[pred.argmax(1)].tolist())) > 950     # every class can be predicted
     assert r['M3']['none']['top1'] > 0.95
+
+def test_import_references_skips_hidden_files_and_matches_decomposed_names(tmp_path):
+    from zsc_nb.generation import import_references
+    src = tmp_path/'from_a_mac'; src.mkdir()
+    Image.fromarray(_img(1)).save(src/'cafe\u0301.png'); Image.fromarray(_img(2)).save(src/'dog1.png')   # macOS: decomposed
+    for f in ('._cafe\u0301.png', '._dog1.png'): (src/f).write_bytes(b'\x00\x05\x16\x07 AppleDouble')
+    (src/'.DS_Store').write_bytes(bytes(16)); (src/'Thumbs.db').write_bytes(bytes(16))
+    rep = import_references(src, ['café', 'dog'], 'own', root=tmp_path/'refs')
+    assert rep['imported'] == 2 and not rep['bad'] and not rep['unmatched'] and not rep['classes_without_reference']
