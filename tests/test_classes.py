@@ -235,3 +235,25 @@ def test_import_references_skips_hidden_files_and_matches_decomposed_names(tmp_p
     (src/'.DS_Store').write_bytes(bytes(16)); (src/'Thumbs.db').write_bytes(bytes(16))
     rep = import_references(src, ['café', 'dog'], 'own', root=tmp_path/'refs')
     assert rep['imported'] == 2 and not rep['bad'] and not rep['unmatched'] and not rep['classes_without_reference']
+
+def test_cupl_imagenet_subset_without_wnids_by_name():
+    rep = imagenet_cupl(['Projector', 'tench', 'no such class'], None)
+    cupl = clip_benchmark_json('cupl')['imagenet1k']
+    assert rep == {'Projector': cupl['projector'], 'tench': cupl['tench']}
+
+def test_leakage_check_by_the_class_own_synset():
+    from zsc_nb.vocab import load_vocabulary, leakage_check, same_class
+    V = load_vocabulary()
+    assert leakage_check(['projectile'], ['missile (projectile)'], [], V)['kept'] == ['projectile']        # the name alone misses it
+    chk = leakage_check(['projectile', 'dark glasses', 'tench'], ['missile (projectile)', 'sunglasses (dark glasses)'], [], V,
+                        unknown_wnids=['n04008634', 'n04356056'])
+    assert chk['leaked'] == [('projectile', 'missile (projectile)'), ('dark glasses', 'sunglasses (dark glasses)')] and chk['kept'] == ['tench']
+    # two classes with one display name stay two entries (a list, not a dict keyed by name)
+    chk = leakage_check(['projectile'], ['missile', 'missile'], [], V, unknown_wnids=['n04008634', 'n03773504'])
+    assert chk['leaked'] == [('projectile', 'missile')]
+    assert same_class('motortruck', 'truck', V, 'n04490091')
+
+def test_csv_header_in_another_language_is_still_a_header(tmp_path):
+    rows = _csv_set(tmp_path, labels=('circle', 'square'))
+    ds = load_csv(_write(tmp_path/'de.csv', 'Datei;Art\n' + '\n'.join(f'{p};{l}' for p, l in rows)))
+    assert ds.classes == ['circle', 'square'] and len(ds) == 4

@@ -89,7 +89,7 @@ def load_imagefolder(path, # a folder holding one sub-folder per class
     per = [(d, list_images(d)) for d in folders]
     empty = [d.name for d, f in per if not f]
     if empty: log.warning("imagefolder %s: class folder(s) without images ignored: %s", root, empty[:10])
-    groups = {}                                           # 'Cat', 'cat ' and a decomposed 'café' are one class each
+    groups = {}                                           # 'Cat' and 'cat ', a composed and a decomposed 'café': one class each
     for d, f in per:
         if f: groups.setdefault(class_key(d.name), []).append((d, f))
     merged = [[d.name for d, _ in g] for g in groups.values() if len(g) > 1]
@@ -140,6 +140,8 @@ def load_csv(path, # a CSV with columns path,label (header optional)
         ip = next(i for i, x in enumerate(h) if x in CSV_PATH_COLUMNS)
         il = next(i for i, x in enumerate(h) if x in CSV_LABEL_COLUMNS and i != ip)
         rows = rows[1:]
+    elif len(rows) > 1 and Path(rows[0][1][0]).suffix.lower() not in IMAGE_EXTS and Path(rows[1][1][0]).suffix.lower() in IMAGE_EXTS:
+        rows = rows[1:]                                  # a header with other column names ('Datei;Art'): path, label by position
     bad = [n for n, r in rows if len(r) <= max(ip, il) or not r[ip] or not r[il]]
     if bad: raise ConfigError(f"{f}: line(s) {bad[:5]} lack a path or a label", "each row must be path,label")
     if not rows: raise DataError(f"{f} lists no images", "add rows path,label")

@@ -87,10 +87,13 @@ def cupl_path(dataset:str, root=None) -> Path:
     from zsc_nb.folders import dataset_slug
     return (Path(root) if root else repo_root()/'data'/'prompts')/'cupl'/f'{dataset_slug(dataset)}.json'
 
-def imagenet_cupl(classes:list, wnids:list) -> dict:
+def imagenet_cupl(classes:list, # display names
+                  wnids:list|None # their wnids; None: looked up by name (CLIP's spelling, compared by `class_key`)
+                 ) -> dict:
     "`{class: [descriptions]}` from CuPL's ImageNet file (998 entries keyed by CLIP's names), looked up through each class's wnid."
     from zsc_nb.folders import clip_benchmark_json, imagenet_wnids, imagenet_classnames
     cupl = clip_benchmark_json('cupl')['imagenet1k']
+    if wnids is None: return {c: v for c in classes for k, v in cupl.items() if class_key(k) == class_key(c)}
     clip_name = dict(zip(imagenet_wnids(), imagenet_classnames(raw=True)))   # the two repeated names share one entry
     return {c: cupl[clip_name[w]] for c, w in zip(classes, wnids) if clip_name.get(w) in cupl}
 
