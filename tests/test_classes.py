@@ -257,3 +257,8 @@ def test_csv_header_in_another_language_is_still_a_header(tmp_path):
     rows = _csv_set(tmp_path, labels=('circle', 'square'))
     ds = load_csv(_write(tmp_path/'de.csv', 'Datei;Art\n' + '\n'.join(f'{p};{l}' for p, l in rows)))
     assert ds.classes == ['circle', 'square'] and len(ds) == 4
+
+def test_reproduce_accepts_imagenet_and_clip_benchmark_names():
+    from zsc_nb.config import config_from, check_dataset
+    assert check_dataset('imagenet') is None and check_dataset('pets') is None and 'unknown dataset' in check_dataset('imagenet21k')
+    assert config_from('smoke', 'imagenet', {'generator': 'imported'}).dataset == 'imagenet'
