@@ -178,7 +178,7 @@ def _type_ok(v, ann:str) -> bool:
 def _names(module:str, attr:str, fallback) -> list:
     "Registry names from `module.attr` if that module is light or already imported; else `fallback`."
     m = sys.modules.get(module)
-    if m is None and module in ('zsc_nb.data', 'zsc_nb.prompting', 'zsc_nb.generation'):   # light: no torch
+    if m is None and module in ('zsc_nb.data', 'zsc_nb.folders', 'zsc_nb.prompting', 'zsc_nb.generation'):   # light: no torch
         import importlib; m = importlib.import_module(module)
     return getattr(m, attr) if m is not None else fallback
 
@@ -190,7 +190,7 @@ def check_dataset(name:str) -> str|None:
             path = Path(name[len(p):]).expanduser()
             return None if path.exists() else f"dataset {name!r}: {path} does not exist"
     known = _names('zsc_nb.data', 'DATASETS', ())
-    if name not in known:
+    if name not in known and name not in _names('zsc_nb.folders', 'EXTERNAL', ()):   # imagenet and CLIP_benchmark's sets
         return f"unknown dataset {name!r} (choose one of {', '.join(sorted(known))}, or {' / '.join(p + '<path>' for p in DATASET_PREFIXES)})"
 
 def check_encoder(name:str, field:str='encoder') -> str|None:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #c2ffe96b
 from __future__ import annotations
-import hashlib, zipfile, urllib.request, logging
+import hashlib, zipfile, urllib.request, logging, functools, unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -14,9 +14,10 @@ from .errors import DataError
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'SHAPES_CLASSES', 'SPLITS', 'CIFAR100_50', 'AUTHORS_TINY_KNOWN',
-           'TINY_URL', 'DATASETS', 'DataMissingError', 'ImageSet', 'data_root', 'known_classes', 'known_mask',
-           'draw_shape', 'make_shapes', 'load_cifar', 'tiny_names', 'load_tinyimagenet', 'plus_unknown',
+__all__ = ['log', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'SHAPES_CLASSES', 'CIFAR10_WNIDS', 'CIFAR100_WNIDS', 'WORDNET_GLOSSES',
+           'SPLITS', 'CIFAR100_50', 'AUTHORS_TINY_KNOWN', 'TINY_URL', 'DATASETS', 'DataMissingError', 'ImageSet',
+           'data_root', 'class_key', 'clean_name', 'synset_lemmas', 'unique_classes', 'known_classes', 'known_mask',
+           'draw_shape', 'make_shapes', 'load_cifar', 'tiny_names', 'load_tinyimagenet', 'plus_wnids', 'plus_unknown',
            'load_cifarplus50', 'load_cifarplus10', 'load_dataset', 'class_names']
 
 # %% ../nbs/01_data.ipynb #57ce43d0
@@ -59,6 +60,82 @@ spider squirrel streetcar sunflower sweet_pepper table tank telephone television
 turtle wardrobe whale willow_tree wolf woman worm""".split()
 SHAPES_CLASSES = ['circle', 'ring', 'square', 'diamond', 'triangle', 'star', 'cross', 'hexagon',
                   'horizontal_stripes', 'vertical_stripes', 'checkerboard', 'dots']
+# a stated WordNet 3.0 synset per CIFAR class (the sense the images show; iCAR's glosses and the leakage check use it)
+CIFAR10_WNIDS = {'airplane': 'n02691156', 'automobile': 'n02958343', 'bird': 'n01503061', 'cat': 'n02121808',
+                 'deer': 'n02430045', 'dog': 'n02084071', 'frog': 'n01639765', 'horse': 'n02374451', 'ship': 'n04194289',
+                 'truck': 'n04490091'}   # truck: the motor vehicle (n04490091), not the hand truck (n03490119)
+CIFAR100_WNIDS = {
+    'apple': 'n07739125', 'aquarium_fish': 'n02512053', 'baby': 'n09827683', 'bear': 'n02131653', 'beaver': 'n02363005',
+    'bed': 'n02818832', 'bee': 'n02206856', 'beetle': 'n02164464', 'bicycle': 'n02834778', 'bottle': 'n02876657',
+    'bowl': 'n02881193', 'boy': 'n10285313', 'bridge': 'n02898711', 'bus': 'n02924116', 'butterfly': 'n02274259',
+    'camel': 'n02437136', 'can': 'n02946921', 'castle': 'n02980441', 'caterpillar': 'n02309337', 'cattle': 'n02402425',
+    'chair': 'n03001627', 'chimpanzee': 'n02481823', 'clock': 'n03046257', 'cloud': 'n09247410', 'cockroach': 'n02233338',
+    'couch': 'n04256520', 'crab': 'n01976957', 'crocodile': 'n01697178', 'cup': 'n03147509', 'dinosaur': 'n01699831',
+    'dolphin': 'n02068974', 'elephant': 'n02503517', 'flatfish': 'n02657368', 'forest': 'n09284015', 'fox': 'n02118333',
+    'girl': 'n10084295', 'hamster': 'n02342885', 'house': 'n03544360', 'kangaroo': 'n01877134', 'keyboard': 'n03614007',
+    'lamp': 'n03636248', 'lawn_mower': 'n03649909', 'leopard': 'n02128385', 'lion': 'n02129165', 'lizard': 'n01674464',
+    'lobster': 'n01982650', 'man': 'n10287213', 'maple_tree': 'n12752205', 'motorcycle': 'n03790512',
+    'mountain': 'n09359803', 'mouse': 'n02330245', 'mushroom': 'n12997919', 'oak_tree': 'n12268246', 'orange': 'n07747607',
+    'orchid': 'n12041446', 'otter': 'n02444819', 'palm_tree': 'n12582231', 'pear': 'n07767847', 'pickup_truck': 'n03930630',
+    'pine_tree': 'n11608250', 'plain': 'n09393605', 'plate': 'n03959485', 'poppy': 'n11900569', 'porcupine': 'n02346627',
+    'possum': 'n01874928', 'rabbit': 'n02324045', 'raccoon': 'n02508021', 'ray': 'n01495701', 'road': 'n04096066',
+    'rocket': 'n04099429', 'rose': 'n12620196', 'sea': 'n09426788', 'seal': 'n02076196', 'shark': 'n01482330',
+    'shrew': 'n01891633', 'skunk': 'n02445715', 'skyscraper': 'n04233124', 'snail': 'n01944390', 'snake': 'n01726692',
+    'spider': 'n01772222', 'squirrel': 'n02355227', 'streetcar': 'n04335435', 'sunflower': 'n11978233',
+    'sweet_pepper': 'n07720615', 'table': 'n04379243', 'tank': 'n04389033', 'telephone': 'n04401088',
+    'television': 'n04405907', 'tiger': 'n02129604', 'tractor': 'n04465501', 'train': 'n04468005', 'trout': 'n02537085',
+    'tulip': 'n12454159', 'turtle': 'n01662784', 'wardrobe': 'n04550184', 'whale': 'n02062744', 'willow_tree': 'n12724942',
+    'wolf': 'n02114100', 'woman': 'n10787470', 'worm': 'n01922303'}   # aquarium_fish: WordNet has no such synset; 'fish'
+# WordNet 3.0 glosses (examples dropped, as in timm's file) of the CIFAR synsets that timm's ImageNet-21k list lacks
+WORDNET_GLOSSES = {'n09827683': 'a very young child (birth to 1 year) who has not yet begun to walk or talk',
+                   'n10285313': 'a youthful male person', 'n01699831': 'any of numerous extinct terrestrial reptiles of the Mesozoic era',
+                   'n09284015': 'land that is covered with trees and shrubs', 'n10287213': 'an adult person who is male (as opposed to a woman)',
+                   'n03959485': 'dish on which food is served or from which food is eaten',
+                   'n09426788': 'a division of an ocean or a large body of salt water partially enclosed by land'}
+
+# %% ../nbs/01_data.ipynb #8d7f9d94
+def class_key(name:str # a class's display name
+             ) -> str:
+    "The identity of a class name: Unicode NFC, case-folded, stripped, `_` as a space, runs of spaces as one."
+    s = unicodedata.normalize('NFC', str(name)).casefold().replace('_', ' ')
+    return unicodedata.normalize('NFC', ' '.join(s.split()))
+
+def clean_name(name:str) -> str:
+    "A display name as stored: Unicode NFC (macOS writes folder names decomposed), outer spaces removed."
+    return unicodedata.normalize('NFC', str(name)).strip()
+
+@functools.lru_cache(maxsize=1)
+def synset_lemmas() -> dict:
+    "`{wnid: [lemma, ...]}` of the ImageNet-21k WordNet synsets that timm ships (`imagenet_synset_to_lemma.txt`)."
+    from importlib.resources import files
+    txt = files('timm.data._info').joinpath('imagenet_synset_to_lemma.txt').read_text(encoding='utf-8')
+    return {w: [x.strip() for x in l.split(',') if x.strip()] for w, l in (r.split('\t', 1) for r in txt.splitlines() if '\t' in r)}
+
+def unique_classes(names:list, # display names, one per class index
+                   wnids:list|None=None, # the classes' WordNet ids, when the data set has them
+                   what:str='the class list' # names the list in the error
+                  ) -> list:
+    "`names` cleaned and unique by `class_key`; shared names disambiguated through `wnids` (see the rule above), else `ConfigError`."
+    from zsc_nb.errors import ConfigError
+    names = [clean_name(n) for n in names]
+    groups = {}
+    for i, n in enumerate(names): groups.setdefault(class_key(n), []).append(i)
+    dup = {k: ix for k, ix in groups.items() if len(ix) > 1}
+    if not dup: return names
+    if wnids is None or len(wnids) != len(names):
+        raise ConfigError(f"{what} names {len(dup)} class(es) more than once (compared after Unicode NFC, case folding and stripping): "
+                          + '; '.join(f"{names[ix[0]]!r} at indices {ix}" for ix in list(dup.values())[:5]),
+                          "give every class its own name (one line or folder per class)")
+    lem, taken = synset_lemmas(), set(groups)
+    for k, ix in dup.items():
+        plain = []
+        for i in ix:
+            alt = next((l for l in lem.get(wnids[i], []) if class_key(l) != k and class_key(l) not in taken), None)
+            if alt is None: plain.append(i); continue
+            names[i] = f"{names[i]} ({alt})"; taken.add(class_key(alt))
+        if len(plain) > 1:
+            for i in plain: names[i] = f"{names[i]} ({wnids[i]})"
+    return names
 
 # %% ../nbs/01_data.ipynb #c5fc3a42
 SPLITS = {
@@ -196,7 +273,8 @@ def load_cifar(name:str, root=None, download:bool=False) -> ImageSet:
     classes = CIFAR10_CLASSES if name == 'cifar10' else CIFAR100_CLASSES
     if name == 'cifar10': assert list(ds.classes) == classes, ds.classes
     images, labels = np.asarray(ds.data), np.asarray(ds.targets)
-    return ImageSet(name, list(classes), labels, images, _fingerprint(name, images[::97], labels))
+    wn = CIFAR10_WNIDS if name == 'cifar10' else CIFAR100_WNIDS
+    return ImageSet(name, list(classes), labels, images, _fingerprint(name, images[::97], labels), {'wnids': [wn[c] for c in classes]})
 
 def tiny_names(words_txt:Path, wnids:list) -> list:
     "Readable TinyImageNet names: the first synonym of each wnid in `words.txt`, spaces as underscores."
@@ -217,13 +295,17 @@ def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     if not all(p.exists() for p in need):
         raise _missing('tinyimagenet', root, f"Unzip {TINY_URL} there so that these exist: {', '.join(str(p) for p in need)}.")
     wnids = sorted(base.joinpath('wnids.txt').read_text().split())
-    classes = tiny_names(base/'words.txt', wnids)
+    classes = unique_classes(tiny_names(base/'words.txt', wnids), wnids, 'TinyImageNet')
     rows = [l.split('\t') for l in (base/'val'/'val_annotations.txt').read_text().splitlines() if l.strip()]
     rows.sort(key=lambda r: r[0])
     idx = {w: i for i, w in enumerate(wnids)}
     labels = np.array([idx[r[1]] for r in rows])
     images = np.stack([np.asarray(Image.open(base/'val'/'images'/r[0]).convert('RGB')) for r in rows])
     return ImageSet('tinyimagenet', classes, labels, images, _fingerprint('tinyimagenet', [r[0] for r in rows], labels), {'wnids': wnids})
+
+def plus_wnids(classes:list) -> list:
+    "The stated wnids of CIFAR+10/+50 classes (CIFAR-10 known, then CIFAR-100 unknown; the two lists share no name)."
+    return [CIFAR10_WNIDS.get(c) or CIFAR100_WNIDS[c] for c in classes]
 
 def plus_unknown(dataset:str, split:int) -> list:
     "The unknown CIFAR-100 classes of CIFAR+10 or CIFAR+50 in `split`."
@@ -237,7 +319,7 @@ def load_cifarplus50(root=None, download:bool=False, split:int=0) -> ImageSet:
     lab = np.concatenate([[kn.index(l) for l in c10.labels[m10]], [4 + un.index(l) for l in c100.labels[m100]]]).astype(int)
     classes = [CIFAR10_CLASSES[i] for i in kn] + [CIFAR100_CLASSES[i] for i in un]
     return ImageSet('cifarplus50', classes, lab, np.concatenate([c10.images[m10], c100.images[m100]]),
-                    _fingerprint('cifarplus50', split, c10.fingerprint, c100.fingerprint), {'split': split})
+                    _fingerprint('cifarplus50', split, c10.fingerprint, c100.fingerprint), {'split': split, 'wnids': plus_wnids(classes)})
 
 def load_cifarplus10(root=None, download:bool=False, split:int=0) -> ImageSet:
     "CIFAR+10 (standard): 4 known CIFAR-10 classes and 10 unknown CIFAR-100 classes; labels 0-3 known, 4-13 unknown."
@@ -247,7 +329,7 @@ def load_cifarplus10(root=None, download:bool=False, split:int=0) -> ImageSet:
     lab = np.concatenate([[kn.index(l) for l in c10.labels[m10]], [4 + un.index(l) for l in c100.labels[m100]]]).astype(int)
     imgs = np.concatenate([c10.images[m10], c100.images[m100]])
     classes = [CIFAR10_CLASSES[i] for i in kn] + [CIFAR100_CLASSES[i] for i in un]
-    return ImageSet('cifarplus10', classes, lab, imgs, _fingerprint('cifarplus10', split, c10.fingerprint, c100.fingerprint), {'split': split})
+    return ImageSet('cifarplus10', classes, lab, imgs, _fingerprint('cifarplus10', split, c10.fingerprint, c100.fingerprint), {'split': split, 'wnids': plus_wnids(classes)})
 
 # %% ../nbs/01_data.ipynb #0d3aaf8b
 DATASETS = {
@@ -271,20 +353,24 @@ def load_dataset(name:str, # key of `DATASETS`
                  **kw) -> ImageSet:
     "The test set of data set `name`."
     from zsc_nb import folders   # imagefolder:<path>, csv:<file>, imagenet, CLIP_benchmark sets
-    if folders.is_external(name): return folders.load_external(name, root, download).subset(max_n)
-    _check_name(name)
-    return DATASETS[name]['loader'](root=root, download=download, **kw).subset(max_n)
+    if folders.is_external(name): ds = folders.load_external(name, root, download)
+    else:
+        _check_name(name)
+        ds = DATASETS[name]['loader'](root=root, download=download, **kw)
+    ds.classes = unique_classes(ds.classes, ds.meta.get('wnids'), f"data set {name}")   # a class is its index: names must not collide
+    return ds.subset(max_n)
 
 def class_names(name:str, root=None, **kw) -> list:
-    "Class names of `name` without loading images where they are fixed (CIFAR, shapes)."
+    "Class names of `name` without loading images where they are fixed (CIFAR, shapes); the same list `load_dataset` gives."
     from zsc_nb import folders
-    if folders.is_external(name): return folders.external_classnames(name, root)
+    if folders.is_external(name): return unique_classes(folders.external_classnames(name, root), what=f"data set {name}")
     _check_name(name)
     c = DATASETS[name]['classes']
     if c is not None: return list(c)
     if name == 'tinyimagenet':
         base = data_root(root)/'tiny-imagenet-200'
         if not (base/'words.txt').exists(): raise _missing('tinyimagenet', data_root(root), f"Unzip {TINY_URL} there.")
-        return tiny_names(base/'words.txt', sorted((base/'wnids.txt').read_text().split()))
+        wnids = sorted((base/'wnids.txt').read_text().split())
+        return unique_classes(tiny_names(base/'words.txt', wnids), wnids, 'TinyImageNet')
     sp = kw.get('split', 0)
     return [CIFAR10_CLASSES[i] for i in SPLITS[name][sp]] + [CIFAR100_CLASSES[i] for i in plus_unknown(name, sp)]

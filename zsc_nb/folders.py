@@ -4,21 +4,25 @@
 
 # %% ../nbs/01b_folders.ipynb #93eda9f1
 from __future__ import annotations
-import csv, hashlib, json, logging, os
-from pathlib import Path
+import csv, hashlib, io, json, logging, os, re
+from pathlib import Path, PureWindowsPath
 import numpy as np
-from .data import ImageSet, data_root
+from .data import ImageSet, data_root, class_key, clean_name, unique_classes
 from .errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
 PREFIXES = ('imagefolder:', 'csv:')
 KNOWN_FRACTION = 0.6
+# what file managers leave behind and hide: never a class, never an image (any name starting with '.' is hidden too)
+HIDDEN_NAMES = {'__macosx', 'thumbs.db', 'ehthumbs.db', 'desktop.ini', '$recycle.bin', 'system volume information'}
+WNID = re.compile(r'^n\d{8}$')
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_EXTS', 'PREFIXES', 'KNOWN_FRACTION', 'EXTERNAL', 'is_external', 'dataset_slug', 'list_images',
-           'load_imagefolder', 'load_csv', 'clip_benchmark_json', 'imagenet_classnames', 'imagenet_wnids',
-           'load_imagenet', 'load_clip_benchmark', 'load_external', 'external_classnames', 'default_known']
+__all__ = ['log', 'IMAGE_EXTS', 'PREFIXES', 'KNOWN_FRACTION', 'HIDDEN_NAMES', 'WNID', 'CSV_PATH_COLUMNS', 'CSV_LABEL_COLUMNS',
+           'EXTERNAL', 'is_external', 'dataset_slug', 'is_hidden', 'list_images', 'load_imagefolder', 'read_table',
+           'load_csv', 'clip_benchmark_json', 'imagenet_classnames', 'imagenet_wnids', 'load_imagenet',
+           'load_clip_benchmark', 'load_external', 'external_classnames', 'default_known']
 
 # %% ../nbs/01b_folders.ipynb #25295aaa
 def is_external(name:str # a data set name as given to `--datasets`
@@ -40,58 +44,135 @@ def _hash_rows(*parts) -> str:
     return h.hexdigest()[:16]
 
 # %% ../nbs/01b_folders.ipynb #5a522831
-def _names_file(folder:Path, n:int|None=None, default:list|None=None) -> list|None:
-    "Class names from `classnames.txt` in `folder` (one per line), checked against `n` classes; else `default`."
+def is_hidden(name:str # one file or folder name (not a path)
+             ) -> bool:
+    "Whether a file manager hides `name`: dot-files (`.DS_Store`, `._x.jpg` AppleDouble, `.Trashes`), `__MACOSX`, `Thumbs.db`, `desktop.ini`."
+    return name.startswith('.') or name.lower() in HIDDEN_NAMES
+
+def _names_file(folder:Path, # where `classnames.txt` may be
+                labels:list # the data set's labels in label order: folder names or CSV labels
+               ) -> tuple:
+    "`(classes, wnids or None, {label key: class index})` from `classnames.txt` beside the labels (see above), else from the labels."
     f = folder/'classnames.txt'
-    if not f.exists(): return default
-    names = [l.strip() for l in f.read_text().splitlines() if l.strip()]
-    if n is not None and len(names) != n:
-        raise ConfigError(f"{f} lists {len(names)} names but the data set has {n} classes",
-                          "write one name per class, in the sorted order of the class folders/labels")
-    return names
+    wnids = list(labels) if labels and all(WNID.match(str(l)) for l in labels) else None
+    if not f.exists(): return list(labels), wnids, {class_key(l): i for i, l in enumerate(labels)}
+    names = [clean_name(l) for l in f.read_text(encoding='utf-8-sig').splitlines() if l.strip()]
+    keys = [class_key(n) for n in names]
+    if wnids is not None and not any(WNID.match(n) for n in names):   # wnid folders/labels: the file gives their names, in order
+        if len(names) != len(labels):
+            raise ConfigError(f"{f} lists {len(names)} names for {len(labels)} wnid classes", "write one name per wnid, in sorted-wnid order")
+        return names, wnids, {class_key(l): i for i, l in enumerate(labels)}      # repeated names: told apart by wnid
+    dup = sorted({n for n, k in zip(names, keys) if keys.count(k) > 1})
+    if dup: raise ConfigError(f"{f} names {dup[:10]} more than once (compared after Unicode NFC, case folding and stripping)",
+                              "write each class once: a repeated name leaves a class that can never be predicted")
+    have = {class_key(l) for l in labels}
+    missing, extra = [l for l in labels if class_key(l) not in keys], [n for n, k in zip(names, keys) if k not in have]
+    if missing or extra:
+        raise ConfigError(f"{f} does not name the same classes as the data set: not in the file {missing[:10]}, not among the labels {extra[:10]}",
+                          "list exactly the classes of the folders/labels (one per line; order and spelling are yours), or delete the file")
+    return names, None, {k: i for i, k in enumerate(keys)}
 
 def list_images(folder:Path) -> list:
-    "Image files under `folder` (recursively), sorted."
-    return sorted(p for p in Path(folder).rglob('*') if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    "Image files under `folder` (recursively), sorted; hidden files and folders (`is_hidden`) are skipped at every level."
+    out = []
+    for d, subs, files in os.walk(folder):
+        subs[:] = [x for x in subs if not is_hidden(x)]
+        out += [Path(d)/x for x in files if not is_hidden(x) and Path(x).suffix.lower() in IMAGE_EXTS]
+    return sorted(out)
 
 def load_imagefolder(path, # a folder holding one sub-folder per class
                      name:str|None=None) -> ImageSet:
-    "Test images from `<path>/<class>/...`: classes are the sorted sub-folders (or `classnames.txt`)."
+    "Test images from `<path>/<class>/...`: classes are the sorted sub-folders (or `classnames.txt`); hidden files ignored."
     root = Path(path).expanduser()
     if not root.is_dir(): raise DataError(f"imagefolder {root} is not a folder", "give a folder with one sub-folder of images per class")
-    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
+    folders = sorted((d for d in root.iterdir() if d.is_dir() and not is_hidden(d.name)), key=lambda d: clean_name(d.name))
     per = [(d, list_images(d)) for d in folders]
     empty = [d.name for d, f in per if not f]
     if empty: log.warning("imagefolder %s: class folder(s) without images ignored: %s", root, empty[:10])
-    per = [(d, f) for d, f in per if f]
+    groups = {}                                           # 'Cat' and 'cat ', a composed and a decomposed 'café': one class each
+    for d, f in per:
+        if f: groups.setdefault(class_key(d.name), []).append((d, f))
+    merged = [[d.name for d, _ in g] for g in groups.values() if len(g) > 1]
+    if merged: log.warning("imagefolder %s: folders naming the same class were merged: %s", root, merged[:10])
+    per = [(g[0][0], sorted(p for _, f in g for p in f)) for g in groups.values()]
     if len(per) < 2: raise DataError(f"imagefolder {root} has {len(per)} class folder(s) with images", "an image set needs at least two classes, one sub-folder each")
-    classes = _names_file(root, len(per), [d.name for d, _ in per])
+    classes, wnids, pos = _names_file(root, [clean_name(d.name) for d, _ in per])
     paths = [str(p) for _, f in per for p in f]
-    labels = np.concatenate([np.full(len(f), i) for i, (_, f) in enumerate(per)]).astype(int)
+    labels = np.concatenate([np.full(len(f), pos[class_key(d.name)]) for d, f in per]).astype(int)
     fp = _hash_rows([(str(Path(p).relative_to(root)), os.path.getsize(p)) for p in paths], labels.tolist(), classes)
-    return ImageSet(name or f'imagefolder:{path}', list(classes), labels, paths, fp, {'root': str(root.resolve()), 'folders': [d.name for d, _ in per]})
+    meta = {'root': str(root.resolve()), 'folders': [d.name for d, _ in per]} | ({'wnids': wnids} if wnids else {})
+    return ImageSet(name or f'imagefolder:{path}', unique_classes(classes, wnids, f"imagefolder {root}"), labels, paths, fp, meta)
 
 # %% ../nbs/01b_folders.ipynb #c966c87b
+CSV_PATH_COLUMNS = ('path', 'file', 'filename', 'filepath', 'image', 'img')
+CSV_LABEL_COLUMNS = ('label', 'class', 'classname', 'class_name', 'category', 'name')
+
+def read_table(f:Path) -> list:
+    "`[(line number, cells)]` of a CSV as spreadsheet programs save it: UTF-8 with or without BOM (UTF-16 with BOM), `,` `;` tab or `|` (sniffed), CRLF, quotes."
+    raw = f.read_bytes()
+    if raw[:2] in (b'\xff\xfe', b'\xfe\xff'): text = raw.decode('utf-16')
+    else:
+        try: text = raw.decode('utf-8-sig')
+        except UnicodeDecodeError:
+            text = raw.decode('cp1252', errors='replace'); log.warning("%s is not UTF-8: read as Windows-1252 (save it as 'CSV UTF-8' to be sure)", f)
+    try: dialect = csv.Sniffer().sniff(text[:8192], delimiters=',;\t|')
+    except csv.Error: dialect = csv.excel                 # one column, or nothing to tell: plain commas
+    rd = csv.reader(io.StringIO(text, newline=''), dialect)
+    out = []
+    for r in rd:
+        if r and any(x.strip() for x in r): out.append((rd.line_num, [x.strip() for x in r]))
+    return out
+
+def _csv_path(cell:str, base:Path) -> Path:
+    "A path cell: Windows separators (`img\\cat\\1.jpg`) read as folders; relative to the CSV's folder."
+    p = Path(PureWindowsPath(cell).as_posix()) if '\\' in cell else Path(cell)
+    return p.expanduser() if p.is_absolute() or cell.startswith('~') else base/p
+
 def load_csv(path, # a CSV with columns path,label (header optional)
              name:str|None=None) -> ImageSet:
     "Test images listed in a CSV: `path` (relative to the CSV's folder, or absolute) and `label` (a class name)."
     f = Path(path).expanduser()
     if not f.is_file(): raise DataError(f"CSV data set {f} does not exist", "give a CSV file with columns path,label")
-    rows = [r for r in csv.reader(f.read_text().splitlines()) if r and any(x.strip() for x in r)]
-    if rows and [x.strip().lower() for x in rows[0][:2]] == ['path', 'label']: rows = rows[1:]
-    bad = [i for i, r in enumerate(rows) if len(r) < 2 or not r[0].strip() or not r[1].strip()]
-    if bad: raise ConfigError(f"{f}: row(s) {bad[:5]} lack a path or a label", "each row must be path,label")
+    rows = read_table(f)
+    ip, il = 0, 1
+    h = [x.lower() for x in rows[0][1]] if rows else []
+    if any(x in CSV_PATH_COLUMNS for x in h) and any(x in CSV_LABEL_COLUMNS for x in h):   # a header: the columns by name
+        ip = next(i for i, x in enumerate(h) if x in CSV_PATH_COLUMNS)
+        il = next(i for i, x in enumerate(h) if x in CSV_LABEL_COLUMNS and i != ip)
+        rows = rows[1:]
+    elif len(rows) > 1 and Path(rows[0][1][0]).suffix.lower() not in IMAGE_EXTS and Path(rows[1][1][0]).suffix.lower() in IMAGE_EXTS:
+        rows = rows[1:]                                  # a header with other column names ('Datei;Art'): path, label by position
+    bad = [n for n, r in rows if len(r) <= max(ip, il) or not r[ip] or not r[il]]
+    if bad: raise ConfigError(f"{f}: line(s) {bad[:5]} lack a path or a label", "each row must be path,label")
     if not rows: raise DataError(f"{f} lists no images", "add rows path,label")
-    paths = [Path(r[0].strip()) if Path(r[0].strip()).is_absolute() else f.parent/r[0].strip() for r in rows]
-    missing = [str(p) for p in paths if not p.is_file()]
+    hidden = [n for n, r in rows if any(is_hidden(x) for x in Path(PureWindowsPath(r[ip]).as_posix()).parts if x not in ('.', '..'))]
+    if hidden: log.warning("%s: %d row(s) list hidden files (.DS_Store, ._*, __MACOSX, Thumbs.db): skipped, lines %s", f, len(hidden), hidden[:10])
+    seen, dup, conflict, keep = {}, [], {}, []
+    for n, r in rows:
+        if n in hidden: continue
+        p, lab = _csv_path(r[ip], f.parent), clean_name(r[il])
+        k = os.path.normpath(str(p))
+        if k in seen:
+            if class_key(seen[k][1]) == class_key(lab): dup.append(n)
+            else: conflict.setdefault(r[ip], [seen[k][1]]).append(lab)
+            continue
+        seen[k] = (n, lab); keep.append((p, lab, r[ip]))
+    if conflict: raise ConfigError(f"{f} gives {len(conflict)} image(s) different labels: " + '; '.join(f"{p}: {l}" for p, l in list(conflict.items())[:5]),
+                                   "keep one row per image (one label each)")
+    if dup: log.warning("%s: %d duplicate row(s) (same image, same label) counted once: lines %s", f, len(dup), dup[:10])
+    missing = [str(p) for p, _, _ in keep if not p.is_file()]
     if missing: raise DataError(f"{len(missing)} image(s) listed in {f} are missing, e.g. {missing[:3]}", "fix the paths (relative to the CSV's folder)")
-    labs = [r[1].strip() for r in rows]
-    uniq = sorted(set(labs))
-    classes = _names_file(f.parent, len(uniq), uniq)
-    labels = np.array([uniq.index(l) for l in labs])
+    first = {}
+    for _, lab, _ in keep: first.setdefault(class_key(lab), lab)      # 'Cat', 'cat ', 'CAT': one class, the first spelling
+    variants = sorted({lab for _, lab, _ in keep} - set(first.values()))
+    if variants: log.warning("%s: label spellings %s were read as the same class as %s", f, variants[:10], [first[class_key(v)] for v in variants[:10]])
+    uniq = sorted(first.values())
     if len(uniq) < 2: raise DataError(f"{f} has only the label {uniq}", "an image set needs at least two classes")
-    fp = _hash_rows([(r[0].strip(), os.path.getsize(p)) for r, p in zip(rows, paths)], labels.tolist(), classes)
-    return ImageSet(name or f'csv:{path}', list(classes), labels, [str(p) for p in paths], fp, {'csv': str(f.resolve()), 'labels_in_file': uniq})
+    classes, wnids, pos = _names_file(f.parent, uniq)
+    labels = np.array([pos[class_key(lab)] for _, lab, _ in keep])
+    fp = _hash_rows([(cell, os.path.getsize(p)) for p, _, cell in keep], labels.tolist(), classes)
+    meta = {'csv': str(f.resolve()), 'labels_in_file': uniq} | ({'wnids': wnids} if wnids else {})
+    return ImageSet(name or f'csv:{path}', unique_classes(classes, wnids, str(f)), labels, [str(p) for p, _, _ in keep], fp, meta)
 
 # %% ../nbs/01b_folders.ipynb #243fc965
 def clip_benchmark_json(which:str # 'classnames', 'templates' or 'cupl'
@@ -104,9 +185,11 @@ def clip_benchmark_json(which:str # 'classnames', 'templates' or 'cupl'
     except ModuleNotFoundError:
         raise ConfigError("the package clip-benchmark is not installed", "pip install clip-benchmark") from None
 
-def imagenet_classnames() -> list:
-    "CLIP's 1,000 ImageNet class names, in sorted-wnid order."
-    return list(clip_benchmark_json('classnames')['imagenet1k'])
+def imagenet_classnames(raw:bool=False # CLIP's list as it is (two names twice)
+                       ) -> list:
+    "CLIP's 1,000 ImageNet class names in sorted-wnid order, the repeated 'missile' and 'sunglasses' made unique (`unique_classes`)."
+    names = list(clip_benchmark_json('classnames')['imagenet1k'])
+    return names if raw else unique_classes(names, imagenet_wnids(), 'ImageNet-1k')
 
 def imagenet_wnids() -> list:
     "The 1,000 ImageNet-1k wnids, sorted (timm ships the list)."
@@ -119,7 +202,7 @@ def load_imagenet(root=None, name:str='imagenet') -> ImageSet:
     if not base.is_dir() or not (base/wnids[0]).is_dir():
         raise DataError(f"ImageNet validation images are not in {base}",
                         f"place the 50,000 validation images as {base}/<wnid>/*.JPEG (one folder per wnid; ImageNet cannot be downloaded automatically)")
-    extra = sorted({d.name for d in base.iterdir() if d.is_dir()} - set(wnids))
+    extra = sorted({d.name for d in base.iterdir() if d.is_dir() and not is_hidden(d.name)} - set(wnids))
     if extra: raise DataError(f"{base} has folders that are not ImageNet-1k wnids: {extra[:5]}", "keep only the 1,000 wnid folders there")
     paths, labels = [], []
     for i, w in enumerate(wnids):

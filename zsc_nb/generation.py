@@ -312,7 +312,8 @@ def import_references(folder, # a folder of existing images
     bad_map = {f: c for f, c in mapping.items() if c not in classes}
     if bad_map: raise ConfigError(f"the mapping names classes the data set {dataset} does not have: {dict(list(bad_map.items())[:5])}",
                                   f"use names of its classes, e.g. {classes[:3]}")
-    files = sorted(f for f in src.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+    from zsc_nb.folders import is_hidden                            # .DS_Store, ._x.png (AppleDouble), Thumbs.db: never references
+    files = sorted(f for f in src.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not is_hidden(f.name))
     if not files: raise DataError(f"{src} holds no image file ({', '.join(IMAGE_EXTS)})", "give the folder that holds the reference images")
     absent = sorted(set(mapping) - {f.name for f in files})
     if absent: raise ConfigError(f"the mapping names files that are not images in {src}: {absent[:5]}", "fix the file names in the mapping")

@@ -57,7 +57,9 @@ def openset_split(F, # `engine.Features` of one split
     kn_names, un_names = [F.classes[i] for i in known], [F.classes[i] for i in range(C) if not kn[i]]
     sims = method_sims(F, normalize=True)
     # negatives: leakage-free vocabulary, farthest from the known classes
-    chk = leakage_check(names, un_names, kn_names, vocab)
+    wn = F.meta.get('wnids') if len(F.meta.get('wnids') or ()) == C else [None] * C   # the classes' own synsets, where known
+    kw_wn = dict(unknown_wnids=[wn[i] for i in range(C) if not kn[i]], known_wnids=[wn[i] for i in known])
+    chk = leakage_check(names, un_names, kn_names, vocab, **kw_wn)
     pos = {}
     for i, x in enumerate(names): pos.setdefault(norm_name(x), i)       # name → its row of name_feats
     kept = [pos[n] for n in chk['kept']]
@@ -67,7 +69,7 @@ def openset_split(F, # `engine.Features` of one split
     extras = {'neg': [_cos(F.img_clip, nf[neg_idx]), None, None] if len(neg_idx) else None, 'virtual': None}
     vchk, ab = None, {}
     if virtual and virtual.get('names'):
-        vchk = leakage_check(virtual['names'], un_names, kn_names, vocab)
+        vchk = leakage_check(virtual['names'], un_names, kn_names, vocab, **kw_wn)
         vpos = {norm_name(n): i for i, n in enumerate(virtual['names'])}
         def vblocks(keep):
             vi = [vpos[n] for n in keep]

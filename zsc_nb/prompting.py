@@ -37,7 +37,8 @@ __all__ = ['log', 'TURN_DESCRIBE', 'TURN_GROUP', 'TURN_MORE', 'TURN_COMMON', 'GE
 
 # %% ../nbs/06_prompting.ipynb #36fe0cb4
 def _norm(s:str) -> str:
-    s = s.lower().replace('’', "'").replace("'", '')
+    import unicodedata
+    s = unicodedata.normalize('NFC', s).casefold().replace('’', "'").replace("'", '')   # macOS writes file names decomposed
     s = re.sub(r'[_\-]+', ' ', s)
     return re.sub(r'\s+', ' ', s).strip()
 

@@ -92,8 +92,10 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
     k_generate = max(cfg.k_refs, k_generate or 0)
     sources = ['cifar10', 'cifar100'] if cfg.dataset in ('cifarplus10', 'cifarplus50') else [cfg.dataset]
     parts = []
+    from zsc_nb.data import class_key
+    pos = {class_key(c): i for i, c in enumerate(classes)}   # a class is its index: names are unique per data set (`unique_classes`)
     for d in sources:
-        want = [c for c in class_names(d, root) if c in classes]
+        want = [c for c in class_names(d, root) if class_key(c) in pos]
         ds_id = dataset_slug(d)   # own data sets: a file-safe id in place of the path
         count = Counter(c for c, _ in read_manifest(references_dir(ds_id, backend, root/'references')))
         if backend == 'authors' and [w for w in want if not count[w]]:   # the authors' released images (pinned archive, checked)
@@ -118,7 +120,7 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
         parts.append((load_references(ds_id, backend, want, root/'references'), want))
     items, labels, ks, ids = [], [], [], []
     for rs, want in parts:
-        items += list(rs.items); labels += [classes.index(want[l]) for l in rs.labels]; ks += list(rs.k); ids.append(rs.data_id)
+        items += list(rs.items); labels += [pos[class_key(want[l])] for l in rs.labels]; ks += list(rs.k); ids.append(rs.data_id)
     return RefSet(items, np.array(labels), np.array(ks), '+'.join(ids))
 
 def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=None, stages:dict|None=None, progress:bool=True) -> Features:
@@ -136,7 +138,7 @@ def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=No
                    precision=(cfg.clip_precision, cfg.dino_precision), preprocess=cfg.preprocess)
     stages['encode'] = stages.get('encode', 0) + time.perf_counter() - t
     F.meta.update(dataset=cfg.dataset, split=cfg.split, refs_folders=sorted({str(Path(p).parent.parent) for p in refs.items}),
-                  k_available=int(refs.k.max()) + 1, synthetic=cfg.smoke)
+                  k_available=int(refs.k.max()) + 1, synthetic=cfg.smoke, wnids=ds.meta.get('wnids'))
     return F
 
 # %% ../nbs/09_reproduce.ipynb #5084ea17

@@ -4,22 +4,25 @@
 
 # %% ../nbs/03b_prompts.ipynb #d5ed98ad
 from __future__ import annotations
-import hashlib, json, logging, re
+import functools, hashlib, json, logging, re
 from pathlib import Path
 import numpy as np
 from .config import repo_root, atomic_write, SMOKE_BANNER
 from .encoders import cached_features, l2_normalize
 from .errors import ConfigError
+from .data import class_key
 
 log = logging.getLogger(__name__)
+CONTEXT_LENGTH = 77     # CLIP's text context: longer prompts are cut by the tokenizer (open_clip's, at encoding time)
 CUPL_QUESTIONS = ('Describe what a {} looks like.', 'How can you identify a {}?', 'Describe a photo of a {}.')
 # our data set names → CLIP_benchmark's keys of the template file
 TEMPLATE_KEYS = {'imagenet': 'imagenet1k', 'flowers102': 'flowers', 'cifarplus10': 'cifar10'}
 
 # %% auto #0
-__all__ = ['log', 'CUPL_QUESTIONS', 'TEMPLATE_KEYS', 'PROMPT_VARIANTS', 'single_prompts', 'dataset_templates', 'ensemble_prompts',
-           'definitions', 'icar_prompts', 'cupl_from_replies', 'cupl_path', 'cupl_replies', 'class_text_features',
-           'prompt_ablation', 'prompt_table', 'track_ablation', 'track_table', 'ablation_sections']
+__all__ = ['log', 'CONTEXT_LENGTH', 'CUPL_QUESTIONS', 'TEMPLATE_KEYS', 'PROMPT_VARIANTS', 'single_prompts', 'dataset_templates',
+           'ensemble_prompts', 'definitions', 'icar_prompts', 'cupl_from_replies', 'cupl_path', 'imagenet_cupl',
+           'cupl_replies', 'class_text_features', 'token_counts', 'long_prompts', 'warn_long', 'prompt_ablation',
+           'prompt_table', 'track_ablation', 'track_table', 'ablation_sections']
 
 # %% ../nbs/03b_prompts.ipynb #1eed503b
 def _readable(c:str) -> str: return c.replace('_', ' ')
@@ -41,30 +44,38 @@ def ensemble_prompts(classes:list, templates:list) -> list:
 
 def _synset_files():
     from importlib.resources import files
+    from zsc_nb.data import WORDNET_GLOSSES
     d = files('timm.data._info')
     defs = dict(l.split('\t', 1) for l in d.joinpath('imagenet_synset_to_definition.txt').read_text().splitlines() if '\t' in l)
+    defs = WORDNET_GLOSSES | defs
     lemmas = [(l.split('\t', 1)[0], [x.strip().lower() for x in l.split('\t', 1)[1].split(',')]) for l in d.joinpath('imagenet_synset_to_lemma.txt').read_text().splitlines() if '\t' in l]
     return defs, lemmas
 
-def definitions(classes:list, wnids:list|None=None) -> dict:
-    "`{class: WordNet gloss}` by wnid when given, else by the first synset listing the name as a lemma (missing: no entry)."
+def definitions(classes:list, # display names, one per class index
+                wnids:list|None=None # the classes' wnids (ImageNet, TinyImageNet, CIFAR's stated table): the gloss of that very synset
+               ) -> list:
+    "Per class index, its WordNet gloss (None where there is none): by wnid when given, else the first synset listing the name."
     defs, lemmas = _synset_files()
-    if wnids is not None: return {c: defs[w] for c, w in zip(classes, wnids) if w in defs}
+    if wnids is not None:
+        if len(wnids) != len(classes): raise ConfigError(f"{len(wnids)} wnids for {len(classes)} classes", "give one wnid per class")
+        return [defs.get(w) for w in wnids]
     first = {}
     for w, ls in lemmas:
-        for l in ls: first.setdefault(l, w)
-    return {c: defs[first[_readable(c).lower()]] for c in classes if _readable(c).lower() in first and first[_readable(c).lower()] in defs}
+        for l in ls: first.setdefault(class_key(l), w)
+    log.info("iCAR glosses looked up by name (no wnids): the first WordNet sense of each name, which may be the wrong one")
+    return [defs.get(first.get(class_key(c), ''), None) for c in classes]
 
-def icar_prompts(classes:list, defs:dict) -> list:
-    "`name: definition` per class (the bare name where no definition was found)."
-    return [[f"{_readable(c)}: {defs[c]}" if c in defs else _readable(c)] for c in classes]
+def icar_prompts(classes:list, defs:list) -> list:
+    "`name: definition` per class (the bare name where no definition was found); `defs` per class index."
+    return [[f"{_readable(c)}: {d}" if d else _readable(c)] for c, d in zip(classes, defs)]
 
 def cupl_from_replies(classes:list, replies:dict, max_chars:int=300) -> list:
     "Per class, each LLM reply (cut at `max_chars`, at a sentence end where possible) as one prompt; the bare name when none."
+    by_key = {class_key(k): v for k, v in replies.items()}          # looked up by the class's name, never by position
     out = []
     for c in classes:
         ps = []
-        for r in replies.get(c, []):
+        for r in by_key.get(class_key(c), []):
             r = re.sub(r'\s+', ' ', str(r)).strip()
             if len(r) > max_chars: r = r[:max_chars].rsplit('. ', 1)[0].rstrip('.') + '.'
             if r: ps.append(r)
@@ -76,14 +87,26 @@ def cupl_path(dataset:str, root=None) -> Path:
     from zsc_nb.folders import dataset_slug
     return (Path(root) if root else repo_root()/'data'/'prompts')/'cupl'/f'{dataset_slug(dataset)}.json'
 
+def imagenet_cupl(classes:list, # display names
+                  wnids:list|None # their wnids; None: looked up by name (CLIP's spelling, compared by `class_key`)
+                 ) -> dict:
+    "`{class: [descriptions]}` from CuPL's ImageNet file (998 entries keyed by CLIP's names), looked up through each class's wnid."
+    from zsc_nb.folders import clip_benchmark_json, imagenet_wnids, imagenet_classnames
+    cupl = clip_benchmark_json('cupl')['imagenet1k']
+    if wnids is None: return {c: v for c in classes for k, v in cupl.items() if class_key(k) == class_key(c)}
+    clip_name = dict(zip(imagenet_wnids(), imagenet_classnames(raw=True)))   # the two repeated names share one entry
+    return {c: cupl[clip_name[w]] for c, w in zip(classes, wnids) if clip_name.get(w) in cupl}
+
 def cupl_replies(dataset:str, classes:list, llm=None, # a chat backend (`.chat(messages)`), or None
-                 root=None, scripted:bool=False) -> dict|None:
+                 root=None, scripted:bool=False,
+                 wnids:list|None=None # the classes' wnids (ImageNet: CuPL's file is looked up through them)
+                ) -> dict|None:
     "`{class: [replies]}`: the SCRIPTED file (smoke), CLIP_benchmark's ImageNet prompts, the cache, or asked of `llm` (then cached); None if there is no source."
-    from zsc_nb.folders import dataset_slug, clip_benchmark_json
+    from zsc_nb.folders import dataset_slug
     if scripted:
         p = repo_root()/'data'/'prompts'/'scripted'/f'cupl_{dataset_slug(dataset)}.json'
         return json.loads(p.read_text())['replies'] if p.exists() else None
-    if dataset == 'imagenet': return dict(zip(classes, clip_benchmark_json('cupl')['imagenet1k'].values()))
+    if dataset == 'imagenet': return imagenet_cupl(classes, wnids or _wnids_of(dataset, classes))
     p = cupl_path(dataset, root)
     if p.exists():
         art = json.loads(p.read_text())
@@ -110,17 +133,48 @@ def class_text_features(encoder, # a CLIP `Encoder`
     return l2_normalize(sums)
 
 # %% ../nbs/03b_prompts.ipynb #786cfb97
-def _wnids_of(dataset:str, n:int):
-    "ImageNet's sorted wnids when `dataset` is ImageNet-1k (so iCAR finds each class's own synset), else None."
+def _wnids_of(dataset:str, classes:list):
+    "The classes' wnids where the data set fixes them (ImageNet-1k's sorted wnids, CIFAR's stated table), else None."
     from zsc_nb.folders import imagenet_wnids
-    return imagenet_wnids() if dataset == 'imagenet' and n == 1000 else None
+    from zsc_nb.data import CIFAR10_WNIDS, CIFAR100_WNIDS
+    if dataset == 'imagenet' and len(classes) == 1000: return imagenet_wnids()
+    table = {class_key(c): w for c, w in (CIFAR10_WNIDS | CIFAR100_WNIDS).items()}
+    if dataset in ('cifar10', 'cifar100', 'cifarplus10', 'cifarplus50') and all(class_key(c) in table for c in classes):
+        return [table[class_key(c)] for c in classes]
+    return None
+
+_WARNED = set()
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    from open_clip.tokenizer import SimpleTokenizer
+    return SimpleTokenizer()
+
+def token_counts(texts:list) -> list:
+    "CLIP BPE tokens of each text, start and end tokens included (open_clip's `SimpleTokenizer`, no truncation)."
+    return [len(_tokenizer().encode(t)) + 2 for t in texts]
+
+def long_prompts(classes:list, prompts:list, limit:int=CONTEXT_LENGTH) -> list:
+    "`[(class, tokens, prompt)]` of the prompts over `limit` tokens (the text encoder sees only their first `limit`)."
+    flat = [(c, p) for c, ps in zip(classes, prompts) for p in ps]
+    return [(c, n, p) for (c, p), n in zip(flat, token_counts([p for _, p in flat])) if n > limit]
+
+def warn_long(where:str, classes:list, prompts:list) -> dict|None:
+    "Count the prompts over CLIP's 77 tokens, warn once per `where`; `{n, of, examples}` for the report, None if none."
+    over = long_prompts(classes, prompts)
+    if not over: return None
+    if where not in _WARNED:
+        _WARNED.add(where)
+        log.warning("%s: %d of %d prompts exceed CLIP's %d tokens and are cut by the tokenizer, e.g. %r (%d tokens)", where, len(over),
+                    sum(map(len, prompts)), CONTEXT_LENGTH, over[0][2][:80], over[0][1])
+    return dict(n=len(over), of=int(sum(map(len, prompts))), examples=[dict(cls=c, tokens=n, prompt=p[:100]) for c, n, p in over[:3]])
 
 PROMPT_VARIANTS = {
     'single':   lambda classes, ctx: single_prompts(classes),
     'ensemble': lambda classes, ctx: ensemble_prompts(classes, dataset_templates(ctx['dataset'])),
     'cupl':     lambda classes, ctx: (lambda r: None if r is None else cupl_from_replies(classes, r))(
-                    cupl_replies(ctx['dataset'], classes, ctx.get('llm'), ctx.get('root'), ctx.get('smoke', False))),
-    'icar':     lambda classes, ctx: icar_prompts(classes, definitions(classes, ctx.get('wnids') or _wnids_of(ctx['dataset'], len(classes)))),
+                    cupl_replies(ctx['dataset'], classes, ctx.get('llm'), ctx.get('root'), ctx.get('smoke', False), ctx.get('wnids'))),
+    'icar':     lambda classes, ctx: icar_prompts(classes, definitions(classes, ctx.get('wnids') or _wnids_of(ctx['dataset'], classes))),
 }
 
 def prompt_ablation(F, # `Features` of one split (its text features are replaced per variant)
@@ -136,10 +190,11 @@ def prompt_ablation(F, # `Features` of one split (its text features are replaced
         except ConfigError as e: prompts, why = None, str(e)
         else: why = 'no source (no LLM and no cached or shipped descriptions)'
         if prompts is None: out[v] = dict(skipped=why); continue
+        long = warn_long(f"{ctx['dataset']} {v} prompts", list(F.classes), prompts)
         T = class_text_features(clip, prompts, cache)
         r = evaluate(dataclasses.replace(F, text_clip=T), scales, normalize=True, combos=('M1', 'M1+M2+M3'), weightings=(weighting,))
         out[v] = {'n_prompts': int(sum(map(len, prompts))), 'example': prompts[0][0][:120],
-                  'M1': r['M1']['none'], 'M1+M2+M3': r['M1+M2+M3'][weighting]}
+                  'M1': r['M1']['none'], 'M1+M2+M3': r['M1+M2+M3'][weighting]} | ({'over_77': long} if long else {})
     return out
 
 def prompt_table(results:dict, # {dataset: prompt_ablation output}
@@ -153,6 +208,11 @@ def prompt_table(results:dict, # {dataset: prompt_ablation output}
             if 'skipped' in r: L.append(f"| {d} | {v} | — | skipped: {r['skipped']} | | | |"); continue
             f = lambda x: f"{100 * x:.2f}" if x is not None else '—'
             L.append(f"| {d} | {v} | {r['n_prompts']} | {f(r['M1']['top1'])} | {f(r['M1']['auroc'])} | {f(r['M1+M2+M3']['top1'])} | {f(r['M1+M2+M3']['auroc'])} |")
+    long = [(d, v, r['over_77']) for d, res in results.items() for v, r in res.items() if r.get('over_77')]
+    if long:
+        L += ['', f"Prompts longer than CLIP's {CONTEXT_LENGTH} tokens (counted with open_clip's tokenizer; the text encoder sees only "
+              f"their first {CONTEXT_LENGTH} tokens, as the tokenizer cuts them):", '']
+        L += [f"- {d} {v}: {o['n']} of {o['of']}, e.g. {o['examples'][0]['cls']!r} ({o['examples'][0]['tokens']} tokens)" for d, v, o in long]
     return L + ['']
 
 # %% ../nbs/03b_prompts.ipynb #aab65a64

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_vocab.ipynb #0c17602d
 from __future__ import annotations
-import re, functools
+import re, functools, unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -20,8 +20,8 @@ def timm_info_dir() -> Path:
     return Path(timm.__file__).parent/'data'/'_info'
 
 def norm_name(s:str) -> str:
-    "Lower case, underscores and runs of spaces as one space: `aquarium_fish` → `aquarium fish`."
-    return re.sub(r'\s+', ' ', str(s).replace('_', ' ').strip().lower())
+    "Unicode NFC, case-folded, underscores and runs of spaces as one space: `aquarium_fish` → `aquarium fish` (as `data.class_key`)."
+    return re.sub(r'\s+', ' ', unicodedata.normalize('NFC', str(s)).replace('_', ' ').strip().casefold())
 
 def singulars(s:str) -> list:
     "`s` and its plausible singulars (`bisons` → `bison`, `berries` → `berry`, `boxes` → `box`)."
@@ -45,9 +45,9 @@ class Vocabulary:
         for w, lem in self.synsets.items():
             if lem and lem[0] not in seen: seen.add(lem[0]); self.names.append(lem[0])
 
-    def synonyms(self, name:str) -> set:
-        "`name` (normalised) and every lemma of every synset that has it (or its singular) as a lemma."
-        n = norm_name(name); out = {n}
+    def synonyms(self, name:str, wnid:str|None=None) -> set:
+        "`name` (normalised), every lemma of every synset that has it (or its singular) as a lemma, and the lemmas of the class's own `wnid`."
+        n = norm_name(name); out = {n} | set(self.synsets.get(wnid, ()))
         for s in singulars(n):
             for w in self.index.get(s, ()): out |= set(self.synsets[w])
         return out
@@ -83,22 +83,25 @@ def sample_names(vocab:Vocabulary, n:int|None, seed:int=0, keep=()) -> list:
 def leakage_check(names:list, # candidate virtual/negative names
                   unknown:list, # the benchmark's real unknown class names
                   known:list, # the known class names
-                  vocab:Vocabulary) -> dict:
-    "`{'kept': [...], 'leaked': [(name, unknown class)], 'known': [(name, known class)]}`."
-    un = {c: vocab.synonyms(c) for c in unknown}; kn = {c: vocab.synonyms(c) for c in known}
+                  vocab:Vocabulary,
+                  unknown_wnids:list|None=None, known_wnids:list|None=None # the classes' wnids, where the data set has them
+                 ) -> dict:
+    "`{'kept': [...], 'leaked': [(name, unknown class)], 'known': [(name, known class)]}`; classes matched by name and by their own synset."
+    uw, kw = unknown_wnids or [None] * len(unknown), known_wnids or [None] * len(known)
+    un = [(c, vocab.synonyms(c, w)) for c, w in zip(unknown, uw)]; kn = [(c, vocab.synonyms(c, w)) for c, w in zip(known, kw)]
     out = {'kept': [], 'leaked': [], 'known': []}
     for n in dict.fromkeys(norm_name(x) for x in names if norm_name(x)):
         forms = set(singulars(n))               # one hop: n (or its singular) shares a synset with the class name
-        hit_u = next((c for c, s in un.items() if forms & s), None)
-        hit_k = next((c for c, s in kn.items() if forms & s), None)
+        hit_u = next((c for c, s in un if forms & s), None)
+        hit_k = next((c for c, s in kn if forms & s), None)
         if hit_u is not None: out['leaked'].append((n, hit_u))
         elif hit_k is not None: out['known'].append((n, hit_k))
         else: out['kept'].append(n)
     return out
 
-def same_class(name:str, true_class:str, vocab:Vocabulary) -> bool:
-    "Whether `name` names `true_class` (equal or a synonym through the synset lemmas)."
-    return bool(set(singulars(norm_name(name))) & vocab.synonyms(true_class))
+def same_class(name:str, true_class:str, vocab:Vocabulary, wnid:str|None=None) -> bool:
+    "Whether `name` names `true_class` (equal, or a synonym through the synset lemmas of its name or of its `wnid`)."
+    return bool(set(singulars(norm_name(name))) & vocab.synonyms(true_class, wnid))
 
 # %% ../nbs/11_vocab.ipynb #66eda4e0
 def mine_negatives(cand_feats, # V×D text features of the candidate names
