@@ -241,8 +241,8 @@ def test_k_is_checked_before_the_dialogue_is_paid_for(tmp_path):
         with pytest.raises(ConfigError, match='k must be'):
             make_references('c10', C10, OpenAIChat(model='m', base_url=srv.base_url), 'openai', k=0, prompts_root=tmp_path/'p', refs_root=tmp_path/'r',
                             gen_kw=dict(base_url=srv.base_url))
-        with pytest.raises(ConfigError, match='procedural generator only draws'):
-            make_references('c10', C10, OpenAIChat(model='m', base_url=srv.base_url), 'procedural', k=1, prompts_root=tmp_path/'p')
+        with pytest.raises(ConfigError, match='procedural generator needs class names'):   # any name is drawn (SMOKE), an empty one is not
+            make_references('c10', C10 + [' '], OpenAIChat(model='m', base_url=srv.base_url), 'procedural', k=1, prompts_root=tmp_path/'p')
         assert srv.requests == []
     assert not (tmp_path/'p').exists()
     with pytest.raises(ConfigError, match='k_refs must be'): load_references('c10', 'openai', C10, root=tmp_path, k=0)

@@ -246,7 +246,7 @@ def load_cifarplus10(root=None, download:bool=False, split:int=0) -> ImageSet:
     classes = [CIFAR10_CLASSES[i] for i in kn] + [CIFAR100_CLASSES[i] for i in un]
     return ImageSet('cifarplus10', classes, lab, imgs, _fingerprint('cifarplus10', split, c10.fingerprint, c100.fingerprint), {'split': split})
 
-# %% ../nbs/01_data.ipynb #edae4940
+# %% ../nbs/01_data.ipynb #df74bea2
 # url, folder, test files, MD5 of the archive: torchvision's `CIFAR10`/`CIFAR100` attributes (a test checks they agree),
 # here so that an offline machine learns it in milliseconds, before torch is imported
 CIFAR_ARCHIVES = {'cifar10': ('https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz', 'cifar-10-batches-py', ('test_batch', 'batches.meta'),
