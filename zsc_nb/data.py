@@ -334,7 +334,7 @@ def fetch_dataset(name:str, # a registry data set: cifar10, cifar100, tinyimagen
     try:
         if name == 'tinyimagenet':
             with zipfile.ZipFile(archive) as z: names = set(z.namelist())
-            lack = [f for f in TINY_NEED if f"{folder}/{f}" not in names and f"{folder}/{f}/" not in names]
+            lack = [f for f in TINY_NEED if f"{folder}/{f}" not in names and not any(n.startswith(f"{folder}/{f}/") for n in names)]
             if lack: raise ValueError(f"{archive.name} lacks {lack}")
         _extract(archive, root, folder)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
