@@ -316,12 +316,14 @@ def test_distributed_writes_the_cache_entries_reproduce_reads(tmp_path):
     from zsc_nb.config import config_from
     from zsc_nb.reproduce import prepare
     pics = _pictures(tmp_path/'pics', n=3); root = tmp_path/'d'; name = f'imagefolder:{pics}'
+    (pics/'apple'/'broken.jpg').write_bytes(b'')                 # left out by both, the same way
     ov = dict(clip='tiny-clip', dino='tiny-dino', generator='procedural', llm='scripted', device='cpu', smoke=True)
-    distributed.main(['--preset', 'authors', '--dataset', name, '--root', str(root), '--overrides', json.dumps(ov)])   # one process: world 1
+    distributed.main(['--preset', 'authors', '--dataset', name, '--root', str(root), '--overrides', json.dumps(ov), '--skip-bad'])   # world 1
     before = {p: p.stat().st_mtime_ns for p in (root/'cache').rglob('image-*.npz')}
     assert len(before) == 4                                      # test set and references × CLIP and DINO
     cfg = config_from('authors', name, ov)
     assert cfg.preprocess == 'authors'                           # the authors' preprocessing is in the key both wrote
-    F = prepare(cfg, str(root.resolve()), progress=False)
+    skip = check_run('authors', [name], tmp_path/'o', root, overrides=ov, skip_bad=True)['skip'][name]
+    F = prepare(cfg, str(root.resolve()), progress=False, skip=skip)
     after = {p: p.stat().st_mtime_ns for p in (root/'cache').rglob('image-*.npz')}
     assert after == before and len(F.labels) == 9                # no image feature computed again, none written elsewhere

@@ -129,6 +129,7 @@ def main(argv=None):
     p.add_argument('--batch-size', type=int); p.add_argument('--no-refs', action='store_true'); p.add_argument('--generate', action='store_true')
     p.add_argument('--track', help="backbone track ('paper' or 'strong'), where the config supports it")
     p.add_argument('--overrides', help="JSON of RunConfig fields, as `zsc-nb reproduce --overrides` takes them (same config, same cache keys)")
+    p.add_argument('--skip-bad', action='store_true', help='leave out image files that do not decode, as `zsc-nb reproduce --skip-bad` does')
     a = p.parse_args(argv)
     import json
     from zsc_nb.config import config_from
@@ -144,6 +145,9 @@ def main(argv=None):
     root = Path(a.root).resolve() if a.root else repo_root()/'data'
     cache = cfg.cache or (root/'cache' if a.root else None)        # as `reproduce.prepare` picks it
     ds = load_dataset(cfg.dataset, root if a.root else cfg.data_root, True)
+    if a.skip_bad:                                                 # the preflight's list: the same files, the same fingerprint
+        from zsc_nb.preflight import bad_images, without_files
+        ds = without_files(ds, [p for p, _ in bad_images([cfg.dataset], root if a.root else None)])
     encs = [create_encoder(cfg.clip, device, cfg.clip_precision, cfg.preprocess),   # as `engine.encode_all` builds them for `prepare`:
             create_encoder(cfg.dino, device, cfg.dino_precision, cfg.preprocess)]   # precision and preprocessing are in the cache key
     sets = [(ds.images, ds.fingerprint, 'test')]
