@@ -215,7 +215,9 @@ def test_paid_references_are_refused_before_any_kernel(tmp_path, monkeypatch, ca
     many = _pictures(tmp_path/'many', classes=[f'c{i:02d}' for i in range(20)], n=1)
     rc, _, err = _run(['reproduce', '--preset', 'clean', '--datasets', f'imagefolder:{many}', '--overrides', '{"generator": "openai"}',
                        '--out', str(tmp_path/'o'), '--root', str(tmp_path/'d')], capsys)
-    assert rc == 1 and 'would cost about $1.60' in err and 'zsc-nb references --dataset imagefolder:' in err and '--yes' in err
+    from zsc_nb.generation import create_generator
+    est = 20 * 2 * create_generator('openai').price_per_image                   # 20 classes × K=2 at the run's own price
+    assert est > 1 and rc == 1 and f'would cost about ${est:.2f}' in err and 'zsc-nb references --dataset imagefolder:' in err and '--yes' in err
     _one_line(err)
 
 def test_references_and_import_store_where_reproduce_looks(tmp_path, capsys):

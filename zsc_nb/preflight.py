@@ -115,7 +115,8 @@ def references_missing(cfg, # a `RunConfig`
 
 def check_references(cfg, k:int, root=None, yes:bool=False, cost_limit:float=1.0):
     "Raise now what making the missing references would raise later: no imports, no key, a cost above the limit, no weights."
-    from zsc_nb.generation import OPENAI_PRICES, CostGuardError
+    from zsc_nb.generation import CostGuardError, create_generator
+    from zsc_nb.prompting import api_key
     backend, todo = references_missing(cfg, k, root)
     if not todo: return
     n, first = sum(todo.values()), next(iter(todo))
@@ -124,10 +125,10 @@ def check_references(cfg, k:int, root=None, yes:bool=False, cost_limit:float=1.0
         raise DataError(f"imported references lack {n} class(es) of {', '.join(todo)}",
                         f"import them first: zsc-nb import-references FOLDER --dataset {first}{rootopt}")
     if backend == 'openai':
-        if not (os.environ.get('OPENAI_API_KEY') or os.environ.get('OPENAI_BASE_URL')):
+        if not (api_key() or os.environ.get('OPENAI_BASE_URL')):
             raise ConfigError(f"{n} reference image(s) of {', '.join(todo)} are to be made with the generator openai, but OPENAI_API_KEY is not set",
                               "export OPENAI_API_KEY=..., or use the generator diffusers (local) or imported")
-        est = n * OPENAI_PRICES.get(('dall-e-3', 'standard', '1024x1024'), 0.04)
+        est = n * create_generator('openai').price_per_image        # the generator the run would build (no request is made)
         if est > cost_limit and not yes:
             raise CostGuardError(f"{n} reference image(s) of {', '.join(todo)} would cost about ${est:.2f}, above the limit ${cost_limit:.2f}",
                                  f"confirm the spend by making them first: zsc-nb references --dataset {first} --k {k} --generator openai --yes{rootopt}; then run the same command again")
