@@ -135,7 +135,7 @@ def _import(args):
         except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ConfigError(f"--mapping {mp} is not valid JSON ({e})", "write {\"file name\": \"class\", ...}") from None
         if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise ConfigError(f"--mapping {mp} must be a JSON object of file name → class name", "write {\"file name\": \"class\", ...}")
-    rep = import_references(args.folder, class_names(args.dataset, _data_root(args)), _slug(args.dataset), mapping, args.backend,
+    rep = import_references(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, mapping, args.backend,
                             _root(args, 'references'), skip_bad=args.skip_bad)
     print(f"{rep['imported']} file(s) imported ({rep['total']} reference(s) in {rep['folder']})")
     for what, lst in (('matched no class (name them in --mapping)', rep['unmatched']), ('are ambiguous (name them in --mapping)', rep['ambiguous']),

@@ -159,7 +159,8 @@ def create_generator(name:str, **kw):
 
 # %% ../nbs/07_generation.ipynb #f0769bfe
 def references_dir(dataset:str, backend:str, root=None) -> Path:
-    return (Path(root) if root else repo_root()/'data'/'references')/dataset/backend
+    from zsc_nb.folders import dataset_slug   # an imagefolder:/csv: set by its file-safe id: one folder for every command
+    return (Path(root) if root else repo_root()/'data'/'references')/dataset_slug(dataset)/backend
 
 def sha256_file(p) -> str: return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
