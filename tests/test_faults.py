@@ -243,8 +243,8 @@ def test_k_is_checked_before_the_dialogue_is_paid_for(tmp_path):
         with pytest.raises(ConfigError, match='k must be'):
             make_references('c10', C10, OpenAIChat(model='m', base_url=srv.base_url), 'openai', k=0, prompts_root=tmp_path/'p', refs_root=tmp_path/'r',
                             gen_kw=dict(base_url=srv.base_url))
-        with pytest.raises(ConfigError, match='procedural generator only draws'):
-            make_references('c10', C10, OpenAIChat(model='m', base_url=srv.base_url), 'procedural', k=1, prompts_root=tmp_path/'p')
+        with pytest.raises(ConfigError, match='procedural generator needs class names'):   # any name is drawn (SMOKE), an empty one is not
+            make_references('c10', C10 + [' '], OpenAIChat(model='m', base_url=srv.base_url), 'procedural', k=1, prompts_root=tmp_path/'p')
         assert srv.requests == []
     assert not (tmp_path/'p').exists()
     with pytest.raises(ConfigError, match='k_refs must be'): load_references('c10', 'openai', C10, root=tmp_path, k=0)
@@ -309,7 +309,7 @@ def test_written_files_follow_the_umask(tmp_path):
 def test_offline_messages(tmp_path, capsys):
     from zsc_nb.data import load_dataset
     with pytest.raises(DataError) as e: load_dataset('cifar10', root=tmp_path)
-    assert 'download=True' in str(e.value) and 'without --no-download' in str(e.value) and 'cifar-10-batches-py' in str(e.value)
+    assert 'download=True' in str(e.value) and '--no-download' not in str(e.value) and 'cifar-10-batches-py' in str(e.value)   # an option never given
     rc, out, err = _cli(capsys, 'prompts', '--dataset', 'tinyimagenet', '--llm', 'none', '--root', str(tmp_path))
     assert rc == 1 and 'tinyimagenet is not in' in err; _one_line(err)
 

@@ -148,3 +148,50 @@ def test_paid_references_from_reproduce_name_the_command_to_confirm(tmp_path, mo
 def class_names_c100():
     from zsc_nb.data import CIFAR100_CLASSES
     return list(CIFAR100_CLASSES)
+
+# ---- issue 17, end to end through papermill (two tests): the offline try on any folder, and results that follow the data
+
+def _fruit(folder: Path, n=4, seed=0, classes=('apple', 'banana', 'cherry')):
+    "An imagefolder of procedural JPEG and PNG files whose classes are not shapes classes."
+    from PIL import Image
+    from zsc_nb.data import make_shapes
+    s = make_shapes(n_per_class=n, size=32, seed=seed, classes=['circle', 'square', 'star'][:len(classes)])
+    for i, (a, y) in enumerate(zip(s.images, s.labels)):
+        d = folder/classes[y]; d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(a).save(d/f'{seed}_{i:03d}.{"png" if i % 2 else "jpg"}')
+    return folder
+
+def test_smoke_on_any_folder_offline_with_skip_bad(tmp_path, capsys):
+    from zsc_nb.cli import main
+    pics = _fruit(tmp_path/'fruit')
+    (pics/'banana'/'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 not a whole jpeg')
+    argv = ['reproduce', '--preset', 'smoke', '--datasets', f'imagefolder:{pics}', '--out', str(tmp_path/'out'), '--root', str(tmp_path/'data')]
+    rc = main(argv); err = capsys.readouterr().err
+    assert rc == 1 and 'broken.jpg' in err and not (tmp_path/'out'/'notebooks').exists()       # refused before any kernel
+    assert main(argv + ['--skip-bad']) == 0
+    out = tmp_path/'out'
+    assert (out/'skipped.txt').read_text().startswith(str(pics/'banana'/'broken.jpg') + '\t')
+    rep = (out/'REPORT.md').read_text()
+    assert rep.startswith(f'# {SMOKE_BANNER}') and '1 unusable image file(s) left out' in rep and '| 12 |' in rep
+    ev = json.loads(next((out/'results').glob('eval_smoke_imagefolder-fruit-*.json')).read_text())
+    assert ev['meta']['n_test'] == 12 and ev['config']['generator'] == 'procedural'
+    from zsc_nb.generation import read_manifest
+    man = read_manifest(next((tmp_path/'data'/'references').glob('imagefolder-fruit-*'))/'procedural')
+    assert {c for c, _ in man} == {'apple', 'banana', 'cherry'} and all(r['model'] == 'procedural-shapes' for r in man.values())
+    assert not [p for p in (out/'notebooks').iterdir() if p.name.startswith('.')]              # no partial notebook
+
+def test_rerun_follows_the_data_and_rebuilds_missing_intermediates(tmp_path):
+    ov = dict(clip='tiny-clip', dino='tiny-dino', generator='procedural', llm='scripted', device='cpu', smoke=True, k_refs=2)
+    pics = _fruit(tmp_path/'fruit'); name = f'imagefolder:{pics}'; out = tmp_path/'out'
+    run = lambda: {r['notebook']: r['ran'] for r in reproduce('authors', [name], out, tmp_path/'data', overrides=ov, progress=False)['runs']}
+    assert all(run().values())
+    _fruit(pics, n=1, seed=1)                                        # three new images (one per class) ...
+    next(iter(sorted((pics/'apple').glob('0_*')))).unlink()          # ... and one removed
+    assert run() == {'evaluate': True, 'ablations': True, 'figures': True}
+    ev = json.loads(next((out/'results').glob('eval_authors_*.json')).read_text())
+    assert ev['meta']['n_test'] == 12 + 3 - 1 and '| 14 |' in (out/'REPORT.md').read_text()
+    import shutil
+    shutil.rmtree(out/'features'); next((out/'results').glob('ablations_authors_*.json')).unlink()
+    assert run() == {'evaluate': True, 'ablations': True, 'figures': False}      # rebuilt; the figures' inputs are unchanged
+    assert list((out/'features').glob('*.npz')) and list((out/'results').glob('ablations_authors_*.json'))
+    assert run() == {'evaluate': False, 'ablations': False, 'figures': False}

@@ -31,6 +31,17 @@ def _folder_ok(path, option:str, must_exist:bool=False):
         if parent.exists() and not parent.is_dir(): raise ConfigError(f"{option} {p} lies under {parent}, which is a file", f"give a folder for {option}")
     if must_exist and not p.is_dir(): raise DataError(f"{option} {p} does not exist", "give an existing folder")
 
+def _writable(path, option:str):
+    "`path` made if missing and checked writable (`preflight.check_writable`), when the option was given."
+    if path is None: return
+    from zsc_nb.preflight import check_writable
+    check_writable(path, option)
+
+def _slug(dataset:str) -> str:
+    "The file-safe id under which prompts and references of `dataset` are stored: the same folder `reproduce` reads."
+    from zsc_nb.folders import dataset_slug
+    return dataset_slug(dataset)
+
 def _positive(v, option, minimum=1, kind=int):
     if v is not None and v < minimum: raise ConfigError(f"{option} must be at least {minimum}, got {v}", f"e.g. {option} {max(minimum, 1 if kind is int else 1.0)}")
 
@@ -39,7 +50,7 @@ def _check_common(args):
     from zsc_nb.config import check_dataset
     from zsc_nb.prompting import check_url, LLMS
     if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
-    _folder_ok(args.root, '--root')
+    _writable(args.root, '--root')
     llm = getattr(args, 'llm', None)
     if llm is not None and llm not in [*LLMS, 'auto']: raise ConfigError(f"--llm {llm!r} is not a chat backend", f"choose one of {', '.join([*LLMS, 'auto'])}")
     if llm == 'scripted':
@@ -65,8 +76,8 @@ def _prompts(args):
     from zsc_nb.prompting import get_prompts, prompts_path
     _check_common(args)
     classes = class_names(args.dataset, _data_root(args)); llm = _llm(args)
-    art = get_prompts(args.dataset, classes, llm, args.refresh, _root(args, 'prompts'), args.max_more)
-    print(f"{len(art['pairs'])} pair(s), {len(art['dropped'])} dropped line(s); prompts of {len(art['prompts'])} classes in {prompts_path(args.dataset, _root(args, 'prompts'))}")
+    art = get_prompts(_slug(args.dataset), classes, llm, args.refresh, _root(args, 'prompts'), args.max_more)
+    print(f"{len(art['pairs'])} pair(s), {len(art['dropped'])} dropped line(s); prompts of {len(art['prompts'])} classes in {prompts_path(_slug(args.dataset), _root(args, 'prompts'))}")
 
 def _generator(args):
     from zsc_nb.generation import create_generator, GENERATORS
@@ -96,21 +107,25 @@ def _references(args):
     from zsc_nb.data import class_names
     from zsc_nb.prompting import get_prompts, prompts_path
     from zsc_nb.generation import generate_references, check_k
+    from zsc_nb.data import DATASETS
     _check_common(args); check_k(args.k)                                 # 1. every argument, before anything is paid for
     if args.generator == 'authors': return _authors(args)
     _positive(args.price_per_image, '--price-per-image', 0, float)
     _positive(args.concurrency, '--concurrency'); _positive(args.cost_limit, '--cost-limit', 0)
     classes = class_names(args.dataset, _data_root(args))
     gen = _generator(args)
+    if gen.name == 'procedural' and args.dataset in DATASETS and args.dataset != 'shapes':   # it would store SMOKE stand-ins as cifar10's references
+        raise ConfigError(f"the procedural generator only draws the shapes classes and SMOKE stand-ins, not references of {args.dataset}",
+                          "use --generator openai or diffusers, or import images (zsc-nb import-references)")
     if hasattr(gen, 'check_classes'): gen.check_classes(classes)
     llm = _llm(args)
-    art = get_prompts(args.dataset, classes, llm, args.refresh_prompts, _root(args, 'prompts'), args.max_more)   # 2. the dialogue
-    rep = generate_references(art['prompts'], args.dataset, gen, args.k, _root(args, 'references'), concurrency=args.concurrency,
+    art = get_prompts(_slug(args.dataset), classes, llm, args.refresh_prompts, _root(args, 'prompts'), args.max_more)   # 2. the dialogue
+    rep = generate_references(art['prompts'], _slug(args.dataset), gen, args.k, _root(args, 'references'), concurrency=args.concurrency,
                               cost_limit=args.cost_limit, yes=args.yes, seed=args.seed)
     print(f"{len(rep.made)} made, {len(rep.reused)} reused, in {rep.folder}")
     if rep.refused:
         print(f"{len(rep.refused)} class(es) refused permanently (retrying will not help): edit the class's prompt in "
-              f"{prompts_path(args.dataset, _root(args, 'prompts'))} and run the same command again, or import an image "
+              f"{prompts_path(_slug(args.dataset), _root(args, 'prompts'))} and run the same command again, or import an image "
               f"(zsc-nb import-references FOLDER --dataset {args.dataset} --mapping MAP.json):", file=sys.stderr)
         for c, m in rep.refused.items(): print(f"  {c}: {m}", file=sys.stderr)
     if rep.failed:
@@ -123,7 +138,7 @@ def _import(args):
     from zsc_nb.generation import import_references
     from zsc_nb.config import check_dataset
     if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
-    _folder_ok(args.folder, 'FOLDER', must_exist=True); _folder_ok(args.root, '--root')
+    _folder_ok(args.folder, 'FOLDER', must_exist=True); _writable(args.root, '--root')
     mapping = None
     if args.mapping:
         mp = Path(args.mapping)
@@ -171,18 +186,22 @@ def _reproduce(args):
     try: overrides = json.loads(args.overrides) if args.overrides else {}
     except json.JSONDecodeError as e: raise ConfigError(f"--overrides is not valid JSON ({e.msg} at character {e.pos})", "write e.g. '{\"k_refs\": 4}'") from None
     if not isinstance(overrides, dict): raise ConfigError(f"--overrides must be a JSON object, got {args.overrides}", "write e.g. '{\"k_refs\": 4}'")
-    _folder_ok(args.out, '--out'); _folder_ok(args.root, '--root')
-    from zsc_nb.config import config_from
-    for d in (args.datasets or [None]): config_from(args.preset, d, overrides)   # before the heavy imports; reproduce checks again
+    from zsc_nb.preflight import check_run          # torch-free: a missing data set is one line before any kernel starts
+    checked = check_run(args.preset, args.datasets, args.out, args.root, not args.no_download, overrides, args.skip_bad)
+    if checked['bad']: print(f"{len(checked['bad'])} unusable image file(s) left out (--skip-bad); listed in the run's skipped.txt", file=sys.stderr)
     from zsc_nb.reproduce import reproduce
-    r = reproduce(args.preset, args.datasets, args.out, args.root, args.force, not args.no_download, overrides)
+    r = reproduce(args.preset, args.datasets, args.out, args.root, args.force, not args.no_download, overrides, skip_bad=args.skip_bad, checked=checked)
     print(f"tables, figures and REPORT.md in {r['out']}")
 
 def _classify(args):
     "Known class or 'unknown — probably: x, y, z' for each image of a folder (zsc_nb.openset_report.classify_folder)."
+    from zsc_nb.preflight import classify_inputs
+    files, classes, bad = classify_inputs(args.folder, args.classes, args.classes_file, args.skip_bad)   # before CLIP loads
+    if args.json: _writable(Path(args.json).expanduser().parent, '--json')
+    if bad: print(f"{len(bad)} unusable image file(s) left out (--skip-bad): " + '; '.join(f"{p} ({w})" for p, w in bad), file=sys.stderr)
     from zsc_nb.openset_report import classify_folder, format_classification
-    classes = [c.strip() for c in (Path(args.classes_file).read_text().splitlines() if args.classes_file else args.classes or []) if c.strip()]
-    res = classify_folder(args.folder, classes, args.clip, args.threshold, args.top, args.vocab_max, args.n_neg, device=args.device, cache=args.cache)
+    res = classify_folder(args.folder, classes, args.clip, args.threshold, args.top, args.vocab_max, args.n_neg, device=args.device, cache=args.cache,
+                          files=files)
     if args.clip.startswith('tiny'): print('SMOKE — random-weight encoder: these classes and names mean nothing')
     for r in res: print(format_classification(r))
     if args.json: Path(args.json).write_text(json.dumps(res, indent=1))
@@ -249,6 +268,7 @@ def _parser():
     rp.add_argument('--root', help=ROOT_HELP)
     rp.add_argument('--force', action='store_true', help='rerun notebooks whose results are current')
     rp.add_argument('--no-download', action='store_true', help='never download data sets')
+    rp.add_argument('--skip-bad', action='store_true', help='go on without image files that do not decode (listed in <out>/skipped.txt and REPORT.md); else they stop the run before it starts')
     rp.add_argument('--overrides', help='JSON of RunConfig fields, e.g. \'{"k_refs": 4, "generator": "diffusers"}\' (checked before any notebook runs)')
     rp.set_defaults(fn=_reproduce)
     cl = sub.add_parser('classify', help="known class, or 'unknown — probably: x, y, z', for each image of a folder (CLIP + negative labels)")
@@ -261,6 +281,7 @@ def _parser():
     cl.add_argument('--n-neg', type=int, default=10000, help='negative labels mined from the vocabulary')
     cl.add_argument('--device', default='auto'); cl.add_argument('--cache', help='feature cache folder')
     cl.add_argument('--json', help='also write the results to this JSON file')
+    cl.add_argument('--skip-bad', action='store_true', help='classify the other images when some files do not decode (else nothing is classified)')
     cl.set_defaults(fn=_classify)
     return p
 

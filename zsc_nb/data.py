@@ -15,10 +15,11 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'SHAPES_CLASSES', 'CIFAR10_WNIDS', 'CIFAR100_WNIDS', 'WORDNET_GLOSSES',
-           'SPLITS', 'CIFAR100_50', 'AUTHORS_TINY_KNOWN', 'TINY_URL', 'DATASETS', 'DataMissingError', 'ImageSet',
-           'data_root', 'class_key', 'clean_name', 'synset_lemmas', 'unique_classes', 'known_classes', 'known_mask',
-           'draw_shape', 'make_shapes', 'load_cifar', 'tiny_names', 'load_tinyimagenet', 'plus_wnids', 'plus_unknown',
-           'load_cifarplus50', 'load_cifarplus10', 'load_dataset', 'class_names']
+           'SPLITS', 'CIFAR100_50', 'AUTHORS_TINY_KNOWN', 'TINY_URL', 'CIFAR_ARCHIVES', 'TINY_MD5', 'TINY_SIZE',
+           'TINY_NEED', 'DATASETS', 'DataMissingError', 'ImageSet', 'data_root', 'class_key', 'clean_name',
+           'synset_lemmas', 'unique_classes', 'known_classes', 'known_mask', 'draw_shape', 'make_shapes', 'load_cifar',
+           'tiny_names', 'load_tinyimagenet', 'plus_wnids', 'plus_unknown', 'load_cifarplus50', 'load_cifarplus10',
+           'manual_step', 'download', 'is_present', 'fetch_dataset', 'load_dataset', 'class_names']
 
 # %% ../nbs/01_data.ipynb #57ce43d0
 class DataMissingError(DataError):
@@ -257,8 +258,8 @@ def make_shapes(n_per_class:int=50, # images per class
 TINY_URL = 'http://cs231n.stanford.edu/tiny-imagenet-200.zip'
 
 def _missing(name, root, what):
-    return DataMissingError(f"{name} is not in {root}", f"{what} Or let zsc_nb download it (needs internet): `zsc-nb reproduce` "
-                            "without --no-download, or download=True in Python.")
+    return DataMissingError(f"{name} is not in {root}", f"{what} Or let zsc_nb download it (needs internet): download=True in Python; "
+                            "`zsc-nb reproduce` downloads missing data sets itself.")
 
 def load_cifar(name:str, root=None, download:bool=False) -> ImageSet:
     "CIFAR-10 or CIFAR-100 test set through torchvision."
@@ -266,7 +267,8 @@ def load_cifar(name:str, root=None, download:bool=False) -> ImageSet:
     root = data_root(root)
     cls, folder = {'cifar10': (torchvision.datasets.CIFAR10, 'cifar-10-batches-py'),
                    'cifar100': (torchvision.datasets.CIFAR100, 'cifar-100-python')}[name]
-    try: ds = cls(str(root), train=False, download=download)
+    if download: fetch_dataset(name, root)      # checked against the published MD5, written atomically
+    try: ds = cls(str(root), train=False, download=False)
     except Exception as e:   # torchvision raises RuntimeError when missing, URLError offline
         raise _missing(name, root, f"Place the extracted python version of the archive as {root/folder}/ "
                        f"(from https://www.cs.toronto.edu/~kriz/{folder.split('-batches')[0].replace('-python','')}-python.tar.gz).") from e
@@ -285,12 +287,7 @@ def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     "TinyImageNet validation set (10,000 images, 200 classes in sorted-wnid order)."
     from PIL import Image
     root = data_root(root); base = root/'tiny-imagenet-200'
-    if not (base/'val'/'val_annotations.txt').exists() and download:
-        zp = root/'tiny-imagenet-200.zip'
-        if not zp.exists():
-            root.mkdir(parents=True, exist_ok=True)
-            urllib.request.urlretrieve(TINY_URL, zp.with_suffix('.part')); zp.with_suffix('.part').rename(zp)
-        with zipfile.ZipFile(zp) as z: z.extractall(root)
+    if download: fetch_dataset('tinyimagenet', root)   # size and MD5 checked, extracted atomically
     need = [base/'wnids.txt', base/'words.txt', base/'val'/'val_annotations.txt', base/'val'/'images']
     if not all(p.exists() for p in need):
         raise _missing('tinyimagenet', root, f"Unzip {TINY_URL} there so that these exist: {', '.join(str(p) for p in need)}.")
@@ -330,6 +327,104 @@ def load_cifarplus10(root=None, download:bool=False, split:int=0) -> ImageSet:
     imgs = np.concatenate([c10.images[m10], c100.images[m100]])
     classes = [CIFAR10_CLASSES[i] for i in kn] + [CIFAR100_CLASSES[i] for i in un]
     return ImageSet('cifarplus10', classes, lab, imgs, _fingerprint('cifarplus10', split, c10.fingerprint, c100.fingerprint), {'split': split, 'wnids': plus_wnids(classes)})
+
+# %% ../nbs/01_data.ipynb #df74bea2
+# url, folder, test files, MD5 of the archive: torchvision's `CIFAR10`/`CIFAR100` attributes (a test checks they agree),
+# here so that an offline machine learns it in milliseconds, before torch is imported
+CIFAR_ARCHIVES = {'cifar10': ('https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz', 'cifar-10-batches-py', ('test_batch', 'batches.meta'),
+                              'c58f30108f718f92721af3b95e74349a'),
+                  'cifar100': ('https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz', 'cifar-100-python', ('test', 'meta'),
+                               'eb9058c3a382ffc7106e4002c42a8d85')}
+TINY_MD5, TINY_SIZE = '90528d7ca1a48142e341f4ef8d21d0de', 248_100_043   # cs231n publishes no checksum: the MD5 and size every loader pins
+TINY_NEED = ('wnids.txt', 'words.txt', 'val/val_annotations.txt', 'val/images')
+
+def _why(e:Exception) -> str:
+    "A download failure in a few words (a dead link, an HTTP status, a wrong file)."
+    import urllib.error
+    if isinstance(e, urllib.error.HTTPError): return f"HTTP {e.code} {e.reason}"
+    if isinstance(e, urllib.error.URLError): return f"no connection: {getattr(e.reason, 'strerror', None) or e.reason}"
+    return f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
+
+def manual_step(name:str, root=None) -> str:
+    "How to place registry data set `name` by hand."
+    root = data_root(root)
+    if name in CIFAR_ARCHIVES: return f"download {CIFAR_ARCHIVES[name][0]} and extract it into {root} (giving {root/CIFAR_ARCHIVES[name][1]}/)"
+    if name == 'tinyimagenet': return f"download {TINY_URL} and unzip it into {root} (giving {root/'tiny-imagenet-200'}/val/)"
+    if name in ('cifarplus10', 'cifarplus50'): return f"place cifar10 and cifar100: {manual_step('cifar10', root)}; {manual_step('cifar100', root)}"
+    return f"place {name} under {root}"
+
+def download(url:str, # http(s) address of the file
+             dest, # where the whole file ends up
+             md5:str|None=None, size:int|None=None, # what the published file has, where known
+             timeout:float=60., # seconds without an answer before giving up
+             fix:str='') -> Path:
+    "Fetch `url` into `dest` through `dest.part`, renamed only when whole (size, MD5 checked); else `DataMissingError`, nothing left."
+    import shutil
+    dest = Path(dest); part = dest.with_name(dest.name + '.part'); dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r, open(part, 'wb') as f:
+            announced = r.headers.get('Content-Length')
+            log.info("downloading %s (%s bytes)", url, announced or '?')
+            shutil.copyfileobj(r, f, 1 << 20)
+        got = part.stat().st_size
+        if announced is not None and got != int(announced): raise ValueError(f"the transfer stopped after {got:,} of {int(announced):,} bytes")
+        if size is not None and got != size: raise ValueError(f"the file has {got:,} bytes, the published one {size:,}")
+        if md5 is not None:
+            from torchvision.datasets.utils import check_integrity
+            if not check_integrity(str(part), md5): raise ValueError(f"its MD5 is not the published {md5}")
+        part.replace(dest)
+    except (OSError, ValueError) as e:             # URLError, HTTPError, timeouts and disk errors are OSErrors
+        part.unlink(missing_ok=True)
+        raise DataMissingError(f"downloading {url} failed ({_why(e)})", fix or "check the connection and run again") from None
+    return dest
+
+def _extract(archive:Path, root:Path, folder:str):
+    "Unpack `archive` into a temporary folder under `root`, then move `folder` into place (no half-extracted data set)."
+    import shutil, tempfile
+    from torchvision.datasets.utils import extract_archive
+    with tempfile.TemporaryDirectory(dir=root, prefix='.extract-') as tmp:
+        extract_archive(str(archive), tmp)
+        if not (Path(tmp)/folder).is_dir(): raise ValueError(f"{archive.name} holds no folder {folder}/")
+        shutil.rmtree(root/folder, ignore_errors=True); (Path(tmp)/folder).replace(root/folder)
+
+def is_present(name:str, root=None) -> bool:
+    "Whether the files of registry data set `name` are in `root` (not whether they are intact)."
+    root = data_root(root)
+    if name in CIFAR_ARCHIVES: return all((root/CIFAR_ARCHIVES[name][1]/f).is_file() for f in CIFAR_ARCHIVES[name][2])
+    if name == 'tinyimagenet': return all((root/'tiny-imagenet-200'/f).exists() for f in TINY_NEED)
+    if name in ('cifarplus10', 'cifarplus50'): return is_present('cifar10', root) and is_present('cifar100', root)
+    return name == 'shapes'
+
+def fetch_dataset(name:str, # a registry data set: cifar10, cifar100, tinyimagenet, cifarplus10/50 (shapes is drawn)
+                  root=None, timeout:float=60.) -> Path:
+    "Download and extract `name` into `root` unless it is there; `DataMissingError` with the manual step when that fails."
+    root = data_root(root)
+    if is_present(name, root): return root
+    if name in ('cifarplus10', 'cifarplus50'):
+        for d in ('cifar10', 'cifar100'): fetch_dataset(d, root, timeout)
+        return root
+    if name not in CIFAR_ARCHIVES and name != 'tinyimagenet': raise _missing(name, root, manual_step(name, root) + '.')
+    root.mkdir(parents=True, exist_ok=True)
+    fix = f"check the connection and run again, or {manual_step(name, root)}"
+    if name == 'tinyimagenet': url, md5, size, folder = TINY_URL, TINY_MD5, TINY_SIZE, 'tiny-imagenet-200'
+    else: (url, folder, _, md5), size = CIFAR_ARCHIVES[name], None
+    archive = root/url.rsplit('/', 1)[1]
+    if archive.exists():                                   # kept from an earlier run: used only if it is the published file
+        from torchvision.datasets.utils import check_integrity
+        if not check_integrity(str(archive), md5): log.warning("%s is not the published file: downloading it again", archive); archive.unlink()
+    if not archive.exists(): download(url, archive, md5, size, timeout, fix)
+    try:
+        if name == 'tinyimagenet':
+            with zipfile.ZipFile(archive) as z: names = set(z.namelist())
+            lack = [f for f in TINY_NEED if f"{folder}/{f}" not in names and not any(n.startswith(f"{folder}/{f}/") for n in names)]
+            if lack: raise ValueError(f"{archive.name} lacks {lack}")
+        _extract(archive, root, folder)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        archive.unlink(missing_ok=True)
+        raise DataMissingError(f"{archive} is not a usable {name} archive ({_why(e)}); it was removed", fix) from None
+    if not is_present(name, root): raise _missing(name, root, manual_step(name, root) + '.')
+    return root
+
 
 # %% ../nbs/01_data.ipynb #0d3aaf8b
 DATASETS = {

@@ -128,19 +128,28 @@ def main(argv=None):
     p.add_argument('--root', help='data folder (default <repo>/data): data sets, prompts/, references/, cache/')
     p.add_argument('--batch-size', type=int); p.add_argument('--no-refs', action='store_true'); p.add_argument('--generate', action='store_true')
     p.add_argument('--track', help="backbone track ('paper' or 'strong'), where the config supports it")
+    p.add_argument('--overrides', help="JSON of RunConfig fields, as `zsc-nb reproduce --overrides` takes them (same config, same cache keys)")
+    p.add_argument('--skip-bad', action='store_true', help='leave out image files that do not decode, as `zsc-nb reproduce --skip-bad` does')
     a = p.parse_args(argv)
-    from zsc_nb.config import get_preset
+    import json
+    from zsc_nb.config import config_from
     from zsc_nb.data import load_dataset
     from zsc_nb.encoders import create_encoder
     from zsc_nb.reproduce import references_for, refs_to_make, repo_root
-    over = {'batch_size': a.batch_size} if a.batch_size else {}
+    try: over = json.loads(a.overrides) if a.overrides else {}
+    except json.JSONDecodeError as e: p.error(f"--overrides is not valid JSON ({e.msg})")
+    if a.batch_size: over['batch_size'] = a.batch_size
     if a.track: over['track'] = a.track
-    cfg = get_preset(a.preset, a.dataset, **over)
+    cfg = config_from(a.preset, a.dataset, over)                    # validated exactly as `reproduce` does
     rank, world, device = init(cfg.device)
     root = Path(a.root).resolve() if a.root else repo_root()/'data'
     cache = cfg.cache or (root/'cache' if a.root else None)        # as `reproduce.prepare` picks it
     ds = load_dataset(cfg.dataset, root if a.root else cfg.data_root, True)
-    encs = [create_encoder(cfg.clip, device), create_encoder(cfg.dino, device)]
+    if a.skip_bad:                                                 # the preflight's list: the same files, the same fingerprint
+        from zsc_nb.preflight import bad_images, without_files
+        ds = without_files(ds, [p for p, _ in bad_images([cfg.dataset], root if a.root else None)])
+    encs = [create_encoder(cfg.clip, device, cfg.clip_precision, cfg.preprocess),   # as `engine.encode_all` builds them for `prepare`:
+            create_encoder(cfg.dino, device, cfg.dino_precision, cfg.preprocess)]   # precision and preprocessing are in the cache key
     sets = [(ds.images, ds.fingerprint, 'test')]
     out = []
     if not a.no_refs:

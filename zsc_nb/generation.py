@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'IMAGE_MODES', 'MIN_SIDE', 'GENERATORS', 'IMAGE_EXTS', 'DALLE_NAME', 'class_slug', 'image_info', 'png_bytes',
-           'check_image', 'as_png', 'OpenAIImages', 'DiffusersImages', 'ProceduralImages', 'create_generator',
-           'references_dir', 'sha256_file', 'read_manifest', 'append_manifest', 'CostGuardError', 'GenerationReport',
-           'check_k', 'image_seed', 'generate_references', 'load_references', 'class_of_file', 'import_references',
-           'make_references', 'reference_grid']
+           'check_image', 'as_png', 'OpenAIImages', 'DiffusersImages', 'draw_any', 'ProceduralImages',
+           'create_generator', 'references_dir', 'sha256_file', 'read_manifest', 'append_manifest', 'CostGuardError',
+           'GenerationReport', 'check_k', 'image_seed', 'generate_references', 'load_references', 'class_of_file',
+           'import_references', 'make_references', 'reference_grid']
 
 # %% ../nbs/07_generation.ipynb #17f8d981
 def class_slug(name:str) -> str:
@@ -125,19 +125,29 @@ class DiffusersImages:
         return png_bytes(img), None
     def describe(self): return dict(backend=self.name, model=self.model, size=self.size, steps=self.steps, guidance=self.guidance)
 
+def draw_any(cls:str, # any class name
+             seed:int, size:int=64) -> np.ndarray:
+    "A SMOKE stand-in for class `cls`: a shape, colour order and inversion picked by a hash of the name (same name, same look), stamped 'SMOKE'."
+    from PIL import Image, ImageDraw
+    from zsc_nb.data import draw_shape, SHAPES_CLASSES
+    h = int.from_bytes(hashlib.sha256(cls.encode()).digest()[:4], 'little')
+    a = np.roll(draw_shape(SHAPES_CLASSES[h % len(SHAPES_CLASSES)], np.random.default_rng(seed), size, noise=0), (h >> 8) % 3, axis=2)
+    if (h >> 12) & 1: a = 255 - a
+    im = Image.fromarray(a); ImageDraw.Draw(im).text((2, size - 12), 'SMOKE', fill=(255, 255, 255) if a.mean() < 128 else (0, 0, 0))
+    return np.asarray(im)
+
 class ProceduralImages:
-    "Draws `shapes` classes from their names, offline (for tests and the smoke preset; synthetic)."
+    "Draws references offline, synthetic (tests and the smoke preset): `shapes` classes as themselves, any other name as `draw_any`'s SMOKE stand-in."
     name, remote, price_per_image, model = 'procedural', False, 0.0, 'procedural-shapes'
     def __init__(self, size:int=64, delay:float=0.0): self.size, self.delay = size, delay
     def check_classes(self, classes):
-        "Procedural drawings exist only for the synthetic shapes classes: `ConfigError` before any image otherwise."
-        from zsc_nb.data import SHAPES_CLASSES
-        bad = [c for c in classes if c not in SHAPES_CLASSES]
-        if bad: raise ConfigError(f"the procedural generator only draws the shapes classes {SHAPES_CLASSES}, not {bad[:5]}{'…' if len(bad) > 5 else ''}",
-                                  "use --generator openai or diffusers (or import images) for real data sets")
+        "Any non-empty class name can be drawn (a SMOKE stand-in unless it is a shapes class): `ConfigError` otherwise."
+        bad = [c for c in classes if not isinstance(c, str) or not c.strip()]
+        if bad: raise ConfigError(f"the procedural generator needs class names, got {bad[:5]}", "give non-empty class names")
     def generate(self, prompt:str, seed:int, cls:str):
-        from zsc_nb.data import draw_shape
+        from zsc_nb.data import draw_shape, SHAPES_CLASSES
         if self.delay: time.sleep(self.delay)
+        if cls not in SHAPES_CLASSES: return png_bytes(draw_any(cls, seed, self.size)), None
         return png_bytes(draw_shape(cls, np.random.default_rng(seed), self.size, noise=0)), None
     def describe(self): return dict(backend=self.name, model=self.model, size=self.size)
 
@@ -151,7 +161,8 @@ def create_generator(name:str, **kw):
 
 # %% ../nbs/07_generation.ipynb #f0769bfe
 def references_dir(dataset:str, backend:str, root=None) -> Path:
-    return (Path(root) if root else repo_root()/'data'/'references')/dataset/backend
+    from zsc_nb.folders import dataset_slug   # an imagefolder:/csv: set by its file-safe id: one folder for every command
+    return (Path(root) if root else repo_root()/'data'/'references')/dataset_slug(dataset)/backend
 
 def sha256_file(p) -> str: return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 

@@ -241,7 +241,9 @@ def classify_folder(folder, # a folder of images (png, jpg, jpeg, webp, bmp), se
                     threshold:float=0.5, # NegLabel score above which an image is unknown
                     top:int=3, # names offered for an unknown image
                     vocab_max:int|None=None, n_neg:int=10000, scale:float=100., device:str='auto', cache=None,
-                    template:str='a photo of a {}') -> list:
+                    template:str='a photo of a {}',
+                    files:list|None=None # the pictures, already listed and checked (`preflight.classify_inputs`); None: every image under `folder`
+                   ) -> list:
     "Per image: `{'file', 'known', 'class', 'p', 'unknown_score', 'names', 'cos'}`."
     from zsc_nb.encoders import create_encoder
     from zsc_nb.generation import IMAGE_EXTS
@@ -251,7 +253,7 @@ def classify_folder(folder, # a folder of images (png, jpg, jpeg, webp, bmp), se
     classes = [c for c in dict.fromkeys(str(c).strip() for c in classes) if c]
     if not classes: raise ConfigError("no classes given", "pass at least one class name, e.g. --classes cat dog")
     if not 0 < threshold < 1: raise ConfigError(f"threshold {threshold} is outside (0, 1)", "pick a threshold such as 0.5")
-    files = sorted(p for p in Path(folder).rglob('*') if p.suffix.lower() in IMAGE_EXTS) if Path(folder).is_dir() else []
+    if files is None: files = sorted(p for p in Path(folder).rglob('*') if p.suffix.lower() in IMAGE_EXTS) if Path(folder).is_dir() else []
     if not files: raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}", "point to a folder that holds images")
     enc = create_encoder(clip, device); V = load_vocabulary()
     chk = leakage_check(sample_names(V, vocab_max), [], classes, V)

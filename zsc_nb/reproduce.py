@@ -12,24 +12,23 @@ import zsc_nb
 from .config import RunConfig, get_preset, repo_root, atomic_write, utc_now, SMOKE_BANNER
 from .data import load_dataset, known_classes, class_names, SPLITS
 from .folders import dataset_slug
+from .preflight import PRESET_DATASETS, refs_needed, without_files, input_fingerprint, typed_error, check_run, verify_results, write_list
 from .encoders import CALLS
 from .engine import encode_all, RefSet, Features, WEIGHTINGS
 from .ablations import K_SWEEP               # the ablations and figures have their own modules (08b, 08c);
 from .figures import save_fig, tsne_points  # these names stay importable from here for older notebooks
 
 log = logging.getLogger(__name__)
-PRESET_DATASETS = {'authors': ['cifar10', 'cifar100', 'tinyimagenet'], 'clean': ['cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10'],
-                   'smoke': ['shapes'], 'openset': ['cifar10', 'cifarplus10', 'cifarplus50', 'tinyimagenet']}
 OPENSET_PRESETS = ('smoke', 'openset')   # presets that also run nbs/runs/openset.ipynb (openset: only it)
 DISPLAY = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'tinyimagenet': 'TinyImageNet', 'cifarplus10': 'CIFAR+10', 'cifarplus50': 'CIFAR+50', 'shapes': 'shapes'}
 FIG4_PAIRS = {'cifar10': [['cat', 'dog'], ['automobile', 'truck']], 'shapes': [['circle', 'ring'], ['square', 'diamond']]}
 
 # %% auto #0
-__all__ = ['log', 'PRESET_DATASETS', 'OPENSET_PRESETS', 'DISPLAY', 'FIG4_PAIRS', 'PAPER', 'WEIGHTING_NAMES', 'INCONSISTENCIES',
-           'PAPER_DATASETS', 'LABEL_COLUMNS', 'AUTHORS_DIFFERENCES', 'FIGURE_CAPTIONS', 'splits_of', 'label_spaces',
-           'references_for', 'prepare', 'git_commit', 'result_path', 'bundle_path', 'write_result', 'read_result',
-           'runs_dir', 'kernel_name', 'run_key', 'run_notebook', 'reproduce', 'make_tables', 'csv_table',
-           'build_tables', 'describe_normalization', 'build_report', 'refs_to_make']
+__all__ = ['log', 'OPENSET_PRESETS', 'DISPLAY', 'FIG4_PAIRS', 'PAPER', 'WEIGHTING_NAMES', 'INCONSISTENCIES', 'PAPER_DATASETS',
+           'LABEL_COLUMNS', 'AUTHORS_DIFFERENCES', 'FIGURE_CAPTIONS', 'splits_of', 'label_spaces', 'references_for',
+           'prepare', 'git_commit', 'result_path', 'bundle_path', 'write_result', 'read_result', 'runs_dir',
+           'kernel_name', 'run_key', 'run_notebook', 'reproduce', 'make_tables', 'csv_table', 'build_tables',
+           'describe_normalization', 'build_report', 'refs_to_make']
 
 # %% ../nbs/09_reproduce.ipynb #f22af264
 PAPER = {
@@ -123,12 +122,14 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
         items += list(rs.items); labels += [pos[class_key(want[l])] for l in rs.labels]; ks += list(rs.k); ids.append(rs.data_id)
     return RefSet(items, np.array(labels), np.array(ks), '+'.join(ids))
 
-def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=None, stages:dict|None=None, progress:bool=True) -> Features:
+def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=None, stages:dict|None=None, progress:bool=True,
+            skip=() # image files to leave out (`--skip-bad`: the preflight's list)
+           ) -> Features:
     "Test set, references and cached features of `cfg` (one split); `stages` collects seconds per stage."
     stages = {} if stages is None else stages
     t = time.perf_counter()
     kw = dict(split=cfg.split) if cfg.dataset in ('cifarplus10', 'cifarplus50') else {}
-    ds = load_dataset(cfg.dataset, (Path(root) if root else None) or cfg.data_root, download, **kw)
+    ds = without_files(load_dataset(cfg.dataset, (Path(root) if root else None) or cfg.data_root, download, **kw), skip)
     stages['data'] = stages.get('data', 0) + time.perf_counter() - t; t = time.perf_counter()
     refs = references_for(cfg, ds.classes, root, k_generate or refs_to_make(cfg))
     stages['references'] = stages.get('references', 0) + time.perf_counter() - t; t = time.perf_counter()
@@ -192,61 +193,78 @@ def run_key(notebook:Path, params:dict, upstream=()) -> str:
     for u in upstream: h.update(str(u).encode())
     return h.hexdigest()[:16]
 
-def run_notebook(name:str, out, params:dict, result:Path, upstream=(), force:bool=False) -> tuple:
+def run_notebook(name:str, out, params:dict, result:Path, upstream=(), force:bool=False,
+                 outputs=(), # files the run writes besides `result` (a missing one makes it stale)
+                 inputs=None # a function giving the input fingerprint (`preflight.input_fingerprint`), part of the key
+                ) -> tuple:
     "Execute `nbs/runs/<name>.ipynb` with papermill unless `result` is current; `(ran, run_key, seconds)`."
     import papermill as pm
-    nb = runs_dir()/f'{name}.ipynb'; key = run_key(nb, params, upstream)
+    from papermill.exceptions import PapermillExecutionError
+    nb = runs_dir()/f'{name}.ipynb'; key = run_key(nb, params, [*upstream, inputs() if inputs else ''])
     old = read_result(result)
-    if not force and old is not None and old.get('run_key') == key: return False, key, 0.0
+    if not force and old is not None and old.get('run_key') == key and all(Path(p).exists() for p in outputs): return False, key, 0.0
     out = Path(out); (out/'notebooks').mkdir(parents=True, exist_ok=True)
+    dest = out/'notebooks'/f"{result.stem}.ipynb"; tmp = dest.with_name(f".{dest.stem}.running.ipynb")   # renamed only on success
     t = time.perf_counter()
-    pm.execute_notebook(str(nb), str(out/'notebooks'/f"{result.stem}.ipynb"), parameters=dict(params, run_key=key),
-                        kernel_name=kernel_name(out), cwd=str(out), progress_bar=False, log_output=False)
+    try:
+        pm.execute_notebook(str(nb), str(tmp), parameters=dict(params, run_key=key),
+                            kernel_name=kernel_name(out), cwd=str(out), progress_bar=False, log_output=False)
+        tmp.replace(dest)
+    except PapermillExecutionError as e:       # an expected error comes back as itself (one line); anything else is a bug
+        raise typed_error(e.ename, e.evalue) or RuntimeError(f"notebook {name} {params.get('dataset') or ''} failed: {e.ename}: {e.evalue}") from e
+    finally: tmp.unlink(missing_ok=True)
+    if inputs and (k2 := run_key(nb, params, [*upstream, inputs()])) != key:   # the run made references: they are its inputs now
+        r = read_result(result)
+        if r is not None and r.get('run_key') == key: atomic_write(result, json.dumps(dict(r, run_key=k2), indent=1)); key = k2
     return True, key, time.perf_counter() - t
 
 # %% ../nbs/09_reproduce.ipynb #67a82956
-def _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_):
-    "Run each notebook of `bar` that is not current."
+def _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_, skip=None):
+    "Run each notebook of `bar` that is not current (its inputs, its upstream results or one of its outputs changed)."
+    skip = skip or {}
+    inp = lambda d: lambda: input_fingerprint(get_preset(preset, d, **base['overrides']), base['root'], skip.get(d))
     for name, d in bar:
         bar.set_postfix_str(f"{name} {d or ''}")
         if name == 'evaluate':
-            res = result_path(out, 'eval', preset, d); ran, k, s = run_notebook('evaluate', out, dict(base, dataset=d), res, force=force); ev[d] = k
+            res = result_path(out, 'eval', preset, d)
+            ran, k, s = run_notebook('evaluate', out, dict(base, dataset=d, skip=skip.get(d, [])), res, force=force,
+                                     outputs=[bundle_path(out, preset, d)], inputs=inp(d)); ev[d] = k
         elif name == 'ablations':
             res = result_path(out, 'ablations', preset, d); ran, k, s = run_notebook('ablations', out, dict(base, dataset=d), res, [ev[d]], force)
         elif name == 'openset':
-            res = result_path(out, 'openset', preset, d); ran, k, s = run_notebook('openset', out, dict(base, dataset=d), res, [ev.get(d, '')], force)
+            res = result_path(out, 'openset', preset, d)
+            ran, k, s = run_notebook('openset', out, dict(base, dataset=d, skip=skip.get(d, [])), res, [ev.get(d, '')], force, inputs=inp(d))
         else:
-            res = result_path(out, 'figures', preset); ran, k, s = run_notebook('figures', out, dict(base, datasets=datasets), res, keys, force)
-        keys.append(k); log_['runs'].append(dict(notebook=name, dataset=d, ran=ran, seconds=round(s, 2), result=str(res.relative_to(out))))
+            res = result_path(out, 'figures', preset); figs = [out/f for f in (read_result(res) or {}).get('figures', [])]
+            ran, k, s = run_notebook('figures', out, dict(base, datasets=datasets), res, keys, force, outputs=figs)
+        keys.append(k); log_['runs'].append(dict(notebook=name, dataset=d, ran=ran, seconds=round(s, 2), result=str(res.relative_to(out)), run_key=k))
 
 def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
               datasets:list|None=None, # default: the preset's (PRESET_DATASETS)
               out=None, # output folder (default `<repo>/runs/<preset>`)
               root=None, # data folder: data sets, prompts/, references/, cache/ (default `<repo>/data`)
               force:bool=False, # rerun notebooks even if their JSON is current
-              download:bool=True, overrides:dict|None=None, progress:bool=True) -> dict:
-    "Run the evaluation, ablation and figure notebooks as needed, then build the tables and the report."
-    from zsc_nb.config import config_from
-    from zsc_nb.errors import ConfigError
-    config_from(preset)                                                # validates the name
-    datasets = list(datasets or PRESET_DATASETS[preset])
-    if not datasets: raise ConfigError("no data sets given", f"name at least one, e.g. {PRESET_DATASETS[preset][0]}")
-    for d in datasets: config_from(preset, d, overrides)               # every data set's config, before the first notebook
-    out = Path(out) if out else repo_root()/'runs'/preset
-    for p in [out, *out.parents]:
-        if p.exists() and not p.is_dir(): raise ConfigError(f"output folder {out} lies under {p}, which is a file", "give a folder for out (--out)")
+              download:bool=True, overrides:dict|None=None, progress:bool=True,
+              skip_bad:bool=False, # go on without unusable images (listed in `<out>/skipped.txt`); else they are an error
+              checked:dict|None=None # `preflight.check_run`'s answer when the caller ran it already (the CLI)
+             ) -> dict:
+    "Check everything first (`preflight.check_run`), run the evaluation, ablation and figure notebooks as needed, then build the tables and the report."
+    pre = checked or check_run(preset, datasets, out, root, download, overrides, skip_bad, progress)   # before the first notebook
+    datasets, out = pre['datasets'], Path(pre['out'])
     out.mkdir(parents=True, exist_ok=True)
+    (write_list(out/'skipped.txt', pre['bad']) if pre['bad'] else (out/'skipped.txt').unlink(missing_ok=True))
     root = str(Path(root).resolve()) if root else None
     base = dict(preset=preset, out=str(out.resolve()), root=root, download=download, overrides=overrides or {})
-    log_ = {'started': utc_now(), 'runs': []}
+    log_ = {'started': utc_now(), 'runs': [], 'skipped': len(pre['bad'])}
     keys = []
     steps = [('evaluate', d) for d in datasets] + [('ablations', d) for d in datasets] + [('figures', None)]
     if preset in OPENSET_PRESETS: steps = (steps if preset != 'openset' else []) + [('openset', d) for d in datasets]
     bar = tqdm(steps, desc=f'reproduce {preset}', disable=not progress)
     ev = {}
-    try: _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_)
+    try: _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_, pre['skip'])
     finally:                                                           # the kernel spec is ours: never left behind
         import shutil; shutil.rmtree(out/'.jupyter', ignore_errors=True)
+    verify_results(out, log_['runs'])                                  # no table from a result that vanished
     t = time.perf_counter()
     written = build_tables(out, preset) + [build_report(out, preset, log_)]
     log_['tables_s'] = round(time.perf_counter() - t, 3)
@@ -444,6 +462,8 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
     if runner:
         L += ['', '**Notebook runs** (skipped when their results were current):', '']
         L += [f"- `{r['notebook']}` {r['dataset'] or ''}: {'ran in ' + str(r['seconds']) + ' s' if r['ran'] else 'current, skipped'} → `{r['result']}`" for r in runner['runs']]
+    if runner and runner.get('skipped'):
+        L += ['', f"**{runner['skipped']} unusable image file(s) left out** (`--skip-bad`): each with its reason in `skipped.txt`."]
     L += ['', '## Tables', '']
     for name in ['table1', 'table2', 'table3', 'table4', 'table5', 'table6', 'table7', 'comparison']:
         p = out/'tables'/f'{name}.md'
@@ -483,4 +503,4 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
 # %% ../nbs/09_reproduce.ipynb #54eadc71
 def refs_to_make(cfg:RunConfig) -> int:
     "References to make per class: 8 for smoke (so the K sweep has 1, 2, 4, 8), else the preset's K (paid APIs)."
-    return max(K_SWEEP) if cfg.smoke else cfg.k_refs
+    return refs_needed(cfg)   # `preflight.refs_needed`: the preflight counts the same number

@@ -217,7 +217,8 @@ def prompt_table(results:dict, # {dataset: prompt_ablation output}
 
 # %% ../nbs/03b_prompts.ipynb #aab65a64
 def track_ablation(cfg, # the run's `RunConfig`
-                   root=None, download:bool=True) -> dict:
+                   root=None, download:bool=True, skip=() # image files left out (--skip-bad), as for the run itself
+                  ) -> dict:
     "`{track: {clip, dino, M1, M2, M3, M1+M2+M3}}` (top-1 and AUROC) on `cfg.split`, one `prepare` per track."
     from zsc_nb.config import TRACKS
     from zsc_nb.reproduce import prepare
@@ -225,7 +226,7 @@ def track_ablation(cfg, # the run's `RunConfig`
     out = {}
     for t in TRACKS:
         c = cfg.replace(track=t, **({} if cfg.smoke else TRACKS[t]))
-        F = prepare(c, root, download, progress=False)
+        F = prepare(c, root, download, progress=False, skip=skip)
         r = evaluate(F, c.scales, c.normalize, 'all', normalize_weights=c.normalize_weights, agg=c.ref_agg, k=c.k_refs, max_test=c.max_test, dtype=c.arithmetic,
                      combos=('M1', 'M2', 'M3', 'M1+M2+M3'), weightings=(c.weighting,))
         pick = lambda m: {k: r[m]['none' if '+' not in m else c.weighting][k] for k in ('top1', 'auroc')}
