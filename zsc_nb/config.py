@@ -189,9 +189,10 @@ def check_dataset(name:str) -> str|None:
         if name.startswith(p):
             path = Path(name[len(p):]).expanduser()
             return None if path.exists() else f"dataset {name!r}: {path} does not exist"
-    known = _names('zsc_nb.data', 'DATASETS', ())
-    if name not in known and name not in _names('zsc_nb.folders', 'EXTERNAL', ()):   # imagenet and CLIP_benchmark's sets
-        return f"unknown dataset {name!r} (choose one of {', '.join(sorted(known))}, or {' / '.join(p + '<path>' for p in DATASET_PREFIXES)})"
+    known = set(_names('zsc_nb.data', 'DATASETS', ())) | set(_names('zsc_nb.folders', 'EXTERNAL', ()))   # + imagenet, CLIP_benchmark's
+    if name not in known:
+        prefixes = ' / '.join(p + '<path>' for p in DATASET_PREFIXES)
+        return f"unknown dataset {name!r} (choose one of {', '.join(sorted(known))}, or {prefixes})"
 
 def check_encoder(name:str, field:str='encoder') -> str|None:
     "Why encoder `name` is malformed, or None (`clip:<arch>/<tag>`, `timm:<name>`, or a registered name)."
