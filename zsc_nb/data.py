@@ -205,7 +205,7 @@ def tiny_names(words_txt:Path, wnids:list) -> list:
 
 def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     "TinyImageNet validation set (10,000 images, 200 classes in sorted-wnid order)."
-    from PIL import Image
+    from zsc_nb.images import load_image
     root = data_root(root); base = root/'tiny-imagenet-200'
     if not (base/'val'/'val_annotations.txt').exists() and download:
         zp = root/'tiny-imagenet-200.zip'
@@ -222,8 +222,8 @@ def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     rows.sort(key=lambda r: r[0])
     idx = {w: i for i, w in enumerate(wnids)}
     labels = np.array([idx[r[1]] for r in rows])
-    images = np.stack([np.asarray(Image.open(base/'val'/'images'/r[0]).convert('RGB')) for r in rows])
-    return ImageSet('tinyimagenet', classes, labels, images, _fingerprint('tinyimagenet', [r[0] for r in rows], labels), {'wnids': wnids})
+    images = np.stack([np.asarray(load_image(base/'val'/'images'/r[0])) for r in rows])
+    return ImageSet('tinyimagenet', classes, labels, images, _fingerprint('tinyimagenet', [r[0] for r in rows], labels, images), {'wnids': wnids})
 
 def plus_unknown(dataset:str, split:int) -> list:
     "The unknown CIFAR-100 classes of CIFAR+10 or CIFAR+50 in `split`."

@@ -68,7 +68,8 @@ def load_imagefolder(path, # a folder holding one sub-folder per class
     classes = _names_file(root, len(per), [d.name for d, _ in per])
     paths = [str(p) for _, f in per for p in f]
     labels = np.concatenate([np.full(len(f), i) for i, (_, f) in enumerate(per)]).astype(int)
-    fp = _hash_rows([(str(Path(p).relative_to(root)), os.path.getsize(p)) for p in paths], labels.tolist(), classes)
+    from zsc_nb.images import file_digests
+    fp = _hash_rows([(str(Path(p).relative_to(root)), d) for p, d in zip(paths, file_digests(paths))], labels.tolist(), classes)
     return ImageSet(name or f'imagefolder:{path}', list(classes), labels, paths, fp, {'root': str(root.resolve()), 'folders': [d.name for d, _ in per]})
 
 # %% ../nbs/01b_folders.ipynb #c966c87b
@@ -90,7 +91,8 @@ def load_csv(path, # a CSV with columns path,label (header optional)
     classes = _names_file(f.parent, len(uniq), uniq)
     labels = np.array([uniq.index(l) for l in labs])
     if len(uniq) < 2: raise DataError(f"{f} has only the label {uniq}", "an image set needs at least two classes")
-    fp = _hash_rows([(r[0].strip(), os.path.getsize(p)) for r, p in zip(rows, paths)], labels.tolist(), classes)
+    from zsc_nb.images import file_digests
+    fp = _hash_rows([(r[0].strip(), d) for r, d in zip(rows, file_digests(paths))], labels.tolist(), classes)
     return ImageSet(name or f'csv:{path}', list(classes), labels, [str(p) for p in paths], fp, {'csv': str(f.resolve()), 'labels_in_file': uniq})
 
 # %% ../nbs/01b_folders.ipynb #243fc965
@@ -126,7 +128,8 @@ def load_imagenet(root=None, name:str='imagenet') -> ImageSet:
         fs = list_images(base/w); paths += [str(p) for p in fs]; labels += [i] * len(fs)
     if len(paths) != 50_000: log.warning("ImageNet val in %s has %d images, not 50,000", base, len(paths))
     labels = np.array(labels)
-    fp = _hash_rows([(str(Path(p).relative_to(base)), os.path.getsize(p)) for p in paths], labels.tolist())
+    from zsc_nb.images import file_digests
+    fp = _hash_rows([(str(Path(p).relative_to(base)), d) for p, d in zip(paths, file_digests(paths, progress=True))], labels.tolist())
     return ImageSet(name, imagenet_classnames(), labels, paths, fp, {'wnids': wnids, 'root': str(base)})
 
 # %% ../nbs/01b_folders.ipynb #dc87fd22
@@ -163,9 +166,11 @@ def load_clip_benchmark(name:str, # a key of `EXTERNAL` other than 'imagenet'
     paths = _paths_of(ds)
     if paths is not None:
         labels = _labels_of(ds)
-        fp = _hash_rows(name, [os.path.relpath(p, folder) for p in paths], labels.tolist())
+        from zsc_nb.images import file_digests
+        fp = _hash_rows(name, [(os.path.relpath(p, folder), d) for p, d in zip(paths, file_digests(paths, progress=True))], labels.tolist())
         return ImageSet(name, classes, labels, paths, fp, {'source': 'clip_benchmark', 'root': str(folder)})
-    imgs, labels = zip(*[(np.asarray(im.convert('RGB')), int(y)) for im, y in ds])   # in-memory sets (STL-10): same-size images
+    from zsc_nb.images import load_image
+    imgs, labels = zip(*[(np.asarray(load_image(im, draft_side=None)), int(y)) for im, y in ds])   # in-memory sets (STL-10): same-size images
     images, labels = np.stack(imgs), np.array(labels)
     return ImageSet(name, classes, labels, images, _hash_rows(name, hashlib.sha256(images[::97].tobytes()).hexdigest(), labels.tolist()), {'source': 'clip_benchmark'})
 
