@@ -121,6 +121,9 @@ def test_bad_files_raise_naming_the_file(tmp_path):
     with pytest.raises(BadImageError, match='empty'): load_image(b'')
     with pytest.raises(BadImageError, match='truncated'): load_image(files[2])
     with pytest.raises(ConfigError): load_image(files[0], 'sideways')
+    from zsc_nb.encoders import tiny_clip
+    for pipeline in ('fast', 'authors'):                                    # through an encoder: the same typed error
+        with pytest.raises(BadImageError, match='trunc.jpg'): tiny_clip(pipeline=pipeline).encode_images([str(files[0]), str(files[2])], progress=False)
 
 def test_scan_lists_all_bad_files_at_once(tmp_path):
     files = _bad_files(tmp_path)
@@ -175,6 +178,10 @@ def test_config_taken_whole():
     import open_clip
     bil = [(a, t) for a, t in open_clip.list_pretrained() if open_clip.get_pretrained_cfg(a, t).get('interpolation') == 'bilinear']
     if bil: assert clip_preprocess(*bil[0]).interpolation == 'bilinear'
+    from zsc_nb.encoders import _quiet
+    with _quiet(): built = open_clip.create_model('ViT-B-32').visual.preprocess_cfg    # open_clip's own merge, no tag
+    norm = lambda c: {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in dict(c, size=224 if c['size'] in (224, (224, 224)) else c['size']).items()}
+    assert norm(built) == norm(clip_preprocess_cfg('ViT-B-32', None))
     d = dino_preprocess('vit_base_patch14_dinov2.lvd142m')
     assert (d.size, d.crop, d.interpolation, d.library) == (256, 224, 'bicubic', 'timm')
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .config import resolve_device, cache_dir, atomic_path
-from .errors import ConfigError, WeightsMissingError
+from .errors import ConfigError, WeightsMissingError, BadImageError
 from .images import load_image, open_image
 from .preprocess import (Preprocess, make_preprocess, clip_preprocess, dino_preprocess, PIPELINES, CLIP_MEAN, CLIP_STD,
                                IMAGENET_MEAN, IMAGENET_STD)
@@ -48,7 +48,9 @@ class _Items(torch.utils.data.Dataset):
         it = self.items[i]
         if isinstance(it, np.ndarray): return self.pp.pil(Image.fromarray(it)) if self.pp.backend == 'pil' else self.pp(torch.from_numpy(it))[0]
         if self.pp.decode == 'authors' and self.pp.backend == 'pil':   # their transform gets the file as opened (it converts)
-            with open_image(it) as im: return self.pp.pil(im)
+            try:
+                with open_image(it) as im: return self.pp.pil(im)
+            except OSError as e: raise BadImageError(f"{it}: cannot be decoded ({e})", "replace or remove the file") from None
         im = load_image(it, self.pp.decode)                             # the one decoding function (zsc_nb.images)
         if self.pp.backend == 'pil': return self.pp.pil(im)
         return self.pp(torch.from_numpy(np.asarray(im).copy()))[0]
