@@ -39,7 +39,7 @@ class Preprocess:
 
     def __post_init__(self):
         if self.resize_mode not in RESIZE_MODES: raise ConfigError(f"unknown resize mode {self.resize_mode!r}", f"use one of {RESIZE_MODES}")
-        if self.resize_mode != 'shortest' and self.size != self.crop: raise ConfigError(f"resize mode {self.resize_mode!r} needs size == crop, got {self.size}, {self.crop}")
+        if self.resize_mode != 'shortest' and self.size != self.crop: raise ConfigError(f"resize mode {self.resize_mode!r} needs size == crop, got {self.size}, {self.crop}", "give the model's input side as both")
 
     @property
     def key(self) -> str: return json.dumps(asdict(self), sort_keys=True)

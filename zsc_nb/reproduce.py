@@ -433,7 +433,7 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
         for (d, r), m in models.items():
             p = m.get('preprocess', {})
             L.append(f"| {DISPLAY.get(d, d)} | {r} | {m['name']} | {m['weights']} | {m['precision']} | {m.get('device', '')} | {m.get('activation', '')} | "
-                     f"{m.get('pos_embed', 'native')} | {p.get('backend')} {p.get('interpolation')} resize {p.get('size')}, crop {p.get('crop')} |")
+                     f"{m.get('pos_embed', 'native')} | {p.get('backend')} {p.get('interpolation')} {p.get('resize_mode', 'shortest')} {p.get('size')}, crop {p.get('crop')} |")
     if ev:
         any_e = next(iter(ev.values()))
         L += ['', f"Label space 'all' puts every class name of the data set (unknown ones included) in front of M1, the LLM and the generator, as the "
