@@ -285,7 +285,7 @@ def tiny_names(words_txt:Path, wnids:list) -> list:
 
 def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     "TinyImageNet validation set (10,000 images, 200 classes in sorted-wnid order)."
-    from PIL import Image
+    from zsc_nb.images import load_image
     root = data_root(root); base = root/'tiny-imagenet-200'
     if download: fetch_dataset('tinyimagenet', root)   # size and MD5 checked, extracted atomically
     need = [base/'wnids.txt', base/'words.txt', base/'val'/'val_annotations.txt', base/'val'/'images']
@@ -297,8 +297,8 @@ def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     rows.sort(key=lambda r: r[0])
     idx = {w: i for i, w in enumerate(wnids)}
     labels = np.array([idx[r[1]] for r in rows])
-    images = np.stack([np.asarray(Image.open(base/'val'/'images'/r[0]).convert('RGB')) for r in rows])
-    return ImageSet('tinyimagenet', classes, labels, images, _fingerprint('tinyimagenet', [r[0] for r in rows], labels), {'wnids': wnids})
+    images = np.stack([np.asarray(load_image(base/'val'/'images'/r[0])) for r in rows])
+    return ImageSet('tinyimagenet', classes, labels, images, _fingerprint('tinyimagenet', [r[0] for r in rows], labels, images), {'wnids': wnids})
 
 def plus_wnids(classes:list) -> list:
     "The stated wnids of CIFAR+10/+50 classes (CIFAR-10 known, then CIFAR-100 unknown; the two lists share no name)."

@@ -11,66 +11,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .config import resolve_device, cache_dir, atomic_path
-from .errors import ConfigError, WeightsMissingError
+from .errors import ConfigError, WeightsMissingError, BadImageError
+from .images import load_image, open_image
+from .preprocess import (Preprocess, make_preprocess, clip_preprocess, dino_preprocess, PIPELINES, CLIP_MEAN, CLIP_STD,
+                               IMAGENET_MEAN, IMAGENET_STD)
 
 log = logging.getLogger(__name__)
-CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-PIPELINES = ('fast', 'authors')   # preprocessing: batched tensors on the device, or the authors' PIL transforms
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
 
 # %% auto #0
-__all__ = ['log', 'CLIP_MEAN', 'CLIP_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PIPELINES', 'PRECISIONS', 'DTYPES', 'CALLS',
-           'POS_EMBED_MODES', 'ENCODERS', 'Preprocess', 'make_preprocess', 'l2_normalize', 'resolve_precision',
-           'Encoder', 'clip_encoder', 'hub_pos_embed', 'timm_encoder', 'tiny_clip', 'tiny_dino', 'check_encoder_name',
+__all__ = ['log', 'PRECISIONS', 'DTYPES', 'CALLS', 'POS_EMBED_MODES', 'ENCODERS', 'l2_normalize', 'resolve_precision', 'Encoder',
+           'clip_encoder', 'hub_pos_embed', 'timm_encoder', 'tiny_clip', 'tiny_dino', 'check_encoder_name',
            'create_encoder', 'feature_key', 'load_cached', 'save_cached', 'cache_path', 'cached_features']
-
-# %% ../nbs/02_encoders.ipynb #1adeb1c8
-@dataclass(frozen=True)
-class Preprocess:
-    "Resize the short side to `size`, centre-crop `crop`, scale to [0,1], normalise by `mean`/`std`."
-    size: int
-    crop: int
-    mean: tuple
-    std: tuple
-    interpolation: str = 'bicubic'  # 'bicubic' or 'bilinear'
-    backend: str = 'tensor'         # 'tensor': batched on the device, antialiased; 'pil': torchvision on PIL images, image by image
-    convert_first: bool = True      # PIL: convert to RGB before resizing (torchvision pipelines) or after the crop (OpenAI CLIP)
-
-    @property
-    def key(self) -> str: return json.dumps(asdict(self), sort_keys=True)
-
-    def __call__(self, x:torch.Tensor # uint8 images, N×H×W×3 (or H×W×3)
-                ) -> torch.Tensor:    # float N×3×crop×crop
-        if x.ndim == 3: x = x[None]
-        if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f"images must be N×H×W×3 uint8, got shape {tuple(x.shape)}")
-        if self.backend == 'pil':
-            from PIL import Image
-            return torch.stack([self.pil(Image.fromarray(a)) for a in x.cpu().numpy()]).to(x.device)
-        import torchvision.transforms.v2.functional as F
-        x = x.permute(0, 3, 1, 2).float() / 255.
-        x = F.resize(x, self.size, interpolation=getattr(F.InterpolationMode, self.interpolation.upper()), antialias=True)
-        x = F.center_crop(x, [self.crop, self.crop]).clamp_(0, 1)
-        m = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1); s = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
-        return (x - m) / s
-
-    def pil(self, im) -> torch.Tensor:
-        "One PIL image → 3×crop×crop, exactly as torchvision's `Resize`, `CenterCrop`, `ToTensor`, `Normalize` on PIL images."
-        import torchvision.transforms.functional as TF
-        if self.convert_first: im = im.convert('RGB')
-        im = TF.center_crop(TF.resize(im, self.size, interpolation=getattr(TF.InterpolationMode, self.interpolation.upper())), self.crop)
-        if not self.convert_first: im = im.convert('RGB')
-        return TF.normalize(TF.to_tensor(im), self.mean, self.std)
-
-def make_preprocess(kind:str, # 'clip' or 'dino'
-                    size:int, crop:int, mean:tuple, std:tuple,
-                    pipeline:str='fast' # 'fast' or 'authors'
-                   ) -> Preprocess:
-    "The preprocessing of a `kind` encoder: batched bicubic tensors ('fast') or the authors' PIL transforms ('authors')."
-    if pipeline not in PIPELINES: raise ConfigError(f"unknown preprocessing pipeline {pipeline!r}", f"use one of {PIPELINES}")
-    if pipeline == 'fast': return Preprocess(size, crop, tuple(mean), tuple(std))
-    if kind == 'clip': return Preprocess(size, crop, tuple(mean), tuple(std), 'bicubic', 'pil', convert_first=False)  # OpenAI's _transform
-    return Preprocess(size, crop, tuple(mean), tuple(std), 'bilinear', 'pil', convert_first=True)  # torchvision Resize's default
 
 # %% ../nbs/02_encoders.ipynb #7db973f7
 def l2_normalize(x, eps:float=1e-12) -> np.ndarray:
@@ -95,10 +47,13 @@ class _Items(torch.utils.data.Dataset):
         from PIL import Image
         it = self.items[i]
         if isinstance(it, np.ndarray): return self.pp.pil(Image.fromarray(it)) if self.pp.backend == 'pil' else self.pp(torch.from_numpy(it))[0]
-        with Image.open(it) as im:
-            if self.pp.backend == 'pil': return self.pp.pil(im)
-            a = np.asarray(im.convert('RGB'))
-        return self.pp(torch.from_numpy(a.copy()))[0]
+        if self.pp.decode == 'authors' and self.pp.backend == 'pil':   # their transform gets the file as opened (it converts)
+            try:
+                with open_image(it) as im: return self.pp.pil(im)
+            except OSError as e: raise BadImageError(f"{it}: cannot be decoded ({e})", "replace or remove the file") from None
+        im = load_image(it, self.pp.decode)                             # the one decoding function (zsc_nb.images)
+        if self.pp.backend == 'pil': return self.pp.pil(im)
+        return self.pp(torch.from_numpy(np.asarray(im).copy()))[0]
 
 CALLS = {'total': 0}   # model forward passes in this process, all encoders together (runs record it)
 
@@ -193,9 +148,9 @@ def clip_encoder(arch:str='ViT-B-32', # an open_clip architecture
     except (ConfigError, ValueError, KeyError) as e: raise ConfigError(f"open_clip cannot build {arch}/{tag}: {e}", "see open_clip.list_pretrained()") from e
     except Exception as e: raise _weights_missing(f'clip:{arch}/{tag}', e) from e
     if state_dict is not None: model.load_state_dict({k: v for k, v in state_dict.items() if k not in ('input_resolution', 'context_length', 'vocab_size')})
-    cfg = getattr(model.visual, 'preprocess_cfg', {}) or {}
+    pp = clip_preprocess(arch, tag, pipeline)   # open_clip's config for arch/tag, taken whole (see the preprocessing chapter)
     size = model.visual.image_size; size = size[0] if isinstance(size, (tuple, list)) else size
-    pp = make_preprocess('clip', size, size, cfg.get('mean', CLIP_MEAN), cfg.get('std', CLIP_STD), pipeline)
+    if pp.crop != size: raise ConfigError(f"open_clip's preprocessing of {arch}/{tag} is {pp.crop} px but the model takes {size} px", "report it")
     return Encoder(f'clip:{arch}', tag or 'random', 'clip', model, pp, open_clip.get_tokenizer(arch), device, prec,
                    dict(activation=_quick_gelu(model)))
 
@@ -217,7 +172,7 @@ def timm_encoder(name:str='vit_base_patch14_dinov2.lvd142m', # a timm model (wit
                  pos_embed:str='hub', # DINOv2: 'hub' (the hub model's run-time interpolation) or 'timm' (timm's antialiased resampling)
                  state_dict:dict|None=None # timm key names, for parity tests
                 ) -> Encoder:
-    "A timm image model as a feature extractor (pooled output, no head): Resize(256), CenterCrop(224), ImageNet mean/std."
+    "A timm image model as a feature extractor (pooled output, no head): Resize(256), CenterCrop(224), timm's interpolation and mean/std."
     import timm
     if pos_embed not in POS_EMBED_MODES: raise ConfigError(f"unknown position-embedding mode {pos_embed!r}", f"use one of {POS_EMBED_MODES}")
     dinov2 = 'dinov2' in name
@@ -233,11 +188,13 @@ def timm_encoder(name:str='vit_base_patch14_dinov2.lvd142m', # a timm model (wit
         if pos_embed == 'hub': model.pos_embed.data = hub_pos_embed(old, grid, 0.1, prefix)
         spec['pos_embed'] = (f"hub: {native}x{native} grid interpolated to {grid}x{grid} (bicubic, no antialias, offset 0.1)" if pos_embed == 'hub'
                              else f"timm: {native}x{native} grid resampled to {grid}x{grid} (bicubic, antialias)")
-    pp = make_preprocess('dino', resize, img_size, IMAGENET_MEAN, IMAGENET_STD, pipeline)
+    pp = dino_preprocess(name, img_size, resize, pipeline)
     return Encoder(f'timm:{name}', 'pretrained' if pretrained and state_dict is None else ('loaded' if state_dict is not None else 'random'),
                    'dino', model, pp, None, device, precision, spec)
 
-def tiny_clip(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32', pipeline:str='fast') -> Encoder:
+def tiny_clip(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32', pipeline:str='fast',
+              resize_mode:str='shortest' # open_clip's resize mode, to test 'squash'/'longest' models without weights
+             ) -> Encoder:
     "A small CLIP (2-layer ViT and text transformer, width 64) with random weights: for tests and smoke, no download."
     import open_clip
     from open_clip.model import CLIP, CLIPVisionCfg, CLIPTextCfg, convert_weights_to_lp
@@ -246,7 +203,8 @@ def tiny_clip(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32',
                  text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=2, layers=2))
     prec = resolve_precision(precision, resolve_device(device)[0])
     if prec != 'fp32': convert_weights_to_lp(model, DTYPES[prec])
-    return Encoder('tiny-clip', f'random-seed{seed}', 'clip', model, make_preprocess('clip', image_size, image_size, CLIP_MEAN, CLIP_STD, pipeline),
+    pp = make_preprocess('clip', image_size, image_size, CLIP_MEAN, CLIP_STD, pipeline, resize_mode=resize_mode)
+    return Encoder('tiny-clip', f'random-seed{seed}', 'clip', model, pp,
                    open_clip.get_tokenizer('ViT-B-32'), device, prec, dict(activation=_quick_gelu(model)))
 
 def tiny_dino(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32', pipeline:str='fast') -> Encoder:
@@ -255,7 +213,7 @@ def tiny_dino(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32',
     torch.manual_seed(seed)
     model = timm.create_model('vit_small_patch16_224', pretrained=False, num_classes=0, img_size=image_size, patch_size=8,
                               embed_dim=64, depth=2, num_heads=2)
-    return Encoder('tiny-dino', f'random-seed{seed}', 'dino', model, make_preprocess('dino', image_size, image_size, IMAGENET_MEAN, IMAGENET_STD, pipeline),
+    return Encoder('tiny-dino', f'random-seed{seed}', 'dino', model, dino_preprocess('vit_small_patch16_224', image_size, image_size, pipeline),
                    None, device, precision, dict(activation='gelu'))
 
 ENCODERS = {
@@ -301,7 +259,7 @@ def create_encoder(name:str, # a key of `ENCODERS`, 'clip:<arch>/<tag>' or 'timm
 def feature_key(encoder:Encoder, data_id:str, kind:str='image', n:int|None=None) -> dict:
     "The fields that identify a cached feature array: model, weights, precision, activation, position embedding, data, preprocessing."
     return dict(encoder=encoder.name, weights=encoder.weights, data=data_id, kind=kind, n=n, precision=encoder.precision,
-                spec=dict(sorted(encoder.spec.items())), preprocess=encoder.preprocess.key if kind == 'image' else 'tokenizer', version=2)
+                spec=dict(sorted(encoder.spec.items())), preprocess=encoder.preprocess.key if kind == 'image' else 'tokenizer', version=3)
 
 def _key_hash(key:dict) -> str: return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 def _checksum(a:np.ndarray) -> str: return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()

@@ -34,7 +34,7 @@ def fig3_references(folder, # a references folder with its `manifest.jsonl`
                     classes:list|None=None, # which classes (default: the manifest's first `max_classes`)
                     per_class:int=2, max_classes:int=6, title:str='', wrap:int=34):
     "Fig. 3: reference images by class, the class name large, the prompt small."
-    from PIL import Image
+    from zsc_nb.images import load_image
     from zsc_nb.generation import read_manifest
     style(); folder = Path(folder); man = read_manifest(folder)
     classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]
@@ -45,7 +45,7 @@ def fig3_references(folder, # a references folder with its `manifest.jsonl`
         for i in range(per_class):
             ax = axs[i, j]; ax.axis('off')
             if i < len(recs):
-                with Image.open(folder/recs[i]['file']) as im: ax.imshow(im.convert('RGB'))
+                ax.imshow(load_image(folder/recs[i]['file']))
                 ax.text(0.5, -0.03, textwrap.fill(recs[i].get('revised_prompt') or recs[i].get('prompt') or '', wrap),
                         transform=ax.transAxes, ha='center', va='top', fontsize=5.5, color='0.25')
     fig.suptitle(title, fontsize=10); fig.tight_layout(h_pad=3.5)

@@ -9,6 +9,7 @@ from pathlib import Path, PureWindowsPath
 import numpy as np
 from .data import ImageSet, data_root, class_key, clean_name, unique_classes
 from .errors import ConfigError, DataError
+from .images import file_digests, load_image
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
@@ -99,7 +100,7 @@ def load_imagefolder(path, # a folder holding one sub-folder per class
     classes, wnids, pos = _names_file(root, [clean_name(d.name) for d, _ in per])
     paths = [str(p) for _, f in per for p in f]
     labels = np.concatenate([np.full(len(f), pos[class_key(d.name)]) for d, f in per]).astype(int)
-    fp = _hash_rows([(str(Path(p).relative_to(root)), os.path.getsize(p)) for p in paths], labels.tolist(), classes)
+    fp = _hash_rows([(str(Path(p).relative_to(root)), d) for p, d in zip(paths, file_digests(paths))], labels.tolist(), classes)
     meta = {'root': str(root.resolve()), 'folders': [d.name for d, _ in per]} | ({'wnids': wnids} if wnids else {})
     return ImageSet(name or f'imagefolder:{path}', unique_classes(classes, wnids, f"imagefolder {root}"), labels, paths, fp, meta)
 
@@ -170,7 +171,7 @@ def load_csv(path, # a CSV with columns path,label (header optional)
     if len(uniq) < 2: raise DataError(f"{f} has only the label {uniq}", "an image set needs at least two classes")
     classes, wnids, pos = _names_file(f.parent, uniq)
     labels = np.array([pos[class_key(lab)] for _, lab, _ in keep])
-    fp = _hash_rows([(cell, os.path.getsize(p)) for p, _, cell in keep], labels.tolist(), classes)
+    fp = _hash_rows([(cell, d) for (_, _, cell), d in zip(keep, file_digests([str(p) for p, _, _ in keep]))], labels.tolist(), classes)
     meta = {'csv': str(f.resolve()), 'labels_in_file': uniq} | ({'wnids': wnids} if wnids else {})
     return ImageSet(name or f'csv:{path}', unique_classes(classes, wnids, str(f)), labels, [str(p) for p, _, _ in keep], fp, meta)
 
@@ -209,7 +210,7 @@ def load_imagenet(root=None, name:str='imagenet') -> ImageSet:
         fs = list_images(base/w); paths += [str(p) for p in fs]; labels += [i] * len(fs)
     if len(paths) != 50_000: log.warning("ImageNet val in %s has %d images, not 50,000", base, len(paths))
     labels = np.array(labels)
-    fp = _hash_rows([(str(Path(p).relative_to(base)), os.path.getsize(p)) for p in paths], labels.tolist())
+    fp = _hash_rows([(str(Path(p).relative_to(base)), d) for p, d in zip(paths, file_digests(paths, progress=True))], labels.tolist())
     return ImageSet(name, imagenet_classnames(), labels, paths, fp, {'wnids': wnids, 'root': str(base)})
 
 # %% ../nbs/01b_folders.ipynb #dc87fd22
@@ -246,9 +247,9 @@ def load_clip_benchmark(name:str, # a key of `EXTERNAL` other than 'imagenet'
     paths = _paths_of(ds)
     if paths is not None:
         labels = _labels_of(ds)
-        fp = _hash_rows(name, [os.path.relpath(p, folder) for p in paths], labels.tolist())
+        fp = _hash_rows(name, [(os.path.relpath(p, folder), d) for p, d in zip(paths, file_digests(paths, progress=True))], labels.tolist())
         return ImageSet(name, classes, labels, paths, fp, {'source': 'clip_benchmark', 'root': str(folder)})
-    imgs, labels = zip(*[(np.asarray(im.convert('RGB')), int(y)) for im, y in ds])   # in-memory sets (STL-10): same-size images
+    imgs, labels = zip(*[(np.asarray(load_image(im, draft_side=None)), int(y)) for im, y in ds])   # in-memory sets (STL-10): same-size images
     images, labels = np.stack(imgs), np.array(labels)
     return ImageSet(name, classes, labels, images, _hash_rows(name, hashlib.sha256(images[::97].tobytes()).hexdigest(), labels.tolist()), {'source': 'clip_benchmark'})
 

@@ -32,31 +32,34 @@ def class_slug(name:str) -> str:
     return f"{base}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 # %% ../nbs/07_generation.ipynb #02ecc438
-IMAGE_MODES = ('RGB', 'RGBA', 'L', 'LA', 'P')       # what a reference may be; converted to RGB when encoded
+IMAGE_MODES = ('RGB', 'RGBA', 'L', 'LA', 'P')       # the usual modes; any mode `zsc_nb.images.load_image` decodes is accepted
 MIN_SIDE = 32                                       # the smallest reference side accepted (CIFAR's own images are 32x32)
 
 def image_info(data:bytes, # encoded image bytes
                min_size:tuple|int|None=None # (width, height) or a side the image must reach; None: `MIN_SIDE`
               ) -> tuple:
-    "`(width, height, mode, format)` of `data`; `BadImageError` if it does not decode, is too small or has an odd mode."
+    "`(width, height, mode, format)` of `data` as stored; `BadImageError` if `zsc_nb.images.load_image` cannot decode it or it is too small."
     from PIL import Image
+    from zsc_nb.images import load_image
     try:
-        with Image.open(io.BytesIO(data)) as im: im.load(); w, h = im.size; mode, fmt = im.mode, im.format
+        with Image.open(io.BytesIO(data)) as im: w, h = im.size; mode, fmt = im.mode, im.format
+        load_image(data, draft_side=None)   # decoded whole, as the encoders will
+    except BadImageError as e: raise BadImageError(f"not a decodable image ({e.what.split(': ', 1)[-1]})", "give a PNG/JPEG/WebP/BMP file") from None
     except Exception as e: raise BadImageError(f"not a decodable image ({type(e).__name__})", "give a PNG/JPEG/WebP/BMP file") from None
     mw, mh = (min_size, min_size) if isinstance(min_size, int) else (min_size or (MIN_SIDE, MIN_SIDE))
     if w < mw or h < mh: raise BadImageError(f"image is {w}x{h}, smaller than {mw}x{mh}", "use a larger image")
-    if mode not in IMAGE_MODES: raise BadImageError(f"image mode {mode} is not one of {IMAGE_MODES}", "save it as an RGB PNG")
     return w, h, mode, fmt
 
 # %% ../nbs/07_generation.ipynb #0d5652dd
 def png_bytes(img) -> bytes:
-    "PNG-encode a PIL image or uint8 array."
+    "PNG-encode a uint8 array, or a PIL image as a viewer shows it (`zsc_nb.images.load_image`)."
     from PIL import Image
-    if isinstance(img, np.ndarray): img = Image.fromarray(img)
+    from zsc_nb.images import load_image
+    img = Image.fromarray(img) if isinstance(img, np.ndarray) else load_image(img, draft_side=None)
     buf = io.BytesIO(); img.convert('RGB').save(buf, format='PNG'); return buf.getvalue()
 
 def check_image(data:bytes, min_size:tuple|int|None=None) -> tuple:
-    "(width, height) of encoded image `data`; `BadImageError` if it does not decode, is too small or has an odd mode."
+    "(width, height) of encoded image `data`; `BadImageError` if it does not decode or is too small."
     return image_info(data, min_size)[:2]
 
 def as_png(data:bytes) -> bytes:
@@ -378,7 +381,7 @@ def make_references(dataset:str, classes:list, llm='auto', generator='auto', k:i
 def reference_grid(folder, classes:list|None=None, per_class:int=2, max_classes:int=6, title:str|None=None, wrap:int=38):
     "A figure of references (columns: classes) with their prompts, from a references folder's manifest."
     import matplotlib.pyplot as plt, textwrap
-    from PIL import Image
+    from zsc_nb.images import load_image
     folder = Path(folder); man = read_manifest(folder)
     classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]
     fig, axs = plt.subplots(per_class, len(classes), figsize=(2.4 * len(classes), 3.4 * per_class), squeeze=False)
@@ -387,7 +390,7 @@ def reference_grid(folder, classes:list|None=None, per_class:int=2, max_classes:
         for i in range(per_class):
             ax = axs[i, j]; ax.axis('off')
             if i < len(recs):
-                ax.imshow(Image.open(folder/recs[i]['file']))
+                ax.imshow(load_image(folder/recs[i]['file']))
                 ax.set_title(textwrap.fill(recs[i].get('revised_prompt') or recs[i].get('prompt') or c, wrap), fontsize=5.5)
     b = next(iter(man.values()), {})
     fig.suptitle(title or f"References by {b.get('backend')} ({b.get('model')})", fontsize=9)

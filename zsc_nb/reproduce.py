@@ -421,6 +421,10 @@ AUTHORS_DIFFERENCES = [
     "the mean over a class's K references is the same number up to float rounding.",
     "Their DINOv2 is the `torch.hub` model of January 2024; ours is timm's port of the same weights with the hub's run-time "
     "position-embedding interpolation computed once at load time (identical for 224 px inputs; see the parity chapter).",
+    "Image files the encoders read (references, folder and CSV data sets) are decoded the authors' way in this preset (their plain "
+    "`Image.open(...).convert('RGB')`: no EXIF rotation, no compositing of transparency, no rescaling of 16-bit or float images); the "
+    "other presets decode them as a viewer shows them (`zsc_nb.images.load_image`, which also reads TinyImageNet in every preset). "
+    "On the paper's data (CIFAR arrays, TinyImageNet's 8-bit JPEGs, opaque PNG references) both give the same pixels.",
 ]
 FIGURE_CAPTIONS = {'fig3_references': 'Fig. 3: reference images, the class above each column, its prompt below each image.',
                    'fig4_tsne_m1': 'Fig. 4: t-SNE in CLIP space (M1): test images, text features.',
@@ -452,7 +456,7 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
         for (d, r), m in models.items():
             p = m.get('preprocess', {})
             L.append(f"| {DISPLAY.get(d, d)} | {r} | {m['name']} | {m['weights']} | {m['precision']} | {m.get('device', '')} | {m.get('activation', '')} | "
-                     f"{m.get('pos_embed', 'native')} | {p.get('backend')} {p.get('interpolation')} resize {p.get('size')}, crop {p.get('crop')} |")
+                     f"{m.get('pos_embed', 'native')} | {p.get('backend')} {p.get('interpolation')} {p.get('resize_mode', 'shortest')} {p.get('size')}, crop {p.get('crop')} |")
     if ev:
         any_e = next(iter(ev.values()))
         L += ['', f"Label space 'all' puts every class name of the data set (unknown ones included) in front of M1, the LLM and the generator, as the "
