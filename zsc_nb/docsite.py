@@ -241,7 +241,8 @@ def sphinx_build(src:Path, # processed notebooks (nbdev's `_proc/`)
                  out:Path, # the site
                  runs:bool=True, # include `runs/`
                  title:str='zsc_nb', # the site's name
-                 quiet:bool=True, # Sphinx's progress off (warnings still shown)
+                 quiet:bool=True, # Sphinx's progress off
+                 warnings:bool=True, # Sphinx's warnings to stderr
                 ) -> list:
     "Sphinx + myst-nb + Furo over the processed notebooks into `out`; returns the pages' docnames in order."
     from sphinx.application import Sphinx
@@ -259,11 +260,13 @@ def sphinx_build(src:Path, # processed notebooks (nbdev's `_proc/`)
     (static/'zsc_site.js').write_text(SITE_JS)
     conf = dict(sphinx_conf(docs, title, static), zsc_root=str(src.parent))   # nbdev's _proc/ sits in the repository root
     if not runs: conf['exclude_patterns'] = conf['exclude_patterns'] + ['runs/*']
+    build = src/'.build'   # myst-nb writes beside Sphinx's output folder (../jupyter_execute): keep both inside _proc/
     with patch_docutils(None), docutils_namespace():
-        app = Sphinx(str(src), None, str(out), str(src/'.doctrees'), 'html', confoverrides=conf,
-                     status=io.StringIO() if quiet else sys.stdout, warning=sys.stderr)
+        app = Sphinx(str(src), None, str(build/'html'), str(build/'doctrees'), 'html', confoverrides=conf,
+                     status=io.StringIO() if quiet else sys.stdout, warning=sys.stderr if warnings else io.StringIO())
         app.build()
     if app.statuscode: raise RuntimeError(f'sphinx-build failed ({app.statuscode})')
+    shutil.copytree(build/'html', out, dirs_exist_ok=True, ignore=shutil.ignore_patterns('.buildinfo', '.doctrees'))
     return docs
 
 # %% ../nbs/98_docsite.ipynb #11b10c4f
