@@ -88,7 +88,7 @@ def proc_notebooks(nbs:Path|None=None, # the notebooks folder (default: settings
     cfg = get_config(path=nbs) if nbs else get_config()
     path = Path(nbs) if nbs else cfg.nbs_path
     cache = cfg.config_path/'_proc'
-    chk = max(cfg.config_file.stat().st_mtime, Path(serve.__file__).stat().st_mtime)
+    chk = max(cfg.config_file.stat().st_mtime, Path(serve.__file__).stat().st_mtime, Path(__file__).stat().st_mtime)
     if force or (cache.exists() and cache.stat().st_mtime < chk): shutil.rmtree(cache)
     cache.mkdir(parents=True, exist_ok=True)
     failed_f = cache/'.docsite_failed.json'
