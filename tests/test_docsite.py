@@ -7,7 +7,7 @@ import nbformat, pytest
 
 pytest.importorskip('sphinx', reason='Sphinx is missing: pip install -e ".[dev]" (sphinx, myst-nb, furo, django-static-mathjax)')
 pytest.importorskip('myst_nb', reason='myst-nb is missing: pip install -e ".[dev]"')
-from zsc_nb.docsite import sphinx_build, postprocess, page_notebook
+from zsc_nb.docsite import sphinx_build, postprocess, page_notebook, showdoc_problems
 from zsc_nb.sitecheck import browser_check, site_problems
 
 def _have_browser():
@@ -69,6 +69,12 @@ def test_site_is_built_in_order_with_search_math_toc_and_local_links(site):
     assert 'class="text-left"' in page and 'class="text-right"' in page          # text column left, numbers right
     assert 'costs $5 and $6' in page                                              # not math (Pandoc's rule)
     assert list((out/'_images').glob('*.png')) and site_problems(out) == []
+
+def test_missing_show_doc_is_a_problem(site):
+    "The tiny fusion page documents `fuse` only: every other exported function of zsc_nb.fusion is reported missing."
+    probs = showdoc_problems(site[0], {'01_fusion': 'zsc_nb.fusion', '02_gone': 'zsc_nb.errors'})
+    assert len(probs) == 2 and 'to_probs' in probs[0] and 'entropy' in probs[0] and ' fuse' not in probs[0].split(':', 2)[2]
+    assert probs[1] == '02_gone.html: missing (the page of zsc_nb.errors)'
 
 @needs_browser
 def test_browser_check_passes_on_the_clean_site(site):

@@ -13,7 +13,7 @@ from .sitecheck import site_pages, site_problems, browser_check
 # %% auto #0
 __all__ = ['SITE_CSS', 'SITE_JS', 'site_notebooks', 'docname', 'drop_main_guard', 'proc_notebooks', 'quarto_tags',
            'page_notebook', 'setup', 'mathjax_file', 'sphinx_conf', 'sphinx_build', 'column_alignment', 'postprocess',
-           'build_site', 'main']
+           'module_pages', 'showdoc_problems', 'build_site', 'main']
 
 # %% ../nbs/98_docsite.ipynb #b0dff488
 def site_notebooks(nbs:Path, # the notebooks folder (`nbs/`), or nbdev's processed copy of it (`_proc/`)
@@ -309,6 +309,37 @@ def postprocess(out:Path, # the built site
         page.write_text(str(soup), encoding='utf-8'); n += 1
     return n
 
+# %% ../nbs/98_docsite.ipynb #db1c4052
+def module_pages(nbs:Path, # the notebooks (nbdev's processing drops `default_exp` cells)
+                 lib:str='zsc_nb', # the package
+                ) -> dict:
+    "Each page's module: `{'03_methods': 'zsc_nb.methods', ...}` from the notebooks' `#| default_exp`."
+    out = {}
+    for p in site_notebooks(nbs, runs=False):
+        for c in json.loads(p.read_text(encoding='utf-8'))['cells']:
+            src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+            if c['cell_type'] == 'code' and (m := re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M)): out[docname(p, nbs)] = f'{lib}.{m.group(1)}'; break
+    return out
+
+def showdoc_problems(out:Path, # the built site
+                    pages:dict, # docname → module (`module_pages`)
+                   ) -> list:
+    "Exported functions and classes whose `show_doc` (anchor `#name`) is not on their page."
+    import importlib, inspect
+    from docutils.nodes import make_id
+    from zsc_nb.sitecheck import _Refs
+    probs = []
+    for doc, modname in pages.items():
+        page = Path(out)/f'{doc}.html'
+        if not page.exists(): probs.append(f'{doc}.html: missing (the page of {modname})'); continue
+        mod, refs = importlib.import_module(modname), _Refs()
+        refs.feed(page.read_text(encoding='utf-8'))
+        names = [n for n in getattr(mod, '__all__', []) if (inspect.isfunction(o := getattr(mod, n, None)) or inspect.isclass(o))
+                 and getattr(o, '__module__', '') == modname]
+        if (miss := [n for n in names if make_id(n) not in refs.ids]):
+            probs.append(f"{doc}.html: no show_doc for {len(miss)} exported symbol(s) of {modname}: {', '.join(miss[:8])}")
+    return probs
+
 # %% ../nbs/98_docsite.ipynb #f9e7f21b
 def build_site(nbs:Path|None=None, # the notebooks folder (default: settings.ini's `nbs_path`)
                out:Path='_site', # where the HTML goes
@@ -327,7 +358,7 @@ def build_site(nbs:Path|None=None, # the notebooks folder (default: settings.ini
         if raw is not None and (f := _front_matter(''.join(raw['source'])).get('output-file')): files[(p.parent/f).relative_to(proc).as_posix()] = docname(p, proc)
     host = (cfg.get('doc_host', '') + cfg.get('doc_baseurl', '')).rstrip('/')
     postprocess(out, files, host + '/' if host else '')
-    return docs, probs
+    return docs, probs + showdoc_problems(out, module_pages(Path(nbs) if nbs else cfg.nbs_path, cfg.lib_name))
 
 # %% ../nbs/98_docsite.ipynb #bcc7cd7d
 def main(argv=None):
