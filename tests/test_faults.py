@@ -314,7 +314,7 @@ def test_offline_messages(tmp_path, capsys):
     assert rc == 1 and 'tinyimagenet is not in' in err; _one_line(err)
 
 def test_sd_turbo_offline_is_weights_missing(monkeypatch):
-    pytest.importorskip('diffusers')
+    pytest.importorskip('diffusers', reason='diffusers is missing (a dev requirement): pip install -e ".[dev]"')
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     from zsc_nb.generation import DiffusersImages
     with pytest.raises(WeightsMissingError, match=r"'zsc-nb-test/no-such-model' is not in the local Hugging Face cache \(HF_HUB_OFFLINE is set\)") as e:

@@ -10,7 +10,13 @@ from zsc_nb.parity import (reference_code, load_authors_clip, authors_clip_vitb3
 
 AUTH, WHY_A = reference_code('authors')
 DV2, WHY_D = reference_code('dinov2')
-needs_code = pytest.mark.skipif(AUTH is None or DV2 is None, reason=WHY_A or WHY_D)
+_GET = {'authors': ("ZSC_NB_AUTHORS_CODE", "a clone of the authors' public repository 1134112149/MICW-ZIC on GitHub "
+                                           "(the folder holding its clip/ package)"),
+        'dinov2': ("ZSC_NB_DINOV2_CODE", "a clone of facebookresearch/dinov2 on GitHub (its root, as torch.hub loads it)")}
+_MISSING = [f"{why.split('; set ')[0]}: point {_GET[w][0]} at {_GET[w][1]}" for w, why in (('authors', WHY_A), ('dinov2', WHY_D)) if why]
+# the skip reason names what is missing, the variable that points to it and where to get it, for both
+needs_code = pytest.mark.skipif(AUTH is None or DV2 is None, reason='parity with the authors\' code needs their code and '
+                                'DINOv2\'s (neither is on PyPI): ' + ' | '.join(_MISSING))
 
 @pytest.fixture(scope='module')
 def models():
