@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv, hashlib, io, json, logging, os, re
 from pathlib import Path, PureWindowsPath
 import numpy as np
-from .data import ImageSet, data_root, class_key, clean_name, unique_classes
+from .classes import ImageSet, data_root, class_key, clean_name, unique_classes
 from .errors import ConfigError, DataError
 from .images import file_digests, load_image
 
