@@ -3,7 +3,10 @@ import csv, json, pickle, time
 from pathlib import Path
 import numpy as np, pytest
 from zsc_nb.config import SMOKE_BANNER
-from zsc_nb.reproduce import reproduce, make_tables, PAPER, result_path, LABEL_COLUMNS
+from zsc_nb.reproduce import reproduce
+from zsc_nb.tables import make_tables, LABEL_COLUMNS
+from zsc_nb.paper import PAPER
+from zsc_nb.results import result_path
 from zsc_nb.data import load_dataset, load_tinyimagenet, AUTHORS_TINY_KNOWN, known_classes
 
 TABLES = ['table1', 'table2', 'table3', 'table4', 'table5', 'table6', 'table7', 'comparison']

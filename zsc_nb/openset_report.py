@@ -28,6 +28,8 @@ def zoc_known(dataset:str, split:int, classes:list) -> list:
     "Known class indices of ZOC's split `split` (CIFAR-10 only)."
     if dataset not in ZOC_SPLITS: raise ValueError(f"ZOC splits are included for {sorted(ZOC_SPLITS)} only, not {dataset!r}")
     return [classes.index(c) for c in ZOC_SPLITS[dataset][split]]
+from .paper import DISPLAY
+from .results import load_results, fmt_values
 
 # %% auto #0
 __all__ = ['OPENSET_DATASETS', 'ZOC_SPLITS', 'PUBLISHED', 'zoc_known', 'openset_split', 'openset_results', 'openset_tables',
@@ -137,19 +139,16 @@ def _auroc(u, unk):
 # %% ../nbs/12_openset_report.ipynb #77306bae
 def openset_results(out, preset:str) -> dict:
     "`{dataset: result JSON}` of the open-set runs of `preset`."
-    from zsc_nb.reproduce import _results
-    return _results(out, 'openset', preset)
+    return load_results(out, 'openset', preset)
 
 def _mean(vals) -> str:
-    from zsc_nb.reproduce import _fmt
-    return _fmt([v for v in vals if v is not None]) if any(v is not None for v in vals) else '—'
+    return fmt_values([v for v in vals if v is not None]) if any(v is not None for v in vals) else '—'
 
 def _split_metric(r:dict, setting:str, score:str, method:str, metric:str) -> list:
     return [((s['results'].get(setting, {}).get(score) or {}).get(method) or {}).get(metric) for s in r['splits'].values()]
 
 def openset_tables(out, preset:str) -> dict:
     "`{name: (title, header, rows)}`: the open-set table, ours beside the published numbers, the ablation and naming."
-    from zsc_nb.reproduce import DISPLAY
     from zsc_nb.config import SMOKE_BANNER
     R = openset_results(out, preset)
     if not R: return {}
@@ -205,7 +204,6 @@ def openset_report_lines(out, preset:str) -> list:
     "The REPORT.md section: the open-set tables, the leakage lists and naming examples."
     R = openset_results(out, preset)
     if not R: return []
-    from zsc_nb.reproduce import DISPLAY
     L = ['## Open-set recognition without the unknown names', '',
          "Scores: MSP (1 − max known probability), NegLabel (mass on negative labels mined from timm's ImageNet-21k/WordNet "
          "vocabulary, M1 only; M2/M3 give the negatives probability 0 in the fusion), virtual (mass on the LLM's virtual unknown "

@@ -4,66 +4,26 @@
 
 # %% ../nbs/09_reproduce.ipynb #fe6b34d8
 from __future__ import annotations
-import os, re, sys, json, time, hashlib, subprocess, logging
+import os, sys, json, time, hashlib, logging
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 import zsc_nb
-from .config import RunConfig, get_preset, repo_root, atomic_write, utc_now, SMOKE_BANNER
+from .config import RunConfig, get_preset, repo_root, atomic_write, utc_now, TRACKS
 from .data import load_dataset, known_classes, class_names, SPLITS
 from .folders import dataset_slug
-from .preflight import PRESET_DATASETS, refs_needed, without_files, input_fingerprint, typed_error, check_run, verify_results, write_list
-from .encoders import CALLS
-from .engine import encode_all, RefSet, Features, WEIGHTINGS
-from .ablations import K_SWEEP               # the ablations and figures have their own modules (08b, 08c);
-from .figures import save_fig, tsne_points  # these names stay importable from here for older notebooks
+from .preflight import refs_needed, without_files, input_fingerprint, typed_error, check_run, verify_results, write_list
+from .engine import encode_all, evaluate, RefSet, Features
+from .results import result_path, bundle_path, read_result
+from .tables import build_tables
+from .report import build_report
 
 log = logging.getLogger(__name__)
 OPENSET_PRESETS = ('smoke', 'openset')   # presets that also run nbs/runs/openset.ipynb (openset: only it)
-DISPLAY = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'tinyimagenet': 'TinyImageNet', 'cifarplus10': 'CIFAR+10', 'cifarplus50': 'CIFAR+50', 'shapes': 'shapes'}
-FIG4_PAIRS = {'cifar10': [['cat', 'dog'], ['automobile', 'truck']], 'shapes': [['circle', 'ring'], ['square', 'diamond']]}
 
 # %% auto #0
-__all__ = ['log', 'OPENSET_PRESETS', 'DISPLAY', 'FIG4_PAIRS', 'PAPER', 'WEIGHTING_NAMES', 'INCONSISTENCIES', 'PAPER_DATASETS',
-           'LABEL_COLUMNS', 'AUTHORS_DIFFERENCES', 'FIGURE_CAPTIONS', 'splits_of', 'label_spaces', 'references_for',
-           'prepare', 'git_commit', 'result_path', 'bundle_path', 'write_result', 'read_result', 'runs_dir',
-           'kernel_name', 'run_key', 'run_notebook', 'reproduce', 'make_tables', 'csv_table', 'build_tables',
-           'describe_normalization', 'build_report', 'refs_to_make']
-
-# %% ../nbs/09_reproduce.ipynb #f22af264
-PAPER = {
-    'table1': {'M1': {'cifar10': (79.99, 93.22, 97.41), 'cifar100': (47.69, 66.14, 72.35), 'tinyimagenet': (41.20, 61.16, 69.24)},
-               'M2': {'cifar10': (65.90, 86.20, 86.20), 'cifar100': (30.43, 48.55, 56.67), 'tinyimagenet': (31.56, 48.17, 55.57)},
-               'M3': {'cifar10': (79.36, 90.48, 94.51), 'cifar100': (66.75, 81.77, 86.48), 'tinyimagenet': (72.32, 72.32, 86.79)},
-               'M1+M2+M3': {'cifar10': (91.96, 98.14, 99.30), 'cifar100': (72.17, 86.55, 90.36), 'tinyimagenet': (73.52, 84.95, 88.55)}},
-    'table2': {'M1': {'cifar10': 97.26, 'cifar100': 91.41, 'tinyimagenet': 85.95}, 'M2': {'cifar10': 98.12, 'cifar100': 85.73, 'tinyimagenet': 82.68},
-               'M3': {'cifar10': 97.97, 'cifar100': 94.28, 'tinyimagenet': 96.07}, 'M1+M2+M3': {'cifar10': 99.78, 'cifar100': 96.03, 'tinyimagenet': 96.48}},
-    'table3': {'M1+M2': {'cifar10': (83.83, 94.85, 98.22), 'cifar100': (48.00, 66.41, 73.27), 'tinyimagenet': (43.52, 63.97, 71.79)},
-               'M1+M3': {'cifar10': (92.51, 98.16, 99.35), 'cifar100': (71.93, 86.59, 90.50), 'tinyimagenet': (73.29, 84.73, 88.41)},
-               'M2+M3': {'cifar10': (79.99, 93.22, 97.41), 'cifar100': (64.19, 79.29, 84.63), 'tinyimagenet': (72.74, 84.33, 87.30)},
-               'M1+M2+M3': {'cifar10': (92.96, 98.32, 99.33), 'cifar100': (72.17, 86.55, 90.36), 'tinyimagenet': (73.52, 84.95, 88.55)}},
-    'table4': {'M1+M2': {'cifar10': 97.94, 'cifar100': 92.99, 'tinyimagenet': 87.03}, 'M1+M3': {'cifar10': 99.75, 'cifar100': 95.87, 'tinyimagenet': 96.54},
-               'M2+M3': {'cifar10': 97.26, 'cifar100': 94.70, 'tinyimagenet': 96.09}, 'M1+M2+M3': {'cifar10': 99.78, 'cifar100': 96.03, 'tinyimagenet': 96.48}},
-    'table5': {'1:1:1': (92.36, 98.22, 99.31), '3:3:4': (92.29, 98.21, 99.26), 'max': (92.75, 98.26, 99.34),
-               'inv_entropy': (92.96, 98.32, 99.33), 'neg_exp_entropy': (92.90, 98.31, 99.36)},
-    'table6': {'1:1:1': 99.55, '3:3:4': 99.60, 'max': 99.68, 'inv_entropy': 99.78, 'neg_exp_entropy': 99.73},
-    'table7': {'one': {'cifar10': (88.71, 99.05), 'cifar100': (67.78, 96.025), 'tinyimagenet': (67.77, 96.00)},
-               'multiple': {'cifar10': (92.96, 99.78), 'cifar100': (72.17, 96.026), 'tinyimagenet': (73.52, 96.48)}},
-    # AUROC, CIFAR10 | CIFAR+10 | TinyImageNet; published figures under their own protocols (trained on the known classes)
-    'comparison': {'RPL': (82.7, 84.2, 68.8), 'OpenHybrid': (None, None, None), 'PMAL': (None, None, None), 'ZOC': (None, None, None),
-                   'MLS (Vaze et al.)': (None, None, 83.0), 'Class-inclusion': (94.8, 96.1, 78.5), 'CSSR': (None, None, None),
-                   'RCSSR': (None, None, None), 'the paper (ours)': (99.78, 96.03, 96.48)},
-}
-WEIGHTING_NAMES = {'1:1:1': '1:1:1', '3:3:4': '3:3:4', 'max': 'maximum', 'inv_entropy': 'inverse entropy', 'neg_exp_entropy': 'neg. exp. entropy'}
-INCONSISTENCIES = [
-    "Table 1 gives the fused CIFAR-10 result as 91.96/98.14/99.30, but Tables 3, 5 and 7 give 92.96/98.32/99.33.",
-    "Table 1: M2's CIFAR-10 top-3 equals its top-5 (86.20); M3's TinyImageNet top-1 equals its top-3 (72.32).",
-    "Table 3's M2+M3 row on CIFAR-10 equals Table 1's M1 row; Table 4's M2+M3 CIFAR-10 AUROC equals Table 2's M1.",
-    "The text states a CIFAR-100 gain of 42.48 over M2, but 72.17 - 30.43 = 41.74.",
-    "Sec. 4.1 calls CIFAR-100 'CIFAR10 ... 100 categories'; the comparison table calls the same 96.03 'CIFAR+10'.",
-    "Code vs paper: DINOv2 ViT-B/14 is used although the paper cites DINO; CIFAR-100 is evaluated on its first 500 "
-    "test images; the softmax scales are tuned by hand per data set; unknown class names are in the label space.",
-]
+__all__ = ['log', 'OPENSET_PRESETS', 'splits_of', 'label_spaces', 'references_for', 'prepare', 'runs_dir', 'kernel_name',
+           'run_key', 'run_notebook', 'reproduce', 'track_ablation', 'refs_to_make']
 
 # %% ../nbs/09_reproduce.ipynb #1f88d934
 def splits_of(cfg:RunConfig) -> list:
@@ -141,32 +101,6 @@ def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=No
     F.meta.update(dataset=cfg.dataset, split=cfg.split, refs_folders=sorted({str(Path(p).parent.parent) for p in refs.items}),
                   k_available=int(refs.k.max()) + 1, synthetic=cfg.smoke, wnids=ds.meta.get('wnids'))
     return F
-
-# %% ../nbs/09_reproduce.ipynb #5084ea17
-def git_commit() -> str:
-    "The checkout's commit (with `-dirty` when it has changes), or 'unknown'."
-    try:
-        c = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo_root(), capture_output=True, text=True, timeout=10).stdout.strip()
-        d = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=repo_root(), capture_output=True, text=True, timeout=10).stdout.strip()
-        return (c + ('-dirty' if d else '')) if c else 'unknown'
-    except Exception: return 'unknown'
-
-def result_path(out, kind:str, preset:str, dataset:str|None=None) -> Path:
-    return Path(out)/'results'/(f"{kind}_{preset}" + (f"_{dataset_slug(dataset)}" if dataset else '') + '.json')
-
-def bundle_path(out, preset:str, dataset:str, split:int=0) -> Path:
-    return Path(out)/'features'/f"{preset}_{dataset_slug(dataset)}_s{split}.npz"
-
-def write_result(path, payload:dict, run_key:str|None=None):
-    "Write one run's JSON (atomically), with the run key the runner passed to the notebook."
-    payload = dict(payload, encoder_calls=CALLS['total'], zsc_nb=zsc_nb.__version__, commit=git_commit(),
-                   written=utc_now(), run_key=run_key)
-    atomic_write(path, json.dumps(payload, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)))
-    return Path(path)
-
-def read_result(path) -> dict|None:
-    try: return json.loads(Path(path).read_text())
-    except Exception: return None
 
 # %% ../nbs/09_reproduce.ipynb #e3ee5cbf
 def runs_dir() -> Path:
@@ -271,238 +205,20 @@ def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
     (out/'results'/f'runner_{preset}.json').write_text(json.dumps(log_, indent=1))
     return dict(out=out, runs=log_['runs'], written=written)
 
-# %% ../nbs/09_reproduce.ipynb #0d08cad3
-PAPER_DATASETS = ['cifar10', 'cifar100', 'tinyimagenet']
-
-def _results(out, kind, preset) -> dict:
-    return {p.stem.split(f'{kind}_{preset}_', 1)[1]: read_result(p) for p in sorted((Path(out)/'results').glob(f'{kind}_{preset}_*.json'))}
-
-def _fmt(vals) -> str:
-    vals = [v for v in np.atleast_1d(vals) if v is not None]
-    if not vals: return '—'
-    v = 100 * np.asarray(vals, float)
-    return f"{v.mean():.2f}" if len(v) == 1 else f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
-
-def _p(v) -> str: return '—' if v is None else (f"{v:.2f}" if round(v, 2) == v else f"{v:.3f}")   # the paper's 96.025 vs 96.026
-
-def _ev_metric(ev:dict, combo:str, metric:str, ls:str='all', weighting:str|None=None) -> list:
-    "A metric of `combo` over the splits of one evaluation JSON."
-    w = 'none' if combo in ('M1', 'M2', 'M3') else (weighting or ev['config']['weighting'])
-    return [r[ls][combo][w].get(metric) for r in ev['results'].values() if ls in r]
-
-def _datasets(ours) -> list: return [d for d in PAPER_DATASETS if d in ours] + [d for d in ours if d not in PAPER_DATASETS] + [d for d in PAPER_DATASETS if d not in ours]
-
-def _name(d, smoke): return DISPLAY.get(d, d) + (' (SMOKE)' if smoke and d not in PAPER_DATASETS else '')
-
-def make_tables(out, preset:str) -> dict:
-    "`{name: (title, header, rows)}` for Tables 1–7 and the comparison, from the results JSON files of `preset`."
-    if preset == 'openset':   # runs only the open-set notebook: no paper tables to fill
-        from zsc_nb.openset_report import openset_tables
-        return openset_tables(out, preset)
-    ev, ab = _results(out, 'eval', preset), _results(out, 'ablations', preset)
-    smoke = any(r.get('config', {}).get('smoke') for r in ev.values())
-    pre = f"{SMOKE_BANNER}. " if smoke else ''
-    dsets, T = _datasets(ev), {}
-    def topk_rows(methods, src, paper, metric_fn):
-        rows = []
-        for m in methods:
-            for d in dsets:
-                p = paper.get(m, {}).get(d, (None,) * 3); o = metric_fn(src.get(d), m) if src.get(d) else ['—'] * 3
-                rows.append([m, _name(d, smoke)] + [x for i in range(3) for x in (o[i], _p(p[i]))])
-        return rows
-    hk = ['method', 'data set', 'top-1 ours', 'top-1 paper', 'top-3 ours', 'top-3 paper', 'top-5 ours', 'top-5 paper']
-    T['table1'] = (pre + 'Table 1: top-1/3/5 accuracy (%) of each method and the fusion (inverse entropy); all class names in the label space',
-                   hk, topk_rows(['M1', 'M2', 'M3', 'M1+M2+M3'], ev, PAPER['table1'], lambda e, m: [_fmt(_ev_metric(e, m, f'top{k}')) for k in (1, 3, 5)]))
-    rows = []
-    for m in ['M1', 'M2', 'M3', 'M1+M2+M3']:
-        for d in dsets:
-            e = ev.get(d)
-            rows.append([m, _name(d, smoke), _fmt(_ev_metric(e, m, 'auroc')) if e else '—', _p(PAPER['table2'][m].get(d)),
-                         _fmt(_ev_metric(e, m, 'fpr95')) if e else '—', _fmt(_ev_metric(e, m, 'auroc_msp', 'known')) if e else '—'])
-    T['table2'] = (pre + "Table 2: open-set AUROC (%), the authors' unknown score; FPR@95 beside it; MSP AUROC with the known classes only (clean protocol)",
-                   ['method', 'data set', 'AUROC ours', 'AUROC paper', 'FPR@95 ours', 'AUROC (MSP, known label space) ours'], rows)
-    combos = ['M1+M2', 'M1+M3', 'M2+M3', 'M1+M2+M3']
-    abm = lambda a, m, w, metric: a['combos'][m][w][metric]
-    T['table3'] = (pre + 'Table 3: top-1/3/5 accuracy (%) of combinations of methods (inverse entropy; split 0)', hk,
-                   topk_rows(combos, ab, PAPER['table3'], lambda a, m: [_fmt(abm(a, m, a['weighting'], f'top{k}')) for k in (1, 3, 5)]))
-    T['table4'] = (pre + 'Table 4: AUROC (%) of combinations of methods (inverse entropy; split 0)', ['method', 'data set', 'AUROC ours', 'AUROC paper'],
-                   [[m, _name(d, smoke), _fmt(abm(ab[d], m, ab[d]['weighting'], 'auroc')) if d in ab else '—', _p(PAPER['table4'][m].get(d))] for m in combos for d in dsets])
-    rows5, rows6 = [], []
-    for w in WEIGHTINGS:
-        for d in [d for d in dsets if d in ab or d == 'cifar10']:
-            p5 = PAPER['table5'][w] if d == 'cifar10' else (None,) * 3
-            o = [_fmt(abm(ab[d], 'M1+M2+M3', w, f'top{k}')) if d in ab else '—' for k in (1, 3, 5)]
-            rows5.append([WEIGHTING_NAMES[w], _name(d, smoke)] + [x for i in range(3) for x in (o[i], _p(p5[i]))])
-            rows6.append([WEIGHTING_NAMES[w], _name(d, smoke), _fmt(abm(ab[d], 'M1+M2+M3', w, 'auroc')) if d in ab else '—',
-                          _p(PAPER['table6'][w]) if d == 'cifar10' else '—'])
-    T['table5'] = (pre + 'Table 5: weighting methods, top-1/3/5 accuracy (%) of M1+M2+M3 (the paper: CIFAR-10 only; split 0)', ['weighting'] + hk[1:], rows5)
-    T['table6'] = (pre + 'Table 6: weighting methods, AUROC (%) of M1+M2+M3 (split 0)', ['weighting', 'data set', 'AUROC ours', 'AUROC paper'], rows6)
-    rows = []
-    for which in ('one', 'multiple'):
-        for d in dsets:
-            a = ab.get(d); p = PAPER['table7'][which].get(d, (None, None))
-            r = (a['k_one'] if which == 'one' else a['combos']['M1+M2+M3'][a['weighting']]) if a else None
-            label = 'one reference per class' if which == 'one' else (f"multiple (K={a['k']})" if a else 'multiple')
-            rows.append([label, _name(d, smoke), _fmt(r['top1']) if r else '—', _p(p[0]), _fmt(r['auroc']) if r else '—', _p(p[1])])
-    T['table7'] = (pre + 'Table 7: one vs several reference images per class, top-1 and AUROC (%) of M1+M2+M3 (split 0)',
-                   ['references', 'data set', 'top-1 ours', 'top-1 paper', 'AUROC ours', 'AUROC paper'], rows)
-    ours = []
-    for col in ('cifar10', 'cifarplus10', 'tinyimagenet'):
-        e = ev.get(col) or (ev.get('cifar100') if col == 'cifarplus10' else None)
-        ours.append(_fmt(_ev_metric(e, 'M1+M2+M3', 'auroc')) if e else '—')
-    rows = [[k, *(_p(v) for v in vals)] for k, vals in PAPER['comparison'].items()] + [[f'zsc_nb, {preset} preset', *ours]]
-    T['comparison'] = (pre + "Comparison (AUROC %, CIFAR10 | CIFAR+10 | TinyImageNet). Published figures use their own protocols and train on the known "
-                       "classes; the paper's 'CIFAR+10' is CIFAR-100 with 10 known classes, and ours falls back to it when the standard CIFAR+10 was not run",
-                       ['method', 'CIFAR10', 'CIFAR+10', 'TinyImageNet'], rows)
-    from zsc_nb.openset_report import openset_tables
-    T.update(openset_tables(out, preset))
-    return T
-
-def _md(title, header, rows) -> str:
-    esc = lambda x: str(x).replace('|', '\\|')
-    return '\n'.join([f"**{title}**", '', '| ' + ' | '.join(map(esc, header)) + ' |', '|' + '---|' * len(header)] +
-                     ['| ' + ' | '.join(map(esc, r)) + ' |' for r in rows]) + '\n'
-
-def _tex(title, header, rows) -> str:
-    esc = lambda x: str(x).replace('\\', '\\textbackslash{}').replace('&', '\\&').replace('%', '\\%').replace('_', '\\_').replace('#', '\\#').replace('±', '$\\pm$').replace('—', '--')
-    body = ['\\begin{table}[t]', '\\centering', '\\small', f"\\caption{{{esc(title)}}}", f"\\begin{{tabular}}{{{'l' * 2 + 'r' * (len(header) - 2)}}}",
-            '\\hline', ' & '.join(map(esc, header)) + ' \\\\', '\\hline'] + [' & '.join(map(esc, r)) + ' \\\\' for r in rows] + ['\\hline', '\\end{tabular}', '\\end{table}']
-    return '\n'.join(body) + '\n'
-
-_NUM = re.compile(r'^(-?\d+(?:\.\d+)?)(?: ± (\d+(?:\.\d+)?))?$')
-LABEL_COLUMNS = ('method', 'data set', 'weighting', 'references', 'label space')
-
-def csv_table(header:list, rows:list) -> tuple:
-    "Numbers only: `(header, rows, notes)`; a 'mean ± std' column becomes two (`x`, `x std`), '—' an empty cell."
-    num = [h not in LABEL_COLUMNS for h in header]
-    split = [n and any(' ± ' in str(r[i]) for r in rows) for i, n in enumerate(num)]
-    H = [x for h, s in zip(header, split) for x in ([h, f'{h} std'] if s else [h])] + ['note']
-    R, notes = [], {}
-    for r in rows:
-        cells, any_num = [], False
-        for v, n, s in zip(r, num, split):
-            if not n: cells.append(v); continue
-            m = _NUM.match(str(v).strip())
-            if m: any_num = True
-            cells += ([m.group(1) if m else '', (m.group(2) or '') if m else ''] if s else [m.group(1) if m else ''])
-        note = '' if any_num else 'no number: not run here, and the paper cites it without a value'
-        if note: notes[' / '.join(str(v) for v, n in zip(r, num) if not n)] = note
-        R.append(cells + [note])
-    return H, R, notes
-
-def build_tables(out, preset:str) -> list:
-    "Write `tables/<name>.{md,csv,tex,json}` for every table (CSV: numbers only; JSON: title, columns, notes); returns the paths."
-    import csv, io
-    tdir = Path(out)/'tables'; tdir.mkdir(parents=True, exist_ok=True); paths = []
-    for name, (title, header, rows) in make_tables(out, preset).items():
-        (tdir/f'{name}.md').write_text(_md(title, header, rows))
-        H, R, notes = csv_table(header, rows)
-        buf = io.StringIO(); csv.writer(buf).writerows([H] + R); (tdir/f'{name}.csv').write_text(buf.getvalue())
-        (tdir/f'{name}.json').write_text(json.dumps(dict(title=title, unit='percent', columns=H, smoke=title.startswith(SMOKE_BANNER),
-                                                          rows_without_numbers=notes, csv=f'{name}.csv'), indent=1, ensure_ascii=False))
-        (tdir/f'{name}.tex').write_text(_tex(title, header, rows))
-        paths += [tdir/f'{name}.{e}' for e in ('md', 'csv', 'json', 'tex')]
-    return paths
-
-# %% ../nbs/09_reproduce.ipynb #34354684
-def describe_normalization(normalize) -> str:
-    "The feature normalisation of a run, in words."
-    from zsc_nb.engine import resolve_normalization, NORMALIZATION
-    spec = resolve_normalization(normalize)
-    if spec == NORMALIZATION[True]: return 'L2-normalised'
-    side = lambda q, k: f"{'cos' if q and k else ('raw×normalised' if k else ('normalised×raw' if q else 'raw'))}"
-    return 'authors: ' + ', '.join(f"{m} {side(q, k)}" for m, (q, k) in zip(('M1', 'M2', 'M3'), spec))
-
-AUTHORS_DIFFERENCES = [
-    "On CUDA the authors' CLIP runs in fp16 end to end, softmax and entropy included (`clip.load`); the `authors` preset encodes "
-    "in fp16 too (`clip_precision='auto'`) but computes the softmax, confidences and fusion from the cached features in float32/64. "
-    "On CPU both are fp32 and the pipelines agree to the parity suite's bounds.",
-    "The authors' loops list the reference folder with `os.listdir` (file-system order) and sum 0.5 × each reference of a class; "
-    "the mean over a class's K references is the same number up to float rounding.",
-    "Their DINOv2 is the `torch.hub` model of January 2024; ours is timm's port of the same weights with the hub's run-time "
-    "position-embedding interpolation computed once at load time (identical for 224 px inputs; see the parity chapter).",
-    "Image files the encoders read (references, folder and CSV data sets) are decoded the authors' way in this preset (their plain "
-    "`Image.open(...).convert('RGB')`: no EXIF rotation, no compositing of transparency, no rescaling of 16-bit or float images); the "
-    "other presets decode them as a viewer shows them (`zsc_nb.images.load_image`, which also reads TinyImageNet in every preset). "
-    "On the paper's data (CIFAR arrays, TinyImageNet's 8-bit JPEGs, opaque PNG references) both give the same pixels.",
-]
-FIGURE_CAPTIONS = {'fig3_references': 'Fig. 3: reference images, the class above each column, its prompt below each image.',
-                   'fig4_tsne_m1': 'Fig. 4: t-SNE in CLIP space (M1): test images, text features.',
-                   'fig4_tsne_m2': 'Fig. 4: t-SNE in CLIP space (M2): test images, references, text features.',
-                   'fig4_tsne_m3': 'Fig. 4: t-SNE in DINO space (M3): test images, references.',
-                   'scale_m1': "Top-1 and AUROC against M1's softmax scale.", 'scale_m2': "Top-1 and AUROC against M2's softmax scale.",
-                   'scale_m3': "Top-1 and AUROC against M3's softmax scale.", 'k_refs': 'Top-1 and AUROC against the number of references per class.'}
-
-def build_report(out, preset:str, runner:dict|None=None) -> Path:
-    "`REPORT.md`: what ran, every table, the clean protocol's summary, the figures and the paper's inconsistencies."
-    out = Path(out); ev = _results(out, 'eval', preset)
-    figs = read_result(result_path(out, 'figures', preset)) or {}
-    smoke = any(r.get('config', {}).get('smoke') for r in ev.values())
-    L = [f"# {SMOKE_BANNER + ': ' if smoke else ''}zsc_nb reproduction report, preset `{preset}`", '']
-    if smoke: L += [f"> **{SMOKE_BANNER}.** The `shapes` data set is drawn procedurally, the encoders have random weights, the "
-                    "references are procedural drawings and the LLM dialogue is scripted. These numbers test the pipeline; they are not results.", '']
-    L += ['## What ran', '', '| data set | CLIP | DINO | K used / available | scales (M1, M2, M3) | features | splits | label spaces | test images | commit | seconds: data / references / encode / evaluate |',
-          '|---|---|---|---|---|---|---|---|---|---|---|']
-    for d, e in ev.items():
-        c, m = e['config'], e['meta']; st = m.get('stages_s', {})
-        L.append(f"| {DISPLAY.get(d, d)} | {m.get('clip')} | {m.get('dino')} | {c['k_refs']} / {m.get('k_available')} | {tuple(c['scales'])} | "
-                 f"{describe_normalization(c['normalize'])} | {', '.join(map(str, e['results']))} | "
-                 f"{', '.join(m.get('label_spaces', []))} | {m.get('n_test')}{' (first ' + str(c['max_test']) + ')' if c.get('max_test') else ''} | {e.get('commit')} | "
-                 + ' / '.join(f"{st.get(s, 0):.1f}" for s in ('data', 'references', 'encode', 'evaluate')) + ' |')
-    models = {(d, r): m for d, e in ev.items() for r, m in (e['meta'].get('encoders') or {}).items()}
-    if models:
-        L += ['', '**Models** (everything that changes a feature is also in its cache key):', '',
-              '| data set | role | model | weights | precision | device | activation | position embedding | preprocessing |', '|---|---|---|---|---|---|---|---|---|']
-        for (d, r), m in models.items():
-            p = m.get('preprocess', {})
-            L.append(f"| {DISPLAY.get(d, d)} | {r} | {m['name']} | {m['weights']} | {m['precision']} | {m.get('device', '')} | {m.get('activation', '')} | "
-                     f"{m.get('pos_embed', 'native')} | {p.get('backend')} {p.get('interpolation')} {p.get('resize_mode', 'shortest')} {p.get('size')}, crop {p.get('crop')} |")
-    if ev:
-        any_e = next(iter(ev.values()))
-        L += ['', f"Label space 'all' puts every class name of the data set (unknown ones included) in front of M1, the LLM and the generator, as the "
-              f"authors do; 'known' is standard open-set recognition (known classes only, MSP score). Fused results use the "
-              f"`{any_e['config']['weighting']}` weighting, {'normalised' if any_e['config']['normalize_weights'] else 'unnormalised (the authors)'} weights, "
-              f"reference aggregation `{any_e['config']['ref_agg']}`."]
-    if runner:
-        L += ['', '**Notebook runs** (skipped when their results were current):', '']
-        L += [f"- `{r['notebook']}` {r['dataset'] or ''}: {'ran in ' + str(r['seconds']) + ' s' if r['ran'] else 'current, skipped'} → `{r['result']}`" for r in runner['runs']]
-    if runner and runner.get('skipped'):
-        L += ['', f"**{runner['skipped']} unusable image file(s) left out** (`--skip-bad`): each with its reason in `skipped.txt`."]
-    L += ['', '## Tables', '']
-    for name in ['table1', 'table2', 'table3', 'table4', 'table5', 'table6', 'table7', 'comparison']:
-        p = out/'tables'/f'{name}.md'
-        if p.exists(): L += [p.read_text(), '']
-    multi = {d: e for d, e in ev.items() if len(e['results']) > 1 and any('known' in r for r in e['results'].values())}
-    if multi:
-        L += ['## Clean protocol: mean ± std over the five standard splits', '',
-              '| data set | label space | top-1 | AUROC | FPR@95 | AUROC (MSP) | FPR@95 (MSP) |', '|---|---|---|---|---|---|---|']
-        for d, e in multi.items():
-            for ls in ('all', 'known'):
-                g = lambda k: _fmt(_ev_metric(e, 'M1+M2+M3', k, ls)) if ls == 'all' or k not in ('auroc', 'fpr95') else 'n/a'
-                L.append(f"| {_name(d, smoke)} | {ls} | {g('top1')} | {g('auroc')} | {g('fpr95')} | {g('auroc_msp')} | {g('fpr95_msp')} |")
-        L.append('')
-    ab = _results(out, 'ablations', preset)
-    cal = {d: a['calibration'] for d, a in ab.items() if a.get('calibration')}
-    if cal:
-        L += ['## Beyond the paper: softmax scales calibrated on the references alone', '',
-              "Each method's scale chosen by the leave-one-out NLL of the reference images (no test label used), against the preset's "
-              "scales, both with L2-normalised features; M1+M2+M3, split 0.", '',
-              '| data set | scales (M1, M2, M3) | top-1 | AUROC | FPR@95 |', '|---|---|---|---|---|']
-        for d, c in cal.items():
-            for which, sc in (('preset', c['preset_scales']), ('calibrated', c['scales'])):
-                L.append(f"| {_name(d, smoke)} | {which}: {tuple(round(x, 3) for x in sc)} | {_fmt(c[which]['top1'])} | {_fmt(c[which]['auroc'])} | {_fmt(c[which]['fpr95'])} |")
-        L.append('')
-    from zsc_nb.templates import ablation_sections
-    L += ablation_sections({DISPLAY.get(d, d): e for d, e in ev.items()}, smoke)
-    if figs.get('figures'):
-        L += ['## Figures', '', 'Each figure also as PDF beside the PNG (`figures/`).', '']
-        for f in [f for f in figs['figures'] if f.endswith('.png')]:
-            L += [f"![{Path(f).stem}]({f})", '', f"*{FIGURE_CAPTIONS.get(Path(f).stem, Path(f).stem)}* ([PDF]({Path(f).with_suffix('.pdf').as_posix()}))", '']
-    if preset == 'authors': L += ["## Known differences from the authors' pipeline", ''] + [f"- {x}" for x in AUTHORS_DIFFERENCES] + ['']
-    from zsc_nb.openset_report import openset_report_lines
-    L += openset_report_lines(out, preset)
-    L += ['## Inconsistencies in the paper', ''] + [f"- {x}" for x in INCONSISTENCIES] + ['']
-    p = out/'REPORT.md'; p.write_text('\n'.join(L)); return p
+# %% ../nbs/09_reproduce.ipynb #9329b4dd
+def track_ablation(cfg, # the run's `RunConfig`
+                   root=None, download:bool=True, skip=() # image files left out (--skip-bad), as for the run itself
+                  ) -> dict:
+    "`{track: {clip, dino, M1, M2, M3, M1+M2+M3}}` (top-1 and AUROC) on `cfg.split`, one `prepare` per track."
+    out = {}
+    for t in TRACKS:
+        c = cfg.replace(track=t, **({} if cfg.smoke else TRACKS[t]))
+        F = prepare(c, root, download, progress=False, skip=skip)
+        r = evaluate(F, c.scales, c.normalize, 'all', normalize_weights=c.normalize_weights, agg=c.ref_agg, k=c.k_refs, max_test=c.max_test, dtype=c.arithmetic,
+                     combos=('M1', 'M2', 'M3', 'M1+M2+M3'), weightings=(c.weighting,))
+        pick = lambda m: {k: r[m]['none' if '+' not in m else c.weighting][k] for k in ('top1', 'auroc')}
+        out[t] = dict(clip=F.meta['clip'], dino=F.meta['dino'], **{m: pick(m) for m in ('M1', 'M2', 'M3', 'M1+M2+M3')})
+    return out
 
 # %% ../nbs/09_reproduce.ipynb #54eadc71
 def refs_to_make(cfg:RunConfig) -> int:

@@ -22,7 +22,7 @@ TEMPLATE_KEYS = {'imagenet': 'imagenet1k', 'flowers102': 'flowers', 'cifarplus10
 __all__ = ['log', 'CONTEXT_LENGTH', 'CUPL_QUESTIONS', 'TEMPLATE_KEYS', 'PROMPT_VARIANTS', 'single_prompts', 'dataset_templates',
            'ensemble_prompts', 'definitions', 'icar_prompts', 'cupl_from_replies', 'cupl_path', 'imagenet_cupl',
            'cupl_replies', 'class_text_features', 'token_counts', 'long_prompts', 'warn_long', 'prompt_ablation',
-           'prompt_table', 'track_ablation', 'track_table', 'ablation_sections']
+           'prompt_table', 'track_table', 'ablation_sections']
 
 # %% ../nbs/03b_prompts.ipynb #1eed503b
 def _readable(c:str) -> str: return c.replace('_', ' ')
@@ -216,23 +216,6 @@ def prompt_table(results:dict, # {dataset: prompt_ablation output}
     return L + ['']
 
 # %% ../nbs/03b_prompts.ipynb #aab65a64
-def track_ablation(cfg, # the run's `RunConfig`
-                   root=None, download:bool=True, skip=() # image files left out (--skip-bad), as for the run itself
-                  ) -> dict:
-    "`{track: {clip, dino, M1, M2, M3, M1+M2+M3}}` (top-1 and AUROC) on `cfg.split`, one `prepare` per track."
-    from zsc_nb.config import TRACKS
-    from zsc_nb.reproduce import prepare
-    from zsc_nb.engine import evaluate
-    out = {}
-    for t in TRACKS:
-        c = cfg.replace(track=t, **({} if cfg.smoke else TRACKS[t]))
-        F = prepare(c, root, download, progress=False, skip=skip)
-        r = evaluate(F, c.scales, c.normalize, 'all', normalize_weights=c.normalize_weights, agg=c.ref_agg, k=c.k_refs, max_test=c.max_test, dtype=c.arithmetic,
-                     combos=('M1', 'M2', 'M3', 'M1+M2+M3'), weightings=(c.weighting,))
-        pick = lambda m: {k: r[m]['none' if '+' not in m else c.weighting][k] for k in ('top1', 'auroc')}
-        out[t] = dict(clip=F.meta['clip'], dino=F.meta['dino'], **{m: pick(m) for m in ('M1', 'M2', 'M3', 'M1+M2+M3')})
-    return out
-
 def track_table(results:dict, # {dataset: track_ablation output}
                 smoke:bool=False) -> list:
     "Markdown lines of the backbone table: per track, single methods, the fusion and its gain over the best single method."

@@ -1,0 +1,70 @@
+"""The package's layering: no import cycle between library modules (imports inside functions count), no library
+module over about 400 lines, and the checker itself fails on a planted cycle."""
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent/'zsc_nb'
+SKIP = {'__init__', '_modidx'}
+MAX_LINES = 420
+
+
+def import_graph(pkg:Path=PKG) -> dict:
+    "{module: set of zsc_nb modules it imports}, from every import statement in the file (function bodies included)."
+    mods = {p.stem: p for p in pkg.glob('*.py') if p.stem not in SKIP}
+    graph = {m: set() for m in mods}
+    for m, p in mods.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 0 and not (node.module or '').startswith('zsc_nb'):
+                    continue
+                base = (node.module or '').removeprefix('zsc_nb').lstrip('.')
+                names = [base.split('.')[0]] if base else [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name.removeprefix('zsc_nb.').split('.')[0] for a in node.names if a.name.startswith('zsc_nb.')]
+            else:
+                continue
+            graph[m] |= {n for n in names if n in mods and n != m}
+    return graph
+
+
+def find_cycles(graph:dict) -> list:
+    "Every elementary cycle found by a depth-first walk, as 'a -> b -> a' strings (sorted, without repeats)."
+    cycles = set()
+
+    def walk(v, path):
+        for w in sorted(graph.get(v, ())):
+            if w in path:
+                ring = path[path.index(w):]
+                i = ring.index(min(ring))
+                ring = ring[i:] + ring[:i]
+                cycles.add(' -> '.join(ring + [ring[0]]))
+            elif len(path) < len(graph):
+                walk(w, path + [w])
+
+    for v in sorted(graph):
+        walk(v, [v])
+    return sorted(cycles)
+
+
+def test_checker_finds_a_planted_cycle():
+    assert find_cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == ['a -> b -> c -> a']
+    assert find_cycles({'a': {'b'}, 'b': set()}) == []
+
+
+def test_checker_reads_imports_inside_functions(tmp_path):
+    (tmp_path/'low.py').write_text("def f():\n    from zsc_nb.high import g\n    return g\n")
+    (tmp_path/'high.py').write_text("from .low import f\n")
+    (tmp_path/'other.py').write_text("import zsc_nb.low\n")
+    graph = import_graph(tmp_path)
+    assert graph == {'low': {'high'}, 'high': {'low'}, 'other': {'low'}}
+    assert find_cycles(graph) == ['high -> low -> high']
+
+
+def test_no_import_cycles():
+    cycles = find_cycles(import_graph())
+    assert not cycles, f"import cycles between library modules (a lower stage imports a higher one): {cycles}"
+
+
+def test_modules_are_small():
+    big = {p.name: n for p in PKG.glob('*.py') if p.stem not in SKIP and (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not big, f"library modules over {MAX_LINES} lines (split them along the pipeline's seams): {big}"
