@@ -68,3 +68,24 @@ def test_stage_chapter_opens_with_prose_and_shows_outputs(nb):
     assert first and not first.lstrip().startswith(('#', '|', '```')) and words >= 40, \
         f'{nb.name}: open the chapter with a paragraph on what the stage does and why (found {first[:60]!r}, {words} words)'
     assert saved_outputs(cs) >= 1, f'{nb.name}: no saved outputs; execute it (nbconvert --execute --inplace) and keep them'
+
+def mixes_imports(code:str) -> bool:
+    """A cell nbdev runs out of order when it builds the docs: not exported, yet holding an import beside other code
+    (nbdev's `exec_show_docs` runs every cell with an import; its FAQ: keep imports in cells of their own)."""
+    import ast
+    first = code.lstrip().split('\n', 1)[0]
+    if first.startswith('#|') and re.search(r'\b(export|exports|exporti|exec_doc)\b|eval:\s*false', first): return False
+    try: tree = ast.parse(code)
+    except SyntaxError: return False
+    imports = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree))
+    return imports and any(isinstance(n, (ast.Expr, ast.Assign)) for n in ast.walk(tree)) and 'nbdev_export()' not in code
+
+def test_import_rule_can_fail():
+    assert mixes_imports('import numpy as np\nx = np.ones(3)') and mixes_imports('with a:\n    import os\n    print(1)')
+    assert not mixes_imports('import numpy as np\nfrom pathlib import Path') and not mixes_imports('x = 1\nprint(x)')
+    assert not mixes_imports('#| export\nimport os\nX = os.sep') and not mixes_imports('import nbdev; nbdev.nbdev_export()')
+
+@pytest.mark.parametrize('nb', [p for p in NOTEBOOKS if p.name != 'index.ipynb'], ids=lambda p: p.relative_to(NBS).as_posix())
+def test_imports_have_cells_of_their_own(nb):
+    bad = [(i, src(c)[:60]) for i, c in enumerate(cells(nb)) if c['cell_type'] == 'code' and mixes_imports(src(c))]
+    assert not bad, f'{nb.name}: cells with an import beside other code run out of order under nbdev_docs; split the imports off: {bad}'
