@@ -98,7 +98,74 @@ def bench_evaluate(repeats:int=3, **kw) -> float:
         t = time.perf_counter(); evaluate(F, combos=('M1', 'M2', 'M3', 'M1+M2+M3')); best = min(best, time.perf_counter() - t)
     return best
 
-def main(encoders:bool=True):
+if __name__ == '__main__': main()
+
+# %% auto #0
+__all__ = ['BENCH_MODELS', 'BF16_PEAK_TFLOPS', 'SCALE_SIZES', 'bf16_peak', 'flops_per_image', 'per_image_loop', 'bench_encoders',
+           'random_features', 'bench_evaluate', 'floor_seconds', 'bench_scale', 'machine_state', 'scale_table', 'main']
+
+# %% ../nbs/90_bench.ipynb #c3d4e5f6
+SCALE_SIZES = ((10_000, 1_000, 4), (50_000, 1_000, 8))   # images × classes × K: the issue's sizes (ImageNet val: 50k × 1k)
+
+def floor_seconds(F:Features) -> float:
+    "The work any implementation must do: three similarity matrices against class prototypes and their softmaxes, float32 NumPy."
+    from zsc_nb.encoders import l2_normalize
+    t = time.perf_counter(); C = len(F.classes)
+    onehot = np.eye(C, dtype=np.float32)[F.ref_labels]
+    for X, K in ((F.img_clip, F.text_clip), (F.img_clip, F.ref_clip), (F.img_dino, F.ref_dino)):
+        P = K if len(K) == C else (onehot / onehot.sum(0)).T @ K
+        S = l2_normalize(X) @ l2_normalize(P).T * np.float32(100.0)
+        e = np.exp(S - S.max(1, keepdims=True)); p = e / e.sum(1, keepdims=True)
+    return time.perf_counter() - t
+
+def _timed(fn, every:float=0.01) -> tuple:
+    "`(seconds, peak MiB)` of `fn()`: the peak of the resident set above its start, sampled every `every` s (no tracing overhead)."
+    import threading, os
+    page = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
+    def rss():
+        try: return int(open('/proc/self/statm').read().split()[1]) * page
+        except OSError: return 0
+    base = peak = rss(); done = threading.Event()
+    def watch():
+        nonlocal peak
+        while not done.wait(every): peak = max(peak, rss())
+    th = threading.Thread(target=watch, daemon=True); th.start(); t = time.perf_counter()
+    try: fn(); s = time.perf_counter() - t
+    finally: done.set(); th.join()
+    return s, max(peak, rss()) / 2**20 - base / 2**20
+
+def bench_scale(n:int=10_000, c:int=1_000, k:int=4, ablations:bool=True, preset:str='clean', device:str='auto') -> dict:
+    "`evaluate` (every combination and weighting, cold cache) and the whole ablation suite, in seconds and as multiples of the floor."
+    from zsc_nb.config import get_preset
+    from zsc_nb.ablations import run_ablations
+    cfg = get_preset(preset, 'cifar10'); fresh = lambda: random_features(n, c, k)   # a new bundle: nothing cached yet
+    F = fresh(); fl = min(floor_seconds(F) for _ in range(2))
+    F = fresh(); te, me = _timed(lambda: evaluate(F, cfg.scales, cfg.normalize, 'all', normalize_weights=cfg.normalize_weights, agg=cfg.ref_agg,
+                                                   k=cfg.k_refs, dtype=cfg.arithmetic, device=device))
+    out = dict(size=f'{n:,} × {c:,} × K{k}', floor_s=fl, evaluate_s=te, evaluate_x=te / fl, evaluate_mib=me)
+    if ablations:
+        F = fresh(); ta, ma = _timed(lambda: run_ablations(F, cfg))
+        out.update(ablations_s=ta, ablations_x=ta / fl, ablations_mib=ma)
+    return out
+
+def machine_state() -> str:
+    "CPU count, load average and free memory at the time of a measurement (the machine may be shared)."
+    import os
+    la = ', '.join(f'{x:.1f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
+    try: free = next(int(l.split()[1]) for l in open('/proc/meminfo') if l.startswith('MemAvailable')) / 2**20; mem = f', {free:.0f} GiB available'
+    except (OSError, StopIteration): mem = ''
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none (no GPU lent: CPU/NumPy numbers only)'
+    return f"{os.cpu_count()} CPUs, load average {la}{mem}; GPU: {gpu}"
+
+def scale_table(rows:list) -> str:
+    "The measured rows as a Markdown table."
+    L = ['| images × classes × K | floor (s) | `evaluate` (s, × floor) | ablation suite (s, × floor) | peak MiB evaluate / ablations |', '|---|---|---|---|---|']
+    for r in rows:
+        ab = f"{r['ablations_s']:.1f} ({r['ablations_x']:.1f}×)" if 'ablations_s' in r else 'not run'
+        L.append(f"| {r['size']} | {r['floor_s']:.2f} | {r['evaluate_s']:.2f} ({r['evaluate_x']:.1f}×) | {ab} | {r['evaluate_mib']:.0f} / {r.get('ablations_mib', float('nan')):.0f} |")
+    return '\n'.join(L)
+
+def main(encoders:bool=True, sizes=SCALE_SIZES):
     print(f"zsc_nb benchmark on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
     if encoders:
@@ -108,11 +175,8 @@ def main(encoders:bool=True):
         for r in bench_encoders():
             pf = f"{100 * r['peak_fraction']:.1f}" if r['peak_fraction'] is not None else 'n/a (CPU)' if r['device'] == 'cpu' else 'n/a'
             print(f"| {r['model']} | {r['device']} | {r['batched_ips']:.1f} | {r['loop_ips']:.1f} | {r['speedup']:.1f}× | {r['gflops_per_image']:.1f} | {pf} |")
-    print(f"\nevaluate() on cached features, 10,000 images × 200 classes × K=8: {bench_evaluate():.3f} s "
-          "(M1–M3, 5 weightings, top-1/3/5, authors' AUROC and MSP AUROC)")
+    print(f"\nEvaluation from cached features (synthetic, clean preset: every combination and weighting; the ablation suite of "
+          f"`zsc_nb.ablations.run_ablations`), each as a multiple of the floor measured just before it in this process.\nMachine: {machine_state()}\n")
+    print(scale_table([bench_scale(n, c, k) for n, c, k in sizes]))
 
 if __name__ == '__main__': main()
-
-# %% auto #0
-__all__ = ['BENCH_MODELS', 'BF16_PEAK_TFLOPS', 'bf16_peak', 'flops_per_image', 'per_image_loop', 'bench_encoders',
-           'random_features', 'bench_evaluate', 'main']

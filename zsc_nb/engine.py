@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 import numpy as np
 from .methods import text_scores, reference_scores
-from .fusion import to_probs, fusion_weights, CONFIDENCES
-from .metrics import topk_accuracies, unknown_score, auroc, fpr_at_tpr
+from .fusion import to_probs, CONFIDENCES
+from .scoring import fair_chunk, authors_chunk, summarise
 from .data import known_mask
 from .encoders import cached_features, create_encoder, l2_normalize
 
@@ -38,8 +38,9 @@ def text_prompts(classes, template:str='a photo of a {}', underscores:bool=True)
 
 # %% auto #0
 __all__ = ['COMBOS', 'FIXED', 'WEIGHTINGS', 'NORMALIZATION', 'SCALE_GRID', 'resolve_normalization', 'text_prompts', 'Features',
-           'RefSet', 'encode_all', 'save_features', 'load_features', 'method_sims', 'evaluate', 'reference_sims',
-           'calibrate_scales', 'procedural_refs']
+           'RefSet', 'encode_all', 'save_features', 'load_features', 'method_sims', 'SimCache', 'sim_cache',
+           'cached_sims', 'torch_sims', 'evaluate', 'evaluate_scales', 'reference_sims', 'calibrate_scales',
+           'procedural_refs']
 
 # %% ../nbs/08_engine.ipynb #145a6035
 @dataclass
@@ -115,30 +116,91 @@ def load_features(path) -> Features:
     return Features(info['classes'], known=info['known'], meta=info['meta'], **arrs)
 
 # %% ../nbs/08_engine.ipynb #9965de91
+def _method_sim(F:Features, m:int, qk:tuple, agg:str='mean') -> np.ndarray:
+    "One method's N×C similarities (M1: image · text; M2, M3: image · references of each class)."
+    q, k = qk
+    if m == 0: return text_scores(l2_normalize(F.img_clip) if q else F.img_clip, l2_normalize(F.text_clip) if k else F.text_clip, normalize=False)
+    X, R = (F.img_clip, F.ref_clip) if m == 1 else (F.img_dino, F.ref_dino)
+    return reference_scores(X, R, F.ref_labels, len(F.classes), agg, q, k)
+
 def method_sims(F:Features, normalize=False, agg:str='mean') -> list:
     "[M1, M2, M3] similarity matrices, N×C, with the authors' (`normalize=False`), clean (`True`) or a per-method normalisation."
-    (q1, k1), (q2, k2), (q3, k3) = resolve_normalization(normalize)
-    C = len(F.classes)
-    s1 = text_scores(l2_normalize(F.img_clip) if q1 else F.img_clip, l2_normalize(F.text_clip) if k1 else F.text_clip, normalize=False)
-    s2 = reference_scores(F.img_clip, F.ref_clip, F.ref_labels, C, agg, q2, k2)
-    s3 = reference_scores(F.img_dino, F.ref_dino, F.ref_labels, C, agg, q3, k3)
-    return [s1, s2, s3]
+    return [_method_sim(F, m, qk, agg) for m, qk in enumerate(resolve_normalization(normalize))]
 
-def _scores_for(fused, y, known, label_space):
-    "Metrics of one fused matrix. 'all': authors' label space; 'known': columns and accuracy restricted to known classes."
-    kn = known_mask(fused.shape[1], known); unk = ~kn[y]
-    out = {}
-    if label_space == 'all':
-        out.update({f'top{k}': v for k, v in topk_accuracies(fused, y, (1, 3, 5)).items()})
-        u = unknown_score(fused, kn, 'authors')
-        out.update(auroc=auroc(u, unk), fpr95=fpr_at_tpr(u, unk))
-    else:
-        remap = -np.ones(len(kn), int); remap[np.flatnonzero(kn)] = np.arange(kn.sum())
-        fk = fused[:, kn]
-        out.update({f'top{k}': v for k, v in topk_accuracies(fk[~unk], remap[y[~unk]], (1, 3, 5)).items()})
-    u = unknown_score(fused, kn, 'msp')
-    out.update(auroc_msp=auroc(u, unk), fpr95_msp=fpr_at_tpr(u, unk))
+class SimCache:
+    "Similarity matrices of one `Features`, per (method, normalisation, aggregation, K, column order), computed once and shared."
+    def __init__(self, max_bytes:int=2**31): # least recently used matrices are dropped beyond this
+        from collections import OrderedDict
+        self.store, self.max_bytes, self.hits, self.misses = OrderedDict(), max_bytes, 0, 0
+    def get(self, key, make):
+        "The cached value of `key`, else `make()` stored under it."
+        if key in self.store:
+            self.store.move_to_end(key); self.hits += 1
+            return self.store[key]
+        self.misses += 1; v = self.store[key] = make()
+        while len(self.store) > 1 and sum(a.nbytes for a in self.store.values()) > self.max_bytes: self.store.popitem(last=False)
+        return v
+    def __repr__(self): return f"SimCache({len(self.store)} matrices, {sum(a.nbytes for a in self.store.values()) / 2**20:.0f} MiB, {self.hits} hits, {self.misses} misses)"
+
+def sim_cache(F:Features) -> SimCache:
+    "The `SimCache` that travels with `F` (made on first use, dropped with `F`; not saved). Replace arrays, don't edit them in place."
+    return F.__dict__.setdefault('_sim_cache', SimCache())
+
+def cached_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, perm=None, cache:SimCache|None=None) -> list:
+    "`method_sims(F.with_refs(k), normalize, agg)` with columns in `perm` order (None: class order), each through the cache."
+    cache = sim_cache(F) if cache is None else cache
+    ident = tuple((id(getattr(F, a)), np.shape(getattr(F, a))) for a in _ARRAYS)
+    pk = None if perm is None else tuple(int(c) for c in perm)
+    out = []
+    for m, qk in enumerate(resolve_normalization(normalize)):
+        key = (ident, m, qk, pk) if m == 0 else (ident, m, qk, agg, k, pk)
+        def make(m=m, qk=qk):
+            s = _method_sim(F if m == 0 else F.with_refs(k), m, qk, agg)
+            return s if perm is None else np.ascontiguousarray(s[:, perm])
+        out.append(cache.get(key, make))
     return out
+
+def torch_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, perm=None, device='cuda'):
+    "A function `(lo, hi) -> [M1, M2, M3]` of torch tensors on `device`: the rows `lo:hi` of `cached_sims`, computed there."
+    import torch
+    Fk = F.with_refs(k); C = len(F.classes); perm = np.arange(C) if perm is None else np.asarray(perm)
+    reference_scores(Fk.ref_clip[:1], Fk.ref_clip, Fk.ref_labels, C, agg)        # the same checks (every class has a reference)
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a, np.float32), device=device)
+    n = lambda a, on: l2_normalize(a) if on else a
+    (q1, k1), *rest = resolve_normalization(normalize)
+    parts = [(t(n(F.img_clip, q1)), t(n(F.text_clip, k1)[perm]), None)]
+    onehot = np.eye(C, dtype=np.float32)[Fk.ref_labels]
+    for X, R, (q, kk) in zip((F.img_clip, F.img_dino), (Fk.ref_clip, Fk.ref_dino), rest):
+        R = np.asarray(R, np.float32)
+        if agg == 'max': parts.append((t(n(X, q)), t(n(R, kk)), torch.as_tensor(np.argsort(perm)[Fk.ref_labels], device=device)))
+        else:
+            protos = (onehot / onehot.sum(0)).T @ n(R, kk or agg == 'prototype')
+            parts.append((t(n(X, q)), t(n(protos, agg == 'prototype')[perm]), None))
+    def rows(lo:int, hi:int) -> list:
+        out = []
+        for Q, K, lab in parts:
+            s = Q[lo:hi] @ K.T
+            if lab is not None: s = torch.full((hi - lo, C), -torch.inf, device=device).scatter_reduce(1, lab.expand(hi - lo, -1), s, 'amax')
+            out.append(s)
+        return out
+    return rows
+
+# %% ../nbs/08_engine.ipynb #a1e7c0de
+def _plan(combos, weightings) -> list:
+    "(combination, method indices, weighting label, weighting spec) for every fusion `evaluate` scores."
+    out = []
+    for name in combos:
+        idx = COMBOS[name]
+        for w in (['none'] if len(idx) == 1 else weightings):
+            out.append((name, idx, w, w if w == 'none' or w in CONFIDENCES else tuple(FIXED[w][i] for i in idx)))
+    return out
+
+def _backend(device:str, authors:bool) -> str:
+    if authors or device == 'numpy': return 'numpy'
+    if device == 'auto':
+        import torch
+        return 'cuda' if torch.cuda.is_available() else 'numpy'
+    return device
 
 def evaluate(F:Features, # the cached features
              scales=(1.0, 3.0, 50.0), # softmax scale of M1, M2, M3
@@ -146,32 +208,59 @@ def evaluate(F:Features, # the cached features
              label_space:str='all', # 'all' (unknown names included) or 'known'
              combos=tuple(COMBOS), weightings=WEIGHTINGS,
              normalize_weights:bool=False, agg:str='mean', k:int|None=None, max_test:int|None=None,
-             dtype='float64' # arithmetic of probabilities, fusion and scores: 'float64', or 'float32' as the authors' torch loops
+             dtype='float64', # 'float64': exact ranking, ties shared fairly; 'float32': the authors' torch arithmetic and tie-breaks
+             device:str='auto', # 'auto' (a CUDA GPU when torch sees one, else NumPy), 'numpy', or a torch device ('cpu', 'cuda')
+             cache:SimCache|None=None, # similarity matrices shared between calls; None: the one travelling with `F`
+             chunk_elems:int=2**17 # test images are scored in chunks of about this many N×C entries (bounded memory)
             ) -> dict:
     "`{combo: {weighting: metrics}}` for every combination of methods and weighting; single methods under 'none'."
+    return evaluate_scales(F, [scales], normalize, label_space, combos, weightings, normalize_weights, agg, k, max_test, dtype, device, cache, chunk_elems)[0]
+
+def evaluate_scales(F:Features, scale_sets:list, # several (M1, M2, M3) scales: one pass over the test images for all of them
+                    normalize=False, label_space:str='all', combos=tuple(COMBOS), weightings=WEIGHTINGS, normalize_weights:bool=False,
+                    agg:str='mean', k:int|None=None, max_test:int|None=None, dtype='float64', device:str='auto', cache=None,
+                    chunk_elems:int=2**17) -> list:
+    "`[evaluate(F, scales, ...) for scales in scale_sets]`, each method's probabilities made once per scale it takes."
     if label_space not in ('all', 'known'): raise ValueError(f"label_space must be 'all' or 'known', got {label_space!r}")
     t = time.perf_counter()
-    F = F.with_refs(k); y = F.labels if max_test is None else F.labels[:max_test]
-    sims = method_sims(F, normalize, agg)
-    if max_test is not None: sims = [s[:max_test] for s in sims]
-    if label_space == 'known':   # methods see only the known classes' names and references
-        kn = known_mask(len(F.classes), F.known); sims = [np.where(kn, s, -np.inf) for s in sims]
-    dt = np.dtype(dtype)
-    probs = [to_probs(np.nan_to_num(s, neginf=-1e30), sc, dt) for s, sc in zip(sims, scales)]
-    res = {}
-    for name in combos:
-        idx = COMBOS[name]; ps = [probs[i] for i in idx]
-        res[name] = {}
-        for w in (['none'] if len(idx) == 1 else weightings):
-            if w == 'none': fused = ps[0]
-            else:
-                wt = w if w in CONFIDENCES else tuple(FIXED[w][i] for i in idx)
-                W = fusion_weights(ps, wt, normalize_weights)
-                fused = sum(W[:, [j]].astype(dt) * p for j, p in enumerate(ps))
-            res[name][w] = _scores_for(fused, y, F.known, label_space)
-    res['_meta'] = dict(n_test=int(len(y)), n_classes=len(F.classes), n_known=len(F.known), scales=list(scales),
-                        normalize=normalize if isinstance(normalize, bool) else [list(p) for p in resolve_normalization(normalize)], label_space=label_space, agg=agg, k=k, dtype=str(dt), eval_s=time.perf_counter() - t)
-    return res
+    dt = np.dtype(dtype); authors = dt == np.float32; backend = _backend(device, authors)
+    C = len(F.classes); kn = known_mask(C, F.known); nk = int(kn.sum())
+    y = np.asarray(F.labels if max_test is None else F.labels[:max_test]); N = len(y); unk = ~kn[y]
+    perm = None if authors else np.r_[np.flatnonzero(kn), np.flatnonzero(~kn)]   # clean: known classes first (ranks ignore order)
+    ycol = y if authors else np.argsort(perm)[y]
+    width = C if authors or label_space == 'all' else nk
+    if not authors and label_space == 'known': ycol = np.minimum(ycol, nk - 1)   # unknown images are not scored for top-k there
+    if backend == 'numpy':
+        full = cached_sims(F, normalize, agg, k, perm, cache)
+        rows_of = lambda lo, hi: [s[lo:hi, :width] for s in full]
+    else:
+        tsims = torch_sims(F, normalize, agg, k, perm, backend)
+        rows_of = lambda lo, hi: [s[:, :width] for s in tsims(lo, hi)]
+    plan = _plan(combos, weightings); accs = [{} for _ in scale_sets]
+    step = max(1, chunk_elems // C)
+    for lo in range(0, N, step):
+        hi = min(N, lo + step); S = rows_of(lo, hi); memo = {}
+        for scales, acc in zip(scale_sets, accs):
+            part = (authors_chunk(S, y[lo:hi], kn, scales, plan, normalize_weights, label_space, memo=memo) if authors else
+                    fair_chunk(S, ycol[lo:hi], nk, scales, plan, normalize_weights, label_space == 'all', memo=memo))
+            for key, o in part.items():
+                a = acc.setdefault(key, dict(hits={k_: np.empty(N) for k_ in o['hits']}, tie=np.empty(N, bool),
+                                              **{u: np.empty(N) for u in ('u_authors', 'u_msp') if u in o}))
+                for k_, h in o['hits'].items(): a['hits'][k_][lo:hi] = h
+                for u in ('tie', 'u_authors', 'u_msp'):
+                    if u in o: a[u][lo:hi] = o[u]
+    out = []
+    for scales, acc in zip(scale_sets, accs):
+        metrics, ties = summarise(acc, ~unk if label_space == 'known' else np.ones(N, bool), unk)
+        res, tied = {}, {}
+        for (name, w), m in metrics.items(): res.setdefault(name, {})[w] = m
+        for (name, w), n in ties.items(): tied.setdefault(name, {})[w] = n
+        res['_meta'] = dict(n_test=int(N), n_classes=C, n_known=len(F.known), scales=list(scales),
+                            normalize=normalize if isinstance(normalize, bool) else [list(p) for p in resolve_normalization(normalize)],
+                            label_space=label_space, agg=agg, k=k, dtype=str(dt), ties='index' if authors else 'fair', backend=backend,
+                            topk_ties=tied, eval_s=(time.perf_counter() - t) / len(scale_sets))
+        out.append(res)
+    return out
 
 # %% ../nbs/08_engine.ipynb #cf0c9380
 SCALE_GRID = tuple(np.round(np.geomspace(0.5, 500, 41), 4))

@@ -11,6 +11,7 @@ def as_matrix(x, name='array'): return _as_matrix(x, name, dtype=np.float32 if g
 from .data import known_mask
 
 UNKNOWN_PROTOCOLS = ('authors', 'msp')
+TIES = ('fair', 'index')
 
 def _labels(labels, n:int, n_classes:int|None=None) -> np.ndarray:
     y = np.asarray(labels)
@@ -19,23 +20,50 @@ def _labels(labels, n:int, n_classes:int|None=None) -> np.ndarray:
     if n_classes is not None and y.size and (y.min() < 0 or y.max() >= n_classes): raise ValueError(f"labels must lie in 0..{n_classes-1}, got range {y.min()}..{y.max()}")
     return y
 
+def rank_counts(scores, # N×C, higher = more likely
+                labels # N true class indices
+               ) -> tuple:
+    "`(above, tied)` per row: classes scoring strictly above the true one, and the other classes tied with it (no sort)."
+    s = as_matrix(scores, 'scores'); y = _labels(labels, len(s), s.shape[1])
+    sy = np.take_along_axis(s, y[:, None], 1)
+    return (s > sy).sum(1), (s == sy).sum(1) - 1
+
+def topk_hits(above, tied, k:int) -> np.ndarray:
+    "Per row, the expected top-`k` hit under random tie-breaking: the true label and its `tied` rivals share the `k - above` slots left."
+    return np.clip((k - np.asarray(above)) / (np.asarray(tied) + 1.0), 0.0, 1.0)
+
+def index_rank(scores, labels) -> np.ndarray:
+    "0-based rank of the true label when ties go to the lowest class index (the authors' `torch.topk` on CPU)."
+    s = as_matrix(scores, 'scores'); y = _labels(labels, len(s), s.shape[1])
+    sy = np.take_along_axis(s, y[:, None], 1)
+    return (s > sy).sum(1) + ((s == sy) & (np.arange(s.shape[1]) < y[:, None])).sum(1)
+
+def at_boundary(above, tied, ks=(1, 3, 5)) -> np.ndarray:
+    "Rows whose true label sits in a tie across a top-k boundary for some k of `ks` (where the tie rule decides the hit)."
+    a, t = np.asarray(above), np.asarray(tied)
+    return np.any([(a < k) & (k < a + t + 1) for k in ks], axis=0)
+
+def topk_accuracies(scores, # N×C
+                    labels, # N class indices
+                    ks=(1, 3, 5), # k larger than C count as C
+                    ties:str='fair' # 'fair' (expected accuracy under random tie-breaking) or 'index' (lowest index wins)
+                   ) -> dict:
+    "`{k: top-k accuracy}` from one count of the scores above and tied with the true label (no sort)."
+    if ties not in TIES: raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    s = as_matrix(scores, 'scores'); y = _labels(labels, len(s), s.shape[1])
+    if ties == 'index':
+        r = index_rank(s, y)
+        return {k: float((r < k).mean()) for k in ks}
+    above, tied = rank_counts(s, y)
+    return {k: float(topk_hits(above, tied, min(k, s.shape[1])).mean()) for k in ks}
+
 def topk_accuracy(scores, # N×C
                   labels, # N class indices
-                  k:int=1) -> float:
-    "Fraction of rows whose true label is among the `k` highest scores."
-    s = as_matrix(scores, 'scores'); y = _labels(labels, len(s), s.shape[1])
+                  k:int=1, ties:str='fair') -> float:
+    "Fraction of rows whose true label is among the `k` highest scores (ties: see `topk_accuracies`)."
+    s = as_matrix(scores, 'scores')
     if not 1 <= k <= s.shape[1]: raise ValueError(f"k must be in 1..{s.shape[1]}, got {k}")
-    top = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < s.shape[1] else np.tile(np.arange(s.shape[1]), (len(s), 1))
-    return float((top == y[:, None]).any(axis=1).mean())
-
-def topk_accuracies(scores, labels, ks=(1, 3, 5)) -> dict:
-    "`{k: top-k accuracy}` for several k from one partial sort (k larger than C count as C)."
-    s = as_matrix(scores, 'scores'); y = _labels(labels, len(s), s.shape[1])
-    K = min(max(ks), s.shape[1])
-    top = np.argpartition(-s, K - 1, axis=1)[:, :K] if K < s.shape[1] else np.tile(np.arange(K), (len(s), 1))
-    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, 1), axis=1, kind='stable'), 1)
-    hit = top == y[:, None]
-    return {k: float(hit[:, :min(k, K)].any(axis=1).mean()) for k in ks}
+    return topk_accuracies(s, labels, (k,), ties)[k]
 
 def unknown_score(fused, # N×C fused scores over the label space
                   known, # boolean mask over the C classes, or a list of known class indices
@@ -63,24 +91,31 @@ def _binary(score, is_unknown):
     if y.all() or not y.any(): raise ValueError("AUROC needs both known and unknown samples; check the split's known classes")
     return s, y
 
+def roc_metrics(unknown_score, is_unknown, tpr:float=0.95) -> tuple:
+    "`(AUROC, FPR at tpr)` from one sort of the scores, unknown = positive; tied scores count half in the AUROC."
+    s, y = _binary(unknown_score, is_unknown)
+    if not 0 < tpr <= 1: raise ValueError(f"tpr must be in (0, 1], got {tpr}")
+    order = np.argsort(s); ss, ys = s[order], y[order]
+    start = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])          # first position of each group of equal scores
+    end = np.r_[start[1:], len(ss)]
+    group = np.repeat(np.arange(len(start)), end - start)
+    avg = (start + 1 + end) / 2.0                                    # mean 1-based rank of each group
+    npos, nneg = int(ys.sum()), int((~ys).sum())
+    auc = (avg[group][ys].sum() - npos * (npos + 1) / 2) / (npos * nneg)
+    thr = ss[ys][npos - int(np.ceil(tpr * npos))]                    # the threshold that catches ceil(tpr·P) unknowns
+    neg_below = np.cumsum(~ys)
+    first = np.searchsorted(ss, thr, 'left')
+    fpr = (nneg - (neg_below[first - 1] if first > 0 else 0)) / nneg
+    return float(auc), float(fpr)
+
 def auroc(unknown_score, is_unknown) -> float:
     "Area under the ROC curve, unknown = positive (ties counted half), as `sklearn.metrics.roc_auc_score`."
-    s, y = _binary(unknown_score, is_unknown)
-    order = np.argsort(s, kind='mergesort'); ss = s[order]
-    ranks = np.empty(len(s))
-    # average ranks over ties
-    uniq, first, counts = np.unique(ss, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    npos, nneg = y.sum(), (~y).sum()
-    return float((ranks[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+    return roc_metrics(unknown_score, is_unknown)[0]
 
 def fpr_at_tpr(unknown_score, is_unknown, tpr:float=0.95) -> float:
     "False-positive rate (knowns flagged unknown) at the lowest threshold reaching `tpr` of unknowns detected."
-    s, y = _binary(unknown_score, is_unknown)
-    if not 0 < tpr <= 1: raise ValueError(f"tpr must be in (0, 1], got {tpr}")
-    thr = np.sort(s[y])[::-1][int(np.ceil(tpr * y.sum())) - 1]   # the threshold that catches ceil(tpr·P) unknowns
-    return float((s[~y] >= thr).mean())
+    return roc_metrics(unknown_score, is_unknown, tpr)[1]
 
 # %% auto #0
-__all__ = ['UNKNOWN_PROTOCOLS', 'as_matrix', 'topk_accuracy', 'topk_accuracies', 'unknown_score', 'auroc', 'fpr_at_tpr']
+__all__ = ['UNKNOWN_PROTOCOLS', 'TIES', 'as_matrix', 'rank_counts', 'topk_hits', 'index_rank', 'at_boundary', 'topk_accuracies',
+           'topk_accuracy', 'unknown_score', 'roc_metrics', 'auroc', 'fpr_at_tpr']
