@@ -436,6 +436,8 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
               f"authors do; 'known' is standard open-set recognition (known classes only, MSP score). Fused results use the "
               f"`{any_e['config']['weighting']}` weighting, {'normalised' if any_e['config']['normalize_weights'] else 'unnormalised (the authors)'} weights, "
               f"reference aggregation `{any_e['config']['ref_agg']}`."]
+        from zsc_nb.scoring import ties_sentence
+        if (ts := ties_sentence(ev)): L += ['', ts]
     if runner:
         L += ['', '**Notebook runs** (skipped when their results were current):', '']
         L += [f"- `{r['notebook']}` {r['dataset'] or ''}: {'ran in ' + str(r['seconds']) + ' s' if r['ran'] else 'current, skipped'} → `{r['result']}`" for r in runner['runs']]

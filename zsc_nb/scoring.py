@@ -37,7 +37,7 @@ def exact_log_fused(sims:list, # the fused methods' similarities, r×C each (row
 
 
 # %% auto #0
-__all__ = ['KS', 'exact_log_fused', 'fair_chunk', 'authors_chunk', 'summarise']
+__all__ = ['KS', 'exact_log_fused', 'fair_chunk', 'authors_chunk', 'summarise', 'ties_sentence']
 
 # %% ../nbs/05b_scoring.ipynb #b0a1c2d7
 def _is_torch(a) -> bool: return type(a).__module__.startswith('torch')
@@ -72,7 +72,7 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
     used = sorted({m for _, idx, _, _ in plan for m in idx})
     entropy = any(sp in ('inv_entropy', 'neg_exp_entropy') for _, idx, _, sp in plan if len(idx) > 1)
     memo = {} if memo is None else memo
-    P, conf, kns, unk, zmax = {}, {}, {}, {}, {}
+    P, conf, zmax = {}, {}, {}
     for m in used:
         key = (m, float(scales[m]))
         if key not in memo:                 # one method at one scale: its probabilities and their row statistics
@@ -80,13 +80,12 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
             p = S[m].astype(np.float64) if xp is np else S[m].double()
             p *= float(scales[m]); p -= xp.amax(p, axis=1, keepdims=True)
             p = xp.exp(p, out=p); p /= xp.sum(p, axis=1, keepdims=True)
-            memo[key] = dict(p=p, kn=_f64(xp.sum(p[:, :nk], axis=1)), unk=_f64(xp.sum(p[:, nk:], axis=1)) if nk < C else np.zeros(r),
-                             zmax=float(scales[m]) * memo['smax', m], conf={'max': _f64(xp.amax(p, axis=1))})
+            memo[key] = dict(p=p, zmax=float(scales[m]) * memo['smax', m], conf={'max': _f64(xp.amax(p, axis=1))})
         st = memo[key]
         if entropy and 'inv_entropy' not in st['conf']:
             H = _f64(-xp.sum(st['p'] * xp.log(st['p'] + EPS), axis=1))
             st['conf'].update(inv_entropy=1.0 / (H + EPS), neg_exp_entropy=np.exp(-H))
-        P[m], conf[m], kns[m], unk[m], zmax[m] = st['p'], st['conf'], st['kn'], st['unk'], st['zmax']
+        P[m], conf[m], zmax[m] = st['p'], st['conf'], st['zmax']
     out = {}
     for name, idx, label, spec in plan:
         if spec == 'none' and ('single', idx[0], float(scales[idx[0]])) in memo:   # a method alone depends on its own scale only
@@ -106,7 +105,11 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
             # (`d`, from the scales and the weights); the other rows are ranked again on log-probabilities
             delta = 1e-13 + 1e-15 * max(zmax[m] for m in idx)
             fy = gather(f, y); d = fy * delta + 1e-290 * (1.0 + float(W.max()))
-            above_s, maybe = _count(xp, f > fy + d), _count(xp, f >= fy - d)
+            above_s = _count(xp, f > fy + d); maybe = np.full(r, C)      # rows with ≥ max(ks) clearly above: misses, no second look
+            near = np.flatnonzero(above_s < max(ks))
+            if len(near):
+                ni = near if xp is np else xp.as_tensor(near, device=f.device)
+                maybe[near] = _count(xp, f[ni] >= (fy - d)[ni])
             hits = {k: np.where(maybe <= min(k, C), 1.0, np.where(above_s >= min(k, C), 0.0, np.nan)) for k in ks}
             amb = np.flatnonzero(np.isnan(np.stack(list(hits.values()))).any(0)); tie = np.zeros(r, bool)
             if len(amb):
@@ -114,15 +117,18 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
                 above, tied = rank_counts(L, y[amb])
                 for k in ks: hits[k][amb] = topk_hits(above, tied, min(k, C))
                 tie[amb] = at_boundary(above, tied, ks)
-        Kf = sum(W[:, j] * kns[m] for j, m in enumerate(idx))
         o = dict(hits=hits, tie=tie)
-        mk = _f64(xp.amax(f[:, :nk], axis=1))
-        if authors_score:   # min-max scale, divide by the sum, unknown mass: from the row's min, max and per-method sums
-            Uf = sum(W[:, j] * unk[m] for j, m in enumerate(idx)); Sf = Kf + Uf   # no 1 - (known mass): tiny masses stay exact
-            lo, hi = _f64(xp.amin(f, axis=1)), np.maximum(mk, _f64(xp.amax(f[:, nk:], axis=1)))
-            with np.errstate(divide='ignore', invalid='ignore'):
-                o['u_authors'] = np.where(hi > lo, (Uf - (C - nk) * lo) / (Sf - C * lo), 1.0 - nk / C)
-        with np.errstate(divide='ignore', invalid='ignore'): o['u_msp'] = np.where(Kf > 0, 1.0 - mk / Kf, 1.0 - 1.0 / nk)
+        # unknown scores from sums of small terms, never as 1 - (a sum close to 1): tiny masses keep their order
+        kf = f[:, :nk]; mk = xp.amax(kf, axis=1, keepdims=True); top = kf == mk
+        rest = _f64(xp.sum(xp.where(top, 0.0, kf), axis=1)) + (_count(xp, top) - 1) * _f64(mk[:, 0])   # known mass but the max
+        mk = _f64(mk[:, 0])
+        with np.errstate(divide='ignore', invalid='ignore'):
+            o['u_msp'] = np.where(rest + mk > 0, rest / (rest + mk), 1.0 - 1.0 / nk)       # 1 - max of the known renormalised
+            if authors_score:   # min-max scale, divide by the sum, unknown mass: Σ_unknown (f - lo) / Σ (f - lo)
+                lo = xp.amin(f, axis=1, keepdims=True)
+                u_part = _f64(xp.sum(f[:, nk:] - lo, axis=1)); lo = _f64(lo[:, 0])
+                den = (mk + rest - nk * lo) + u_part
+                o['u_authors'] = np.where(den > 0, u_part / den, 1.0 - nk / C)            # a constant row: uniform
         out[(name, label)] = o
         if spec == 'none': memo['single', idx[0], float(scales[idx[0]])] = o
     return out
@@ -164,3 +170,22 @@ def summarise(rows:dict, # `{key: {hits: {k: N}, tie: N, u_authors: N, u_msp: N}
         m['auroc_msp'], m['fpr95_msp'] = roc_metrics(o['u_msp'], is_unknown)
         res[key] = m; ties[key] = int(o['tie'][scored].sum())
     return res, ties
+
+# %% ../nbs/05b_scoring.ipynb #b0a1c2d8
+def ties_sentence(ev:dict # `{data set: evaluation JSON}` as `zsc-nb reproduce` writes them (`results[split][label space]['_meta']`)
+                 ) -> str:
+    "One report line: per data set, the test images whose true label sits in a tie at a top-1/3/5 boundary, and the rule used."
+    parts, rule = [], set()
+    for d, e in ev.items():
+        for split, spaces in (e.get('results') or {}).items():
+            for ls, r in spaces.items():
+                meta = r.get('_meta', {}); t = meta.get('topk_ties')
+                if not t: continue
+                worst = max(((n, m, w) for m, ws in t.items() for w, n in ws.items()), key=lambda x: x[0])
+                parts.append(f"{d} split {split} {ls}: {worst[0]} of {meta.get('n_test')} ({worst[1]}{'' if worst[2] == 'none' else ', ' + worst[2]})")
+                rule.add(meta.get('ties'))
+            break                                            # the first split says it
+    if not parts: return ''
+    how = ('ties go to the lowest class index, as in the authors\' float32 code' if rule == {'index'} else
+           'ties are shared fairly: a label tied with t others for s remaining top-k slots counts s/(t+1)' if rule == {'fair'} else 'mixed rules')
+    return f"**Top-k ties** (test images in a tie at a top-1/3/5 boundary, the most of any method): {'; '.join(parts)}; {how}."
