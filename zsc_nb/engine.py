@@ -116,6 +116,8 @@ def load_features(path) -> Features:
     return Features(info['classes'], known=info['known'], meta=info['meta'], **arrs)
 
 # %% ../nbs/08_engine.ipynb #9965de91
+from dataclasses import replace
+
 def _method_sim(F:Features, m:int, qk:tuple, agg:str='mean') -> np.ndarray:
     "One method's N×C similarities (M1: image · text; M2, M3: image · references of each class)."
     q, k = qk
@@ -155,8 +157,10 @@ def cached_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, pe
     for m, qk in enumerate(resolve_normalization(normalize)):
         key = (ident, m, qk, pk) if m == 0 else (ident, m, qk, agg, k, pk)
         def make(m=m, qk=qk):
-            s = _method_sim(F if m == 0 else F.with_refs(k), m, qk, agg)
-            return s if perm is None else np.ascontiguousarray(s[:, perm])
+            G = F if m == 0 else F.with_refs(k)
+            if perm is not None:   # the columns come out in `perm` order: text rows permuted, references relabelled
+                G = replace(G, text_clip=G.text_clip[perm], ref_labels=np.argsort(perm)[G.ref_labels])
+            return _method_sim(G, m, qk, agg)
         out.append(cache.get(key, make))
     return out
 
@@ -238,17 +242,22 @@ def evaluate_scales(F:Features, scale_sets:list, # several (M1, M2, M3) scales: 
         rows_of = lambda lo, hi: [s[:, :width] for s in tsims(lo, hi)]
     plan = _plan(combos, weightings); accs = [{} for _ in scale_sets]
     step = max(1, chunk_elems // C)
-    for lo in range(0, N, step):
+    def chunk(lo:int) -> tuple:
         hi = min(N, lo + step); S = rows_of(lo, hi); memo = {}
-        for scales, acc in zip(scale_sets, accs):
-            part = (authors_chunk(S, y[lo:hi], kn, scales, plan, normalize_weights, label_space, memo=memo) if authors else
-                    fair_chunk(S, ycol[lo:hi], nk, scales, plan, normalize_weights, label_space == 'all', memo=memo))
-            for key, o in part.items():
-                a = acc.setdefault(key, dict(hits={k_: np.empty(N) for k_ in o['hits']}, tie=np.empty(N, bool),
-                                              **{u: np.empty(N) for u in ('u_authors', 'u_msp') if u in o}))
-                for k_, h in o['hits'].items(): a['hits'][k_][lo:hi] = h
-                for u in ('tie', 'u_authors', 'u_msp'):
-                    if u in o: a[u][lo:hi] = o[u]
+        return lo, hi, [authors_chunk(S, y[lo:hi], kn, scales, plan, normalize_weights, label_space, memo=memo) if authors else
+                        fair_chunk(S, ycol[lo:hi], nk, scales, plan, normalize_weights, label_space == 'all', memo=memo) for scales in scale_sets]
+    from concurrent.futures import ThreadPoolExecutor
+    import os
+    workers = 1 if backend != 'numpy' else max(1, min(4, os.cpu_count() or 1))   # NumPy's kernels release the GIL: chunks in parallel
+    with ThreadPoolExecutor(workers) as ex:
+        for lo, hi, parts in ex.map(chunk, range(0, N, step)):
+            for part, acc in zip(parts, accs):
+                for key, o in part.items():
+                    a = acc.setdefault(key, dict(hits={k_: np.empty(N) for k_ in o['hits']}, tie=np.empty(N, bool),
+                                                  **{u: np.empty(N) for u in ('u_authors', 'u_msp') if u in o}))
+                    for k_, h in o['hits'].items(): a['hits'][k_][lo:hi] = h
+                    for u in ('tie', 'u_authors', 'u_msp'):
+                        if u in o: a[u][lo:hi] = o[u]
     out = []
     for scales, acc in zip(scale_sets, accs):
         metrics, ties = summarise(acc, ~unk if label_space == 'known' else np.ones(N, bool), unk)

@@ -125,8 +125,13 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
         with np.errstate(divide='ignore', invalid='ignore'):
             o['u_msp'] = np.where(rest + mk > 0, rest / (rest + mk), 1.0 - 1.0 / nk)       # 1 - max of the known renormalised
             if authors_score:   # min-max scale, divide by the sum, unknown mass: Σ_unknown (f - lo) / Σ (f - lo)
-                lo = xp.amin(f, axis=1, keepdims=True)
-                u_part = _f64(xp.sum(f[:, nk:] - lo, axis=1)); lo = _f64(lo[:, 0])
+                lo = xp.amin(f, axis=1, keepdims=True); lo64 = _f64(lo[:, 0])
+                u_part = _f64(xp.sum(f[:, nk:], axis=1)) - (C - nk) * lo64   # exact unless the unknown scores all sit near the minimum:
+                close = np.flatnonzero(u_part < (C - nk) * lo64)           # those rows sum the differences themselves
+                if len(close):
+                    ci = close if xp is np else xp.as_tensor(close, device=f.device)
+                    u_part[close] = _f64(xp.sum(f[ci, nk:] - lo[ci], axis=1))
+                lo = lo64
                 den = (mk + rest - nk * lo) + u_part
                 o['u_authors'] = np.where(den > 0, u_part / den, 1.0 - nk / C)            # a constant row: uniform
         out[(name, label)] = o
