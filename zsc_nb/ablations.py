@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np
 from .config import RunConfig
-from .engine import Features, evaluate, calibrate_scales, COMBOS
+from .engine import Features, evaluate, evaluate_scales, calibrate_scales, COMBOS
 
 K_SWEEP = (1, 2, 4, 8)
 METRICS = ('top1', 'top3', 'top5', 'auroc', 'fpr95')
@@ -59,15 +59,13 @@ def scale_grid(preset_scale:float, lo:float=0.25, hi:float=400., n:int=12) -> li
 
 def scale_sweep(F:Features, cfg:RunConfig, grid=None) -> dict:
     "`{method: [{scale, single_top1, single_auroc, fused_top1, fused_auroc}]}`: one method's scale varies, the others stay."
-    out = {}
-    for i, m in enumerate(SINGLE):
-        pts = []
-        for s in (grid or scale_grid(cfg.scales[i])):
-            sc = list(cfg.scales); sc[i] = s
-            r = fused(F, cfg, scales=sc, combos=(m, 'M1+M2+M3'))
-            a, b = r[m]['none'], r['M1+M2+M3'][cfg.weighting]
-            pts.append(dict(scale=s, single_top1=a['top1'], single_auroc=a['auroc'], fused_top1=b['top1'], fused_auroc=b['auroc']))
-        out[m] = pts
+    pts = [(m, s, tuple(s if j == i else x for j, x in enumerate(cfg.scales))) for i, m in enumerate(SINGLE) for s in (grid or scale_grid(cfg.scales[i]))]
+    rs = evaluate_scales(F, [sc for *_, sc in pts], label_space='all', k=cfg.k_refs, combos=(*SINGLE, 'M1+M2+M3'),   # one pass for every point
+                         weightings=(cfg.weighting,), **eval_kw(cfg))
+    out = {m: [] for m in SINGLE}
+    for (m, s, _), r in zip(pts, rs):
+        a, b = r[m]['none'], r['M1+M2+M3'][cfg.weighting]
+        out[m].append(dict(scale=s, single_top1=a['top1'], single_auroc=a['auroc'], fused_top1=b['top1'], fused_auroc=b['auroc']))
     return out
 
 def calibration(F:Features, cfg:RunConfig) -> dict:

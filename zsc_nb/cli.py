@@ -228,7 +228,7 @@ def _parser():
     p.add_argument('--version', action='version', version=f'zsc-nb {__version__}')
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error')
     sub = p.add_subparsers(dest='command', parser_class=_Parser)
-    b = sub.add_parser('bench', help='time batched vs per-image encoding and a 10k×200 evaluation')
+    b = sub.add_parser('bench', help='time batched vs per-image encoding, evaluate and the ablations (10k and 50k images × 1k classes)')
     b.add_argument('--no-encoders', action='store_true', help='only time the evaluation')
     b.set_defaults(fn=_bench)
     q = sub.add_parser('prompts', help='run the LLM dialogue (or reuse its artifact)'); _llm_options(q)

@@ -47,10 +47,9 @@ def reference_scores(img_feats, # N×D test image features
         # the mean over k of q·r_k equals q·(mean of the r_k): one C×D matrix instead of M×D, exactly
         protos = (onehot / onehot.sum(0)).T @ (l2_normalize(R) if norm_refs or agg == 'prototype' else R)
         return similarity(img_feats, protos, norm_query, agg == 'prototype')
-    s = similarity(img_feats, R, norm_query, norm_refs)
-    out = np.full((len(s), n_classes), -np.inf, s.dtype)
-    for c in range(n_classes): out[:, c] = s[:, ref_labels == c].max(1)
-    return out
+    order = np.argsort(ref_labels, kind='stable')              # each class's references side by side, then one max per run
+    s = similarity(img_feats, R[order], norm_query, norm_refs)
+    return np.maximum.reduceat(s, np.searchsorted(ref_labels[order], np.arange(n_classes)), axis=1)
 
 # %% auto #0
 __all__ = ['AGGREGATIONS', 'as_matrix', 'similarity', 'text_scores', 'reference_scores']

@@ -9,6 +9,7 @@ from .config import SMOKE_BANNER
 from .paper import DISPLAY, INCONSISTENCIES, AUTHORS_DIFFERENCES
 from .results import load_results, read_result, result_path, fmt_values, metric_values, display_name
 from .engine import resolve_normalization, NORMALIZATION
+from .scoring import ties_sentence
 from .templates import ablation_sections
 from .openset_report import openset_report_lines
 
@@ -60,6 +61,7 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
               f"authors do; 'known' is standard open-set recognition (known classes only, MSP score). Fused results use the "
               f"`{any_e['config']['weighting']}` weighting, {'normalised' if any_e['config']['normalize_weights'] else 'unnormalised (the authors)'} weights, "
               f"reference aggregation `{any_e['config']['ref_agg']}`."]
+        if (ts := ties_sentence(ev)): L += ['', ts]
     if runner:
         L += ['', '**Notebook runs** (skipped when their results were current):', '']
         L += [f"- `{r['notebook']}` {r['dataset'] or ''}: {'ran in ' + str(r['seconds']) + ' s' if r['ran'] else 'current, skipped'} → `{r['result']}`" for r in runner['runs']]
