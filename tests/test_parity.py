@@ -74,3 +74,12 @@ def test_missing_code_is_reported(monkeypatch, tmp_path):
     monkeypatch.setenv('ZSC_NB_AUTHORS_CODE', str(tmp_path))
     p, why = reference_code('authors')
     assert p is None and 'ZSC_NB_AUTHORS_CODE' in why and str(tmp_path) in why
+
+def test_pair_flips_tell_rounding_from_a_real_difference():
+    "Two unknown and two known images: a swap inside float32's rounding band is excused, a swap by 1e-3 is not."
+    from zsc_nb.parity import pair_flips
+    unk = np.array([True, True, False, False])
+    theirs = np.array([0.5, 1e-6, 2e-6, 0.1])
+    assert pair_flips(theirs, theirs, unk, 10) == (0, 0)
+    assert pair_flips(np.array([0.5, 3e-6, 2e-6, 0.1]), theirs, unk, 10) == (1, 0)        # 1e-6 vs 2e-6: rounding
+    assert pair_flips(np.array([0.5, 1e-6, 2e-6, 0.6]), theirs, unk, 10) == (1, 1)        # 0.5 vs 0.6: a real difference

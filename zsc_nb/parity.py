@@ -26,7 +26,7 @@ def reference_code(which:str, # 'authors' (their `clip/` package) or 'dinov2' (t
 # %% auto #0
 __all__ = ['AUTHORS_ENV', 'DINOV2_ENV', 'reference_code', 'load_authors_clip', 'authors_clip_vitb32', 'hub_dinov2_vitb14',
            'project_encoders', 'authors_clip_features', 'authors_dino_features', 'authors_text_features',
-           'authors_loop', 'parity_task', 'run_parity', 'parity_verdict', 'parity_ok']
+           'authors_loop', 'parity_task', 'run_parity', 'pair_flips', 'parity_verdict', 'parity_ok']
 
 # %% ../nbs/08a_parity.ipynb #9bf07a70
 def load_authors_clip(path): # the folder holding their `clip/` package
@@ -130,7 +130,7 @@ def authors_loop(img_clip, img_dino, text, ref_clip, ref_dino, # raw features (N
     from sklearn.metrics import roc_auc_score
     n = len(labels)
     return dict(top1=hits[0] / n, top3=hits[1] / n, top5=hits[2] / n, auroc=float(roc_auc_score(targets, scores)),
-                probs=[np.stack(x) for x in P], fused=np.stack(FU))
+                probs=[np.stack(x) for x in P], fused=np.stack(FU), scores=np.array(scores))
 
 # %% ../nbs/08a_parity.ipynb #84466a58
 def parity_task(kind:str, # 'cifar' or 'tiny'
@@ -169,6 +169,7 @@ def run_parity(task:dict, mod, their_clip, their_dino, ours:tuple, cache) -> dic
     from zsc_nb.data import ImageSet
     from zsc_nb.engine import RefSet, encode_all, evaluate, method_sims, resolve_normalization, COMBOS, WEIGHTINGS, FIXED
     from zsc_nb.fusion import to_probs, fuse, CONFIDENCES
+    from zsc_nb.metrics import unknown_score
     cfg = get_preset('authors', 'cifar10' if task['kind'] == 'cifar' else 'tinyimagenet')
     classes, known, labels = task['classes'], [task['classes'].index(c) for c in task['known']], task['labels']
     import time; t0 = time.perf_counter()
@@ -185,6 +186,7 @@ def run_parity(task:dict, mod, their_clip, their_dino, ours:tuple, cache) -> dic
                cos={k: cos(theirs[k], getattr(F, a)) for k, a in (('img_clip', 'img_clip'), ('ref_clip', 'ref_clip'), ('text', 'text_clip'),
                                                                   ('img_dino', 'img_dino'), ('ref_dino', 'ref_dino'))})
     raw_q = not resolve_normalization(cfg.normalize)[2][0]
+    unk = ~np.isin(labels, known)
     dt = np.dtype(cfg.arithmetic)
     probs = [to_probs(s, sc, dt) for s, sc in zip(method_sims(F, cfg.normalize), cfg.scales)]
     rows = []
@@ -195,7 +197,9 @@ def run_parity(task:dict, mod, their_clip, their_dino, ours:tuple, cache) -> dic
                               classes, task['known'], labels, cfg.scales, raw_q, idx, 'inv_entropy' if w == 'none' else w)
             fused = probs[idx[0]] if w == 'none' else fuse([probs[i] for i in idx], w if w in CONFIDENCES else tuple(FIXED[w][i] for i in idx), cfg.normalize_weights)
             o = ours_ev[combo][w]
+            flipped, beyond = pair_flips(unknown_score(fused, known, 'authors'), th['scores'], unk, len(classes))
             rows.append(dict(combo=combo, weighting=w, **{f'{m}_ours': o[m] for m in ('top1', 'top3', 'top5', 'auroc')},
+                             pairs_flipped=flipped, pairs_beyond_rounding=beyond,
                              **{f'{m}_theirs': th[m] for m in ('top1', 'top3', 'top5', 'auroc')},
                              fused_maxdiff=float(np.abs(fused - th['fused']).max() / max(np.abs(th['fused']).max(), 1e-12))))
             if combo == 'M1+M2+M3' and w == 'inv_entropy': out['prob_maxdiff'] = [float(np.abs(probs[m] - th['probs'][m]).max()) for m in range(3)]
@@ -204,16 +208,32 @@ def run_parity(task:dict, mod, their_clip, their_dino, ours:tuple, cache) -> dic
     out['seconds'] = dict(authors_encode=t1 - t0, project_encode=t2 - t1, evaluate=time.perf_counter() - t2)
     return out
 
+def pair_flips(ours, theirs, # per-image unknown scores of both sides (N,)
+               is_unknown, # boolean (N,)
+               n_classes:int # C: the authors' score is 1 − a float32 sum over C probabilities
+              ) -> tuple:
+    """`(flipped, beyond)`: (unknown, known) image pairs that the two sides order differently, and how many of those differ
+    by more than float32 rounding. Their score `1 − Σ q` is a float32 sum over C terms close to 1, so each side's score
+    carries up to about C·eps32 of rounding that depends on the summation order (torch's kernels, NumPy's pairwise sum):
+    a pair whose two gaps together stay within 2·C·eps32 is decided by that rounding, not by the pipeline."""
+    u, k = np.flatnonzero(is_unknown), np.flatnonzero(~np.asarray(is_unknown, bool))
+    go = np.asarray(ours, np.float64)[u][:, None] - np.asarray(ours, np.float64)[k][None, :]
+    gt = np.asarray(theirs, np.float64)[u][:, None] - np.asarray(theirs, np.float64)[k][None, :]
+    flip = np.sign(go) != np.sign(gt)
+    eps = 2 * n_classes * float(np.finfo(np.float32).eps)
+    return int(flip.sum()), int((flip & (np.abs(go) + np.abs(gt) > eps)).sum())
+
 def parity_verdict(r:dict, clip_min:float=0.99998, dino_min:float=0.999999, max_cells:int=2) -> dict:
-    "Feature cosines, top-k cells that differ (and by how many images), AUROC rows that differ (and by how many image pairs)."
-    m = r['metrics']; F = r['F']
-    unk = ~np.isin(F.labels, F.known); pairs = int(unk.sum() * (~unk).sum())    # (unknown, known) image pairs behind an AUROC
+    "Feature cosines, top-k cells that differ (and by how many images), AUROC rows whose (unknown, known) pairs differ beyond float32 rounding (and by how many)."
+    m = r['metrics']
     da = np.abs(m['auroc_ours'] - m['auroc_theirs']).to_numpy()
+    beyond = m['pairs_beyond_rounding'].to_numpy()      # pairs ordered differently by more than float32 rounding
     d = np.concatenate([np.abs(m[f'{k}_ours'] - m[f'{k}_theirs']).to_numpy() for k in ('top1', 'top3', 'top5')])
     return dict(clip_cos_min=float(min(r['cos'][k].min() for k in ('img_clip', 'ref_clip', 'text'))),
                 dino_cos_min=float(min(r['cos'][k].min() for k in ('img_dino', 'ref_dino'))),
                 cells=len(d), cells_off=int((d > 1e-9).sum()), max_off_images=float(d.max() * r['n']),
-                auroc_maxdiff=float(da.max()), auroc_rows_off=int((da > 1e-9).sum()), auroc_max_pairs_off=float(da.max() * pairs),
+                auroc_maxdiff=float(da.max()), auroc_rows_off=int((beyond > 0).sum()), auroc_max_pairs_off=float(beyond.max()),
+                auroc_pairs_rounding=int((m['pairs_flipped'] - m['pairs_beyond_rounding']).sum()),
                 tokens_equal=r['tokens_equal'])
 
 def parity_ok(v:dict, clip_min:float=0.99998, dino_min:float=0.999999, max_cells:int=2) -> bool:
