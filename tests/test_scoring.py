@@ -165,3 +165,13 @@ def test_known_label_space_scores_only_known_images():
     S = method_sims(F, True)[1][:, kn]; remap = {c: i for i, c in enumerate(kn)}
     y = np.array([remap[l] for l in F.labels[ok]])
     assert r['M2']['none']['top1'] == pytest.approx(topk_accuracies(S[ok], y, (1,))[1])
+
+def test_ablations_with_one_reference_per_class_skip_calibration():
+    "K = 1 (e.g. one imported image per class): leave-one-out calibration has nothing to compare with, the rest runs."
+    from zsc_nb.ablations import run_ablations, calibration
+    from zsc_nb.config import get_preset
+    cfg = get_preset('clean', 'cifar10').replace(k_refs=1)
+    F1 = feats(n=120, c=8, k=1)
+    assert calibration(F1, cfg) is None and calibration(feats(n=120, c=8, k=2), cfg.replace(k_refs=2)) is not None
+    out = run_ablations(F1, cfg)
+    assert out['calibration'] is None and out['k_available'] == 1 and out['combos']

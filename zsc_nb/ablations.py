@@ -68,9 +68,12 @@ def scale_sweep(F:Features, cfg:RunConfig, grid=None) -> dict:
         out[m].append(dict(scale=s, single_top1=a['top1'], single_auroc=a['auroc'], fused_top1=b['top1'], fused_auroc=b['auroc']))
     return out
 
-def calibration(F:Features, cfg:RunConfig) -> dict:
-    "Scales calibrated on the references (leave-one-out NLL) against the preset's, both on L2-normalised features."
-    sc = calibrate_scales(F.with_refs(cfg.k_refs))
+def calibration(F:Features, cfg:RunConfig) -> dict|None:
+    """Scales calibrated on the references (leave-one-out NLL) against the preset's, both on L2-normalised features;
+    None where no class has two references (K = 1: leaving one out leaves nothing to compare it with)."""
+    R = F.with_refs(cfg.k_refs)
+    if len(R.ref_labels) == 0 or np.bincount(R.ref_labels).max() < 2: return None
+    sc = calibrate_scales(R)
     return dict(scales=[float(s) for s in sc], preset_scales=list(cfg.scales), normalize=True,
                 calibrated=summary(fused(F, cfg, scales=sc, normalize=True), w=cfg.weighting),
                 preset=summary(fused(F, cfg, normalize=True), w=cfg.weighting))
