@@ -349,7 +349,7 @@ def test_reproduce_reports_refused_classes_as_permanent(monkeypatch, tmp_path):
     from zsc_nb.reproduce import references_for
     def fake_make(d, classes, llm, backend, k, **kw):
         return None, gen.GenerationReport(tmp_path, refused={'ring': 'content policy: request rejected'})
-    monkeypatch.setattr(gen, 'make_references', fake_make)
+    monkeypatch.setattr('zsc_nb.reproduce.make_references', fake_make)      # the name the runner calls
     cfg = get_preset('smoke')
     with pytest.raises(APIRefusal) as e: references_for(cfg, ['circle', 'ring'], tmp_path)
     assert 'ring' in str(e.value) and 'import-references' in str(e.value)

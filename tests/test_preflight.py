@@ -277,8 +277,9 @@ def test_bug_keeps_the_word_report(capsys, monkeypatch):
 
 def test_a_result_that_vanishes_during_the_run_stops_the_tables(tmp_path, monkeypatch):
     import zsc_nb.reproduce as R
+    from zsc_nb.results import write_result
     def fake(name, out, params, result, upstream=(), force=False, outputs=(), inputs=None):
-        if name != 'evaluate': R.write_result(result, {'figures': []}, 'k-' + name)   # the evaluation JSON is never there
+        if name != 'evaluate': write_result(result, {'figures': []}, 'k-' + name)   # the evaluation JSON is never there
         return True, 'k-' + name, 0.0
     monkeypatch.setattr(R, 'run_notebook', fake)
     with pytest.raises(DataError, match=r'eval_smoke_shapes.json is missing'): R.reproduce('smoke', out=tmp_path/'o', root=tmp_path/'d', progress=False)

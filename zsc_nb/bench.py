@@ -7,8 +7,10 @@ from __future__ import annotations
 import time, platform
 import numpy as np
 import torch
-from .encoders import Encoder, Preprocess, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
+from .encoders import Encoder, Preprocess, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, l2_normalize
 from .engine import Features, evaluate
+from .config import get_preset
+from .ablations import run_ablations
 
 BENCH_MODELS = {   # track → (open_clip architecture, timm DINOv2 architecture), random weights
     'paper': ('ViT-B-32-quickgelu', 'vit_base_patch14_dinov2'),
@@ -107,7 +109,6 @@ SCALE_SIZES = ((10_000, 1_000, 4), (50_000, 1_000, 8))   # images × classes × 
 
 def floor_seconds(F:Features) -> float:
     "The work any implementation must do: three similarity matrices against class prototypes and their softmaxes, float32 NumPy."
-    from zsc_nb.encoders import l2_normalize
     t = time.perf_counter(); C = len(F.classes)
     onehot = np.eye(C, dtype=np.float32)[F.ref_labels]
     for X, K in ((F.img_clip, F.text_clip), (F.img_clip, F.ref_clip), (F.img_dino, F.ref_dino)):
@@ -134,8 +135,6 @@ def _timed(fn, every:float=0.01) -> tuple:
 
 def bench_scale(n:int=10_000, c:int=1_000, k:int=4, ablations:bool=True, preset:str='clean', device:str='auto') -> dict:
     "`evaluate` (every combination and weighting, cold cache) and the whole ablation suite, in seconds and as multiples of the floor."
-    from zsc_nb.config import get_preset
-    from zsc_nb.ablations import run_ablations
     cfg = get_preset(preset, 'cifar10'); fresh = lambda: random_features(n, c, k)   # a new bundle: nothing cached yet
     F = fresh(); fl = min(floor_seconds(F) for _ in range(2))
     F = fresh(); te, me = _timed(lambda: evaluate(F, cfg.scales, cfg.normalize, 'all', normalize_weights=cfg.normalize_weights, agg=cfg.ref_agg,

@@ -8,9 +8,10 @@ import hashlib, zipfile, urllib.request, logging
 from pathlib import Path
 import numpy as np
 from .config import repo_root
-from .errors import DataError
+from .errors import DataError, ConfigError
 from .classes import ImageSet, data_root, class_key, clean_name, synset_lemmas, unique_classes
 from . import folders
+from .images import load_image
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,6 @@ def tiny_names(words_txt:Path, wnids:list) -> list:
 
 def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     "TinyImageNet validation set (10,000 images, 200 classes in sorted-wnid order)."
-    from zsc_nb.images import load_image
     root = data_root(root); base = root/'tiny-imagenet-200'
     if download: fetch_dataset('tinyimagenet', root)   # size and MD5 checked, extracted atomically
     need = [base/'wnids.txt', base/'words.txt', base/'val'/'val_annotations.txt', base/'val'/'images']
@@ -373,7 +373,6 @@ DATASETS = {
 
 def _check_name(name):
     if name not in DATASETS:
-        from zsc_nb.errors import ConfigError
         raise ConfigError(f"Unknown data set {name!r}", f"choose one of {', '.join(sorted(DATASETS))}, imagefolder:<path> or csv:<file>")
 
 def load_dataset(name:str, # key of `DATASETS`

@@ -8,8 +8,15 @@ import argparse, os, logging, time
 from datetime import timedelta
 from pathlib import Path
 import numpy as np
-from .config import cache_dir
-from .encoders import feature_key, load_cached, save_cached
+from .config import cache_dir, config_from
+from .encoders import feature_key, load_cached, save_cached, cache_path, create_encoder
+from .prompting import get_prompts, resolve_backend
+from .generation import generate_references, create_generator, GENERATORS
+from .reproduce import _llm_for, references_for, refs_to_make, repo_root
+from .folders import dataset_slug
+from .errors import ConfigError
+from .data import load_dataset
+from .preflight import bad_images, without_files
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +38,6 @@ def entry_path(encoder, # an `Encoder`
                key:dict, # from `feature_key`
                cache=None) -> Path:
     "Where `cached_features` keeps the entry of `key` (`encoders.cache_path`)."
-    from zsc_nb.encoders import cache_path
     return Path(cache_path(encoder, key, cache))
 
 def shard_path(entry:Path, rank:int, world:int) -> Path:
@@ -101,13 +107,7 @@ def sharded_features(encoder, items, data_id:str, rank:int, world:int, cache=Non
 # %% ../nbs/02b_distributed.ipynb #da4d2c36
 def generate_sharded(cfg, dataset:str, classes:list, root:Path, rank:int, world:int, k:int) -> dict:
     "Rank 0 makes the prompts; each rank generates the references of classes `i ≡ rank (mod world)`."
-    from zsc_nb.prompting import get_prompts, resolve_backend
-    from zsc_nb.generation import generate_references, create_generator
-    from zsc_nb.reproduce import _llm_for
-    from zsc_nb.folders import dataset_slug
     slug, backend = dataset_slug(dataset), resolve_backend(cfg.generator, 'diffusers')
-    from zsc_nb.generation import GENERATORS
-    from zsc_nb.errors import ConfigError
     if getattr(GENERATORS.get(backend), 'remote', False):
         raise ConfigError(f"--generate shards local generation only; the generator {backend!r} is a paid remote API",
                           f"make the references once with `zsc-nb references --dataset {dataset} --generator {backend} --yes`, then run without --generate")
@@ -132,10 +132,6 @@ def main(argv=None):
     p.add_argument('--skip-bad', action='store_true', help='leave out image files that do not decode, as `zsc-nb reproduce --skip-bad` does')
     a = p.parse_args(argv)
     import json
-    from zsc_nb.config import config_from
-    from zsc_nb.data import load_dataset
-    from zsc_nb.encoders import create_encoder
-    from zsc_nb.reproduce import references_for, refs_to_make, repo_root
     try: over = json.loads(a.overrides) if a.overrides else {}
     except json.JSONDecodeError as e: p.error(f"--overrides is not valid JSON ({e.msg})")
     if a.batch_size: over['batch_size'] = a.batch_size
@@ -146,7 +142,6 @@ def main(argv=None):
     cache = cfg.cache or (root/'cache' if a.root else None)        # as `reproduce.prepare` picks it
     ds = load_dataset(cfg.dataset, root if a.root else cfg.data_root, True)
     if a.skip_bad:                                                 # the preflight's list: the same files, the same fingerprint
-        from zsc_nb.preflight import bad_images, without_files
         ds = without_files(ds, [p for p, _ in bad_images([cfg.dataset], root if a.root else None)])
     encs = [create_encoder(cfg.clip, device, cfg.clip_precision, cfg.preprocess),   # as `engine.encode_all` builds them for `prepare`:
             create_encoder(cfg.dino, device, cfg.dino_precision, cfg.preprocess)]   # precision and preprocessing are in the cache key

@@ -10,8 +10,10 @@ import numpy as np
 from .methods import text_scores, reference_scores
 from .fusion import to_probs, CONFIDENCES
 from .scoring import fair_chunk, authors_chunk, summarise
-from .data import known_mask
+from .data import known_mask, draw_shape
 from .encoders import cached_features, create_encoder, l2_normalize
+from .errors import ConfigError
+from .config import atomic_path
 
 COMBOS = {'M1': (0,), 'M2': (1,), 'M3': (2,), 'M1+M2': (0, 1), 'M1+M3': (0, 2), 'M2+M3': (1, 2), 'M1+M2+M3': (0, 1, 2)}
 FIXED = {'1:1:1': (1, 1, 1), '3:3:4': (3, 3, 4)}
@@ -28,7 +30,6 @@ def resolve_normalization(normalize) -> tuple:
         spec = tuple((bool(q), bool(k)) for q, k in normalize)
         if len(spec) == 3 and all(isinstance(x, (bool, np.bool_)) for p in normalize for x in p): return spec
     except (TypeError, ValueError): pass
-    from zsc_nb.errors import ConfigError
     raise ConfigError(f"normalize must be True, False or three (query, keys) pairs of booleans for M1, M2, M3, got {normalize!r}",
                       "e.g. [[false, false], [false, true], [false, true]] for the authors' TinyImageNet script")
 
@@ -102,7 +103,6 @@ _ARRAYS = ('labels', 'img_clip', 'img_dino', 'text_clip', 'ref_clip', 'ref_dino'
 def save_features(F:Features, path):
     "Write `F` to one `.npz` (atomically)."
     import json
-    from zsc_nb.config import atomic_path
     info = json.dumps(dict(classes=F.classes, known=[int(k) for k in F.known], meta=F.meta), default=str)
     with atomic_path(path, '.tmp.npz') as tmp: np.savez(tmp, info=np.array(info), **{a: getattr(F, a) for a in _ARRAYS})
 
@@ -301,7 +301,6 @@ def calibrate_scales(F:Features, grid=SCALE_GRID) -> tuple:
 # %% ../nbs/08_engine.ipynb #539b4cc5
 def procedural_refs(classes, k:int=4, seed:int=12345, size:int=64) -> RefSet:
     "K clean drawings per `shapes` class, in memory (the `procedural` generator writes the same drawings to disk)."
-    from zsc_nb.data import draw_shape
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(len(classes)), k)
     items = np.stack([draw_shape(classes[c], rng, size, noise=0) for c in labels])

@@ -8,6 +8,9 @@ import textwrap
 from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
+from .images import load_image
+from .generation import read_manifest
+from .encoders import l2_normalize
 
 def style():
     "seaborn's paper style for every figure of the package."
@@ -34,8 +37,6 @@ def fig3_references(folder, # a references folder with its `manifest.jsonl`
                     classes:list|None=None, # which classes (default: the manifest's first `max_classes`)
                     per_class:int=2, max_classes:int=6, title:str='', wrap:int=34):
     "Fig. 3: reference images by class, the class name large, the prompt small."
-    from zsc_nb.images import load_image
-    from zsc_nb.generation import read_manifest
     style(); folder = Path(folder); man = read_manifest(folder)
     classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]
     fig, axs = plt.subplots(per_class, len(classes), figsize=(2.3 * len(classes), 2.9 * per_class), squeeze=False)
@@ -56,7 +57,6 @@ def tsne_points(groups:dict, # {label: N×D features}
                 seed:int=0) -> dict:
     "2-d t-SNE of L2-normalised features of several groups, embedded together; `{label: N×2}`."
     from sklearn.manifold import TSNE
-    from zsc_nb.encoders import l2_normalize
     from threadpoolctl import threadpool_limits
     names = list(groups); X = np.concatenate([l2_normalize(groups[n]) for n in names]); n = len(X)
     with threadpool_limits(1):    # a few hundred points: one thread; OpenMP threads on a busy machine are 10-40x slower

@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .config import repo_root, resolve_device, atomic_write, utc_now
-from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend, MalformedReply, QuotaError
+from .prompting import redact, ClassMatcher, with_retries, openai_client, resolve_backend, MalformedReply, QuotaError, get_prompts
 from .api_models import default_model, check_model, image_request, image_price, fetch_image_url, MODEL_OPTIONS
 from .errors import ZscError, ConfigError, DataError, AuthError, APIRefusal, BadImageError, WeightsMissingError
+from .images import load_image
+from .data import draw_shape, SHAPES_CLASSES
+from .folders import dataset_slug, is_hidden
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,6 @@ def image_info(data:bytes, # encoded image bytes
               ) -> tuple:
     "`(width, height, mode, format)` of `data` as stored; `BadImageError` if `zsc_nb.images.load_image` cannot decode it or it is too small."
     from PIL import Image
-    from zsc_nb.images import load_image
     try:
         with Image.open(io.BytesIO(data)) as im: w, h = im.size; mode, fmt = im.mode, im.format
         load_image(data, draft_side=None)   # decoded whole, as the encoders will
@@ -54,7 +56,6 @@ def image_info(data:bytes, # encoded image bytes
 def png_bytes(img) -> bytes:
     "PNG-encode a uint8 array, or a PIL image as a viewer shows it (`zsc_nb.images.load_image`)."
     from PIL import Image
-    from zsc_nb.images import load_image
     img = Image.fromarray(img) if isinstance(img, np.ndarray) else load_image(img, draft_side=None)
     buf = io.BytesIO(); img.convert('RGB').save(buf, format='PNG'); return buf.getvalue()
 
@@ -132,7 +133,6 @@ def draw_any(cls:str, # any class name
              seed:int, size:int=64) -> np.ndarray:
     "A SMOKE stand-in for class `cls`: a shape, colour order and inversion picked by a hash of the name (same name, same look), stamped 'SMOKE'."
     from PIL import Image, ImageDraw
-    from zsc_nb.data import draw_shape, SHAPES_CLASSES
     h = int.from_bytes(hashlib.sha256(cls.encode()).digest()[:4], 'little')
     a = np.roll(draw_shape(SHAPES_CLASSES[h % len(SHAPES_CLASSES)], np.random.default_rng(seed), size, noise=0), (h >> 8) % 3, axis=2)
     if (h >> 12) & 1: a = 255 - a
@@ -148,7 +148,6 @@ class ProceduralImages:
         bad = [c for c in classes if not isinstance(c, str) or not c.strip()]
         if bad: raise ConfigError(f"the procedural generator needs class names, got {bad[:5]}", "give non-empty class names")
     def generate(self, prompt:str, seed:int, cls:str):
-        from zsc_nb.data import draw_shape, SHAPES_CLASSES
         if self.delay: time.sleep(self.delay)
         if cls not in SHAPES_CLASSES: return png_bytes(draw_any(cls, seed, self.size)), None
         return png_bytes(draw_shape(cls, np.random.default_rng(seed), self.size, noise=0)), None
@@ -164,7 +163,6 @@ def create_generator(name:str, **kw):
 
 # %% ../nbs/07_generation.ipynb #f0769bfe
 def references_dir(dataset:str, backend:str, root=None) -> Path:
-    from zsc_nb.folders import dataset_slug   # an imagefolder:/csv: set by its file-safe id: one folder for every command
     return (Path(root) if root else repo_root()/'data'/'references')/dataset_slug(dataset)/backend
 
 def sha256_file(p) -> str: return hashlib.sha256(Path(p).read_bytes()).hexdigest()
@@ -280,7 +278,7 @@ def generate_references(prompts:dict, # {class: generation prompt}
 # %% ../nbs/07_generation.ipynb #72cc78ea
 def load_references(dataset:str, backend:str, classes:list, root=None, k:int|None=None):
     "The references of `classes` as an `engine.RefSet` of verified files (the first `k` per class when given)."
-    from zsc_nb.engine import RefSet
+    from zsc_nb.engine import RefSet   # engine loads torch; `config` reads this module's names without it
     if k is not None: check_k(k, 'k_refs')
     folder = references_dir(dataset, backend, root); man = read_manifest(folder)
     items, labels, ks, ids = [], [], [], []
@@ -326,7 +324,6 @@ def import_references(folder, # a folder of existing images
     bad_map = {f: c for f, c in mapping.items() if c not in classes}
     if bad_map: raise ConfigError(f"the mapping names classes the data set {dataset} does not have: {dict(list(bad_map.items())[:5])}",
                                   f"use names of its classes, e.g. {classes[:3]}")
-    from zsc_nb.folders import is_hidden                            # .DS_Store, ._x.png (AppleDouble), Thumbs.db: never references
     files = sorted(f for f in src.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not is_hidden(f.name))
     if not files: raise DataError(f"{src} holds no image file ({', '.join(IMAGE_EXTS)})", "give the folder that holds the reference images")
     absent = sorted(set(mapping) - {f.name for f in files})
@@ -370,7 +367,6 @@ def import_references(folder, # a folder of existing images
 def make_references(dataset:str, classes:list, llm='auto', generator='auto', k:int=2, refresh_prompts:bool=False,
                     prompts_root=None, refs_root=None, llm_kw:dict|None=None, gen_kw:dict|None=None, **kw) -> tuple:
     "Prompts (cached artifact) and K references per class: `(artifact, GenerationReport)`; arguments checked before the dialogue."
-    from zsc_nb.prompting import get_prompts
     check_k(k)
     gen = create_generator(generator, **(gen_kw or {})) if isinstance(generator, str) else generator
     if hasattr(gen, 'check_classes'): gen.check_classes(classes)
@@ -381,7 +377,6 @@ def make_references(dataset:str, classes:list, llm='auto', generator='auto', k:i
 def reference_grid(folder, classes:list|None=None, per_class:int=2, max_classes:int=6, title:str|None=None, wrap:int=38):
     "A figure of references (columns: classes) with their prompts, from a references folder's manifest."
     import matplotlib.pyplot as plt, textwrap
-    from zsc_nb.images import load_image
     folder = Path(folder); man = read_manifest(folder)
     classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]
     fig, axs = plt.subplots(per_class, len(classes), figsize=(2.4 * len(classes), 3.4 * per_class), squeeze=False)

@@ -6,7 +6,8 @@
 from __future__ import annotations
 import io, logging, math, os
 import numpy as np
-from .errors import BadImageError, ConfigError
+from .errors import BadImageError, ConfigError, DataError
+from .config import cache_dir
 
 log = logging.getLogger(__name__)
 BACKGROUND = (255, 255, 255)   # transparent pixels are composited on white: what browsers, viewers and slides show
@@ -128,7 +129,6 @@ def file_sha256(path) -> str:
 def _digest_db(store):
     "The digest store (sqlite), or None where it cannot be opened (then every file is hashed)."
     import sqlite3
-    from zsc_nb.config import cache_dir
     if store is False: return None
     p = os.fspath(store) if store else os.path.join(cache_dir(), DIGEST_STORE)
     try:
@@ -145,7 +145,6 @@ def file_digests(paths, # files (paths or str)
     "Content digests of `paths`, each file hashed once: a rerun rehashes only files whose size, mtime, ctime or inode changed."
     import sqlite3
     from tqdm.auto import tqdm
-    from zsc_nb.errors import DataError
     keys = []
     for p in paths:
         try: st = os.stat(p)

@@ -9,6 +9,11 @@ from pathlib import Path
 import numpy as np
 from .fusion import to_probs, fusion_weights, CONFIDENCES
 from .metrics import auroc, fpr_at_tpr, unknown_score as _authors_unknown
+from .engine import RefSet
+from .generation import generate_references, load_references
+from .prompting import resolve_backend
+from .encoders import l2_normalize
+from .vocab import same_class
 
 # %% auto #0
 __all__ = ['SCORE_FNS', 'SCORES', 'METHODS', 'SETTINGS', 'VIRTUAL_PROMPT', 'block_probs', 'fuse_rows', 'msp_score', 'mass_score',
@@ -177,14 +182,11 @@ def draw_virtual(name:str, rng:np.random.Generator, size:int=64) -> np.ndarray:
 
 def virtual_references(names:list, generator:str='procedural', k:int=2, root=None, seed:int=0, yes:bool=False):
     "A `RefSet` of `k` references per virtual class: drawn in memory ('procedural', smoke) or generated and cached on disk."
-    from zsc_nb.engine import RefSet
     if not names: return None
     if generator == 'procedural':
         rng = np.random.default_rng(seed)
         items = np.stack([draw_virtual(n, rng) for n in names for _ in range(k)])
         return RefSet(items, np.repeat(np.arange(len(names)), k), np.tile(np.arange(k), len(names)), f"virtual-procedural-{seed}-{k}-" + ','.join(names))
-    from zsc_nb.generation import generate_references, load_references
-    from zsc_nb.prompting import resolve_backend
     generator = resolve_backend(generator, 'diffusers')
     prompts = {n: f"generate an image of {n}. As realistic as possible. More fit for life." for n in names}
     rep = generate_references(prompts, 'virtual', generator, k, root=root, yes=yes, seed=seed)
@@ -194,7 +196,6 @@ def virtual_references(names:list, generator:str='procedural', k:int=2, root=Non
 # %% ../nbs/10_openset.ipynb #569a6f67
 def top_names(img_feats, name_feats, k:int=5) -> tuple:
     "`(indices, cosines)`, N×k, of the `k` names most similar to each image (L2-normalised features)."
-    from zsc_nb.encoders import l2_normalize
     Q, T = l2_normalize(np.asarray(img_feats, np.float32)), l2_normalize(np.asarray(name_feats, np.float32))
     k = min(k, len(T)); I, C = [], []
     for i in range(0, len(Q), 2048):                      # chunks: 10k images × 20k names would be 800 MB at once
@@ -213,6 +214,5 @@ def naming_accuracy(names_topk:list, # per image, its ranked names
                     true_names:list, # per image, its true class name
                     vocab, ks=(1, 5)) -> dict:
     "`{'top1': …, 'top5': …, 'n': …}`: share of images with a synonym of the true class in their top-k names."
-    from zsc_nb.vocab import same_class
     hits = [[same_class(n, t, vocab) for n in ns] for ns, t in zip(names_topk, true_names)]
     return {f'top{k}': (float(np.mean([any(h[:k]) for h in hits])) if hits else None) for k in ks} | {'n': len(hits)}

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np
 from .openset import (score_table, unknown_scores, neglabel_grouped, top_names, reject_threshold, naming_accuracy,
-                            SCORES, METHODS, SETTINGS)
-from .vocab import leakage_check, mine_negatives, norm_name
+                            SCORES, METHODS, SETTINGS, block_probs, fuse_rows, eoe_score)
+from .vocab import leakage_check, mine_negatives, norm_name, load_vocabulary, sample_names, encode_names
 
 OPENSET_DATASETS = ['cifar10', 'cifarplus10', 'cifarplus50', 'tinyimagenet']
 ZOC_SPLITS = {'cifar10': [['airplane', 'automobile', 'truck', 'horse', 'cat', 'bird'], ['airplane', 'automobile', 'truck', 'horse', 'cat', 'bird'],
@@ -30,6 +30,13 @@ def zoc_known(dataset:str, split:int, classes:list) -> list:
     return [classes.index(c) for c in ZOC_SPLITS[dataset][split]]
 from .paper import DISPLAY
 from .results import load_results, fmt_values
+from .encoders import l2_normalize, create_encoder
+from .engine import method_sims
+from .methods import reference_scores
+from .metrics import auroc
+from .config import SMOKE_BANNER
+from .generation import IMAGE_EXTS
+from .errors import ConfigError, DataError
 
 # %% auto #0
 __all__ = ['OPENSET_DATASETS', 'ZOC_SPLITS', 'PUBLISHED', 'zoc_known', 'openset_split', 'openset_results', 'openset_tables',
@@ -37,7 +44,6 @@ __all__ = ['OPENSET_DATASETS', 'ZOC_SPLITS', 'PUBLISHED', 'zoc_known', 'openset_
 
 # %% ../nbs/12_openset_report.ipynb #833fd1d0
 def _cos(a, b):
-    from zsc_nb.encoders import l2_normalize
     return l2_normalize(np.asarray(a, np.float32)) @ l2_normalize(np.asarray(b, np.float32)).T
 
 def _hist(u, unk, bins:int=30) -> dict:
@@ -52,8 +58,6 @@ def openset_split(F, # `engine.Features` of one split
                   scales=(100., 100., 100.), weighting:str='inv_entropy',
                   n_neg:int=10000, eta:float=0.05, groups:int=10, n_names:int=5, hist:bool=False) -> dict:
     "Every open-set score, the leakage lists, naming accuracy and the ablation for one split (JSON-ready)."
-    from zsc_nb.engine import method_sims
-    from zsc_nb.methods import reference_scores
     known = list(F.known); C = len(F.classes); y = np.asarray(F.labels)
     kn = np.zeros(C, bool); kn[known] = True; unk = ~kn[y]
     kn_names, un_names = [F.classes[i] for i in known], [F.classes[i] for i in range(C) if not kn[i]]
@@ -104,7 +108,6 @@ def openset_split(F, # `engine.Features` of one split
             r = unknown_scores(sims, known, extras, 'virtual', m, 'known', scales, weighting)
             if r is not None: ab[f'virtual, {m}' + (' (text + references)' if m != 'M1' else ' (text only)')] = _auroc(r[0], unk)
         for beta in (0.25, 1.0):
-            from zsc_nb.openset import block_probs, fuse_rows, eoe_score
             got = [block_probs([sims[m][:, known], extras['virtual'][m]], [len(known), extras['virtual'][0].shape[1]], scales[m]) for m in range(3) if extras['virtual'][m] is not None]
             ab[f'virtual (EOE), β = {beta}'] = _auroc(eoe_score(fuse_rows(got, weighting), len(known), beta), unk)
     for w in ('max', 'inv_entropy', 'neg_exp_entropy', (1, 1, 1)):
@@ -133,7 +136,6 @@ def openset_split(F, # `engine.Features` of one split
     return out
 
 def _auroc(u, unk):
-    from zsc_nb.metrics import auroc
     return auroc(u, unk)
 
 # %% ../nbs/12_openset_report.ipynb #77306bae
@@ -149,7 +151,6 @@ def _split_metric(r:dict, setting:str, score:str, method:str, metric:str) -> lis
 
 def openset_tables(out, preset:str) -> dict:
     "`{name: (title, header, rows)}`: the open-set table, ours beside the published numbers, the ablation and naming."
-    from zsc_nb.config import SMOKE_BANNER
     R = openset_results(out, preset)
     if not R: return {}
     smoke = any(r['config'].get('smoke') for r in R.values()); pre = f"{SMOKE_BANNER}. " if smoke else ''
@@ -243,11 +244,6 @@ def classify_folder(folder, # a folder of images (png, jpg, jpeg, webp, bmp), se
                     files:list|None=None # the pictures, already listed and checked (`preflight.classify_inputs`); None: every image under `folder`
                    ) -> list:
     "Per image: `{'file', 'known', 'class', 'p', 'unknown_score', 'names', 'cos'}`."
-    from zsc_nb.encoders import create_encoder
-    from zsc_nb.generation import IMAGE_EXTS
-    from zsc_nb.vocab import load_vocabulary, sample_names, encode_names
-    from zsc_nb.openset import block_probs
-    from zsc_nb.errors import ConfigError, DataError
     classes = [c for c in dict.fromkeys(str(c).strip() for c in classes) if c]
     if not classes: raise ConfigError("no classes given", "pass at least one class name, e.g. --classes cat dog")
     if not 0 < threshold < 1: raise ConfigError(f"threshold {threshold} is outside (0, 1)", "pick a threshold such as 0.5")

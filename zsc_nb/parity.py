@@ -8,8 +8,12 @@ import os, sys, types, importlib, importlib.util, math
 from pathlib import Path
 import numpy as np
 import torch
-from .config import repo_root
+from .config import repo_root, get_preset
 from .encoders import clip_encoder, timm_encoder, Encoder, IMAGENET_MEAN, IMAGENET_STD, l2_normalize
+from .data import CIFAR10_CLASSES, AUTHORS_TINY_KNOWN, SHAPES_CLASSES, draw_shape, ImageSet
+from .engine import RefSet, encode_all, evaluate, method_sims, resolve_normalization, COMBOS, WEIGHTINGS, FIXED
+from .fusion import to_probs, fuse, CONFIDENCES
+from .metrics import unknown_score
 
 AUTHORS_ENV, DINOV2_ENV = 'ZSC_NB_AUTHORS_CODE', 'ZSC_NB_DINOV2_CODE'
 _MARKERS = {'authors': ('clip', 'model.py'), 'dinov2': ('hub', 'backbones.py')}
@@ -137,7 +141,6 @@ def parity_task(kind:str, # 'cifar' or 'tiny'
                 folder, n_test:int=20, seed:int=0) -> dict:
     "Classes, known classes, test images (arrays or files), labels and reference files of a procedural parity task."
     from PIL import Image
-    from zsc_nb.data import CIFAR10_CLASSES, AUTHORS_TINY_KNOWN, SHAPES_CLASSES, draw_shape
     folder = Path(folder); (folder/'refs').mkdir(parents=True, exist_ok=True); rng = np.random.default_rng(seed)
     if kind == 'cifar': classes, known = list(CIFAR10_CLASSES), [CIFAR10_CLASSES[i] for i in (0, 6, 4, 9, 1, 7)]
     else: classes = AUTHORS_TINY_KNOWN[:4] + ['goldfish', 'bullfrog', 'jellyfish', 'koala', 'lion', 'acorn']; known = classes[:4]
@@ -165,11 +168,6 @@ def parity_task(kind:str, # 'cifar' or 'tiny'
 # %% ../nbs/08a_parity.ipynb #f8cc7a73
 def run_parity(task:dict, mod, their_clip, their_dino, ours:tuple, cache) -> dict:
     "Feature cosines, token ids, probabilities, fused scores and metrics of both sides on one `task`."
-    from zsc_nb.config import get_preset
-    from zsc_nb.data import ImageSet
-    from zsc_nb.engine import RefSet, encode_all, evaluate, method_sims, resolve_normalization, COMBOS, WEIGHTINGS, FIXED
-    from zsc_nb.fusion import to_probs, fuse, CONFIDENCES
-    from zsc_nb.metrics import unknown_score
     cfg = get_preset('authors', 'cifar10' if task['kind'] == 'cifar' else 'tinyimagenet')
     classes, known, labels = task['classes'], [task['classes'].index(c) for c in task['known']], task['labels']
     import time; t0 = time.perf_counter()

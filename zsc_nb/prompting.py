@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, re, json, time, logging, itertools
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
-from .config import repo_root, atomic_write, utc_now
+from .config import repo_root, atomic_write, utc_now, resolve_device
 from .errors import ZscError, ConfigError, AuthError, APIRefusal, APIExhausted, BadImageError
 from .api_models import (default_model, check_model, MODEL_OPTIONS, load_dotenv, api_key, redact, check_url, openai_client,
                          MalformedReply, NullReply, QuotaError, classify, retry_base, with_retries)
@@ -188,7 +188,6 @@ class TransformersChat:
         if pipeline is None:
             import importlib.util
             from transformers import pipeline as hf_pipeline
-            from zsc_nb.config import resolve_device
             spread = device == 'auto' and importlib.util.find_spec('accelerate')             # device_map needs accelerate
             where = dict(device_map='auto') if spread else dict(device=resolve_device(device)[0])
             pipeline = hf_pipeline('text-generation', model=model, dtype='auto', **where)    # `dtype`: transformers >=4.56

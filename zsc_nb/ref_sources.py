@@ -10,6 +10,7 @@ from .config import repo_root, atomic_write, utc_now
 from .errors import ConfigError, DataError
 from .generation import (references_dir, read_manifest, import_references, class_slug, image_info, append_manifest,
                                sha256_file, IMAGE_EXTS, MIN_SIDE, _atomic_write)
+from .prompting import check_url, prompts_path, redact
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ class ArchiveMismatch(DataError):
 
 def authors_url_base(url_base:str|None=None) -> str:
     "Where the archives are fetched from: `url_base`, else env `ZSC_NB_AUTHORS_REFS_URL`, else the pinned commit on GitHub."
-    from zsc_nb.prompting import check_url
     u = url_base or os.environ.get(URL_ENV) or f"https://github.com/{AUTHORS_REPO}/raw/{AUTHORS_COMMIT}"
     what = '--authors-url' if url_base else URL_ENV if os.environ.get(URL_ENV) else 'the pinned URL'
     return check_url(u, what).rstrip('/')
@@ -209,7 +209,6 @@ def export_references(dataset:str, # data set id (folder under references/)
                       wnids:list|None=None # class ids (ImageNet-style sets), aligned with `classes`
                      ) -> dict:
     "Write `dataset`'s references as an `imagefolder` set: images byte for byte, metadata.jsonl, card, prompts, transcript, manifest."
-    from zsc_nb.prompting import prompts_path, redact
     backend = _backend_of(dataset, backend, root)
     folder = references_dir(dataset, backend, root); man = read_manifest(folder)
     out = Path(out)

@@ -10,13 +10,17 @@ import numpy as np
 from tqdm.auto import tqdm
 import zsc_nb
 from .config import RunConfig, get_preset, repo_root, atomic_write, utc_now, TRACKS
-from .data import load_dataset, known_classes, class_names, SPLITS
+from .data import load_dataset, known_classes, class_names, SPLITS, class_key
 from .folders import dataset_slug
 from .preflight import refs_needed, without_files, input_fingerprint, typed_error, check_run, verify_results, write_list
 from .engine import encode_all, evaluate, RefSet, Features
 from .results import result_path, bundle_path, read_result
 from .tables import build_tables
 from .report import build_report
+from .prompting import ScriptedChat, create_llm, scripted_replies, resolve_backend
+from .generation import load_references, make_references, references_dir, read_manifest, CostGuardError
+from .ref_sources import authors_references
+from .errors import APIRefusal, APIExhausted
 
 log = logging.getLogger(__name__)
 OPENSET_PRESETS = ('smoke', 'openset')   # presets that also run nbs/runs/openset.ipynb (openset: only it)
@@ -35,7 +39,6 @@ def label_spaces(cfg:RunConfig) -> list:
     return ['all'] if cfg.protocol == 'authors' else ['all', 'known']
 
 def _llm_for(cfg, dataset):
-    from zsc_nb.prompting import ScriptedChat, create_llm, scripted_replies
     if cfg.llm != 'scripted': return create_llm(cfg.llm)
     p = scripted_replies(dataset_slug(dataset))
     if not p.exists(): log.warning("no scripted dialogue %s: plain prompts, no pairs (SMOKE)", p)
@@ -44,21 +47,17 @@ def _llm_for(cfg, dataset):
 def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=None) -> RefSet:
     "Reference images of `classes` (generated first where missing), as one `RefSet`."
     from collections import Counter
-    from zsc_nb.generation import load_references, make_references, references_dir, read_manifest, CostGuardError
     root = Path(root) if root else repo_root()/'data'
-    from zsc_nb.prompting import resolve_backend
     backend = resolve_backend(cfg.generator, 'diffusers')
     k_generate = max(cfg.k_refs, k_generate or 0)
     sources = ['cifar10', 'cifar100'] if cfg.dataset in ('cifarplus10', 'cifarplus50') else [cfg.dataset]
     parts = []
-    from zsc_nb.data import class_key
     pos = {class_key(c): i for i, c in enumerate(classes)}   # a class is its index: names are unique per data set (`unique_classes`)
     for d in sources:
         want = [c for c in class_names(d, root) if class_key(c) in pos]
         ds_id = dataset_slug(d)   # own data sets: a file-safe id in place of the path
         count = Counter(c for c, _ in read_manifest(references_dir(ds_id, backend, root/'references')))
         if backend == 'authors' and [w for w in want if not count[w]]:   # the authors' released images (pinned archive, checked)
-            from zsc_nb.ref_sources import authors_references
             authors_references(ds_id, class_names(d, root), root/'references')
         elif backend == 'imported':        # use what was imported; only a class without any reference is an error
             if [w for w in want if not count[w]]: raise ValueError(f"imported references lack classes {[w for w in want if not count[w]][:10]}; import them or pick a generator")
@@ -68,12 +67,10 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
                 raise CostGuardError(f"{e}. Confirm the spend by making these references first: zsc-nb references --dataset {d} --k {k_generate} "
                                      f"--generator {backend} --yes{' --root ' + str(root) if root != repo_root()/'data' else ''}; then run reproduce again") from None
             if rep.refused:
-                from zsc_nb.errors import APIRefusal
                 raise APIRefusal(f"the image service refused {len(rep.refused)} class(es) of {d} permanently: "
                                  + '; '.join(f"{k}: {v}" for k, v in list(rep.refused.items())[:3]),
                                  f"edit those classes' prompts in {root/'prompts'/(ds_id + '.json')} or import images for them (zsc-nb import-references)")
             if rep.failed:
-                from zsc_nb.errors import APIExhausted
                 raise APIExhausted(f"{len(rep.failed)} reference image(s) of {d} could not be made, e.g. {[(c, k) for c, k, _ in rep.failed[:3]]}",
                                    "run the same command again: finished images are kept and only these are retried")
         parts.append((load_references(ds_id, backend, want, root/'references'), want))

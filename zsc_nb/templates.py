@@ -10,7 +10,9 @@ import numpy as np
 from .config import repo_root, atomic_write, SMOKE_BANNER
 from .encoders import cached_features, l2_normalize
 from .errors import ConfigError
-from .data import class_key
+from .data import class_key, WORDNET_GLOSSES, CIFAR10_WNIDS, CIFAR100_WNIDS
+from .folders import clip_benchmark_json, dataset_slug, imagenet_wnids, imagenet_classnames
+from .engine import evaluate
 
 log = logging.getLogger(__name__)
 CONTEXT_LENGTH = 77     # CLIP's text context: longer prompts are cut by the tokenizer (open_clip's, at encoding time)
@@ -33,7 +35,6 @@ def single_prompts(classes:list, template:str='a photo of a {}', underscores:boo
 
 def dataset_templates(dataset:str) -> list:
     "The data set's zero-shot templates (`{c}` placeholders), ImageNet's 80 when it has none of its own."
-    from zsc_nb.folders import clip_benchmark_json
     t = clip_benchmark_json('templates')
     key = TEMPLATE_KEYS.get(dataset, dataset)
     return list(t[key] if key in t and isinstance(t[key], list) else t['imagenet1k'])
@@ -44,7 +45,6 @@ def ensemble_prompts(classes:list, templates:list) -> list:
 
 def _synset_files():
     from importlib.resources import files
-    from zsc_nb.data import WORDNET_GLOSSES
     d = files('timm.data._info')
     defs = dict(l.split('\t', 1) for l in d.joinpath('imagenet_synset_to_definition.txt').read_text().splitlines() if '\t' in l)
     defs = WORDNET_GLOSSES | defs
@@ -84,14 +84,12 @@ def cupl_from_replies(classes:list, replies:dict, max_chars:int=300) -> list:
 
 # %% ../nbs/03b_prompts.ipynb #383cba27
 def cupl_path(dataset:str, root=None) -> Path:
-    from zsc_nb.folders import dataset_slug
     return (Path(root) if root else repo_root()/'data'/'prompts')/'cupl'/f'{dataset_slug(dataset)}.json'
 
 def imagenet_cupl(classes:list, # display names
                   wnids:list|None # their wnids; None: looked up by name (CLIP's spelling, compared by `class_key`)
                  ) -> dict:
     "`{class: [descriptions]}` from CuPL's ImageNet file (998 entries keyed by CLIP's names), looked up through each class's wnid."
-    from zsc_nb.folders import clip_benchmark_json, imagenet_wnids, imagenet_classnames
     cupl = clip_benchmark_json('cupl')['imagenet1k']
     if wnids is None: return {c: v for c in classes for k, v in cupl.items() if class_key(k) == class_key(c)}
     clip_name = dict(zip(imagenet_wnids(), imagenet_classnames(raw=True)))   # the two repeated names share one entry
@@ -102,7 +100,6 @@ def cupl_replies(dataset:str, classes:list, llm=None, # a chat backend (`.chat(m
                  wnids:list|None=None # the classes' wnids (ImageNet: CuPL's file is looked up through them)
                 ) -> dict|None:
     "`{class: [replies]}`: the SCRIPTED file (smoke), CLIP_benchmark's ImageNet prompts, the cache, or asked of `llm` (then cached); None if there is no source."
-    from zsc_nb.folders import dataset_slug
     if scripted:
         p = repo_root()/'data'/'prompts'/'scripted'/f'cupl_{dataset_slug(dataset)}.json'
         return json.loads(p.read_text())['replies'] if p.exists() else None
@@ -135,8 +132,6 @@ def class_text_features(encoder, # a CLIP `Encoder`
 # %% ../nbs/03b_prompts.ipynb #786cfb97
 def _wnids_of(dataset:str, classes:list):
     "The classes' wnids where the data set fixes them (ImageNet-1k's sorted wnids, CIFAR's stated table), else None."
-    from zsc_nb.folders import imagenet_wnids
-    from zsc_nb.data import CIFAR10_WNIDS, CIFAR100_WNIDS
     if dataset == 'imagenet' and len(classes) == 1000: return imagenet_wnids()
     table = {class_key(c): w for c, w in (CIFAR10_WNIDS | CIFAR100_WNIDS).items()}
     if dataset in ('cifar10', 'cifar100', 'cifarplus10', 'cifarplus50') and all(class_key(c) in table for c in classes):
@@ -183,7 +178,6 @@ def prompt_ablation(F, # `Features` of one split (its text features are replaced
                     scales=(100., 100., 100.), cache=None, weighting:str='inv_entropy', variants=tuple(PROMPT_VARIANTS)) -> dict:
     "`{variant: {n_prompts, M1: metrics, M1+M2+M3: metrics}}` with L2-normalised features (or `{skipped: why}`)."
     import dataclasses
-    from zsc_nb.engine import evaluate
     out = {}
     for v in variants:
         try: prompts = PROMPT_VARIANTS[v](list(F.classes), ctx)

@@ -8,6 +8,8 @@ import re, functools, unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
+from .errors import DataError
+from .encoders import l2_normalize, cached_features
 
 # %% auto #0
 __all__ = ['timm_info_dir', 'norm_name', 'singulars', 'Vocabulary', 'load_vocabulary', 'sample_names', 'leakage_check',
@@ -66,7 +68,6 @@ def load_vocabulary(info_dir:str|None=None # folder with imagenet_synset_to_lemm
     d = Path(info_dir) if info_dir else timm_info_dir()
     p = d/'imagenet_synset_to_lemma.txt'
     if not p.exists():
-        from zsc_nb.errors import DataError
         raise DataError(f"no synset lemma list at {p}", "install timm >= 0.9 (it bundles data/_info) or pass info_dir")
     syn = {w: [norm_name(x) for x in l.split(',') if x.strip()] for w, l in _read_tsv(p).items()}
     dp = d/'imagenet_synset_to_definition.txt'
@@ -110,7 +111,6 @@ def mine_negatives(cand_feats, # V×D text features of the candidate names
                    eta:float=0.05 # percentile of the negative cosine over the known classes
                   ) -> np.ndarray:
     "Indices of the `n` candidates farthest from the known classes: largest η-percentile of −cos."
-    from zsc_nb.encoders import l2_normalize
     T, K = l2_normalize(np.asarray(cand_feats, np.float32)), l2_normalize(np.asarray(known_feats, np.float32))
     if not 0 <= eta <= 1: raise ValueError(f"eta must be in [0, 1], got {eta}")
     d = np.percentile(-(T @ K.T), 100 * eta, axis=1)
@@ -121,7 +121,6 @@ def mine_negatives(cand_feats, # V×D text features of the candidate names
 def encode_names(encoder, # a CLIP `Encoder`
                  names:list, template:str='a photo of a {}', cache=None, chunk:int=2048) -> np.ndarray:
     "Text features of `template` filled with each name, in chunks, each through the feature cache."
-    from zsc_nb.encoders import cached_features
     if not names: return np.zeros((0, 1), np.float32)
     out = []
     for i in range(0, len(names), chunk):
