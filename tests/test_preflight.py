@@ -330,3 +330,11 @@ def test_distributed_writes_the_cache_entries_reproduce_reads(tmp_path):
     F = prepare(cfg, str(root.resolve()), progress=False, skip=skip)
     after = {p: p.stat().st_mtime_ns for p in (root/'cache').rglob('image-*.npz')}
     assert after == before and len(F.labels) == 9                # no image feature computed again, none written elsewhere
+
+def test_imagenet_missing_is_one_line_before_any_kernel(tmp_path, capsys):
+    "ImageNet cannot be downloaded: without its folder, reproduce says where to put it, in one line, and writes nothing."
+    rc, _, err = _run(['reproduce', '--preset', 'smoke', '--datasets', 'imagenet', '--root', str(tmp_path/'data'),
+                       '--out', str(tmp_path/'out')], capsys)
+    assert rc == 1 and 'imagenet' in err and 'imagenet/val/<wnid>/*.JPEG' in err, err
+    _one_line(err)
+    assert not (tmp_path/'out').exists()

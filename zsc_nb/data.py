@@ -286,6 +286,7 @@ def manual_step(name:str, root=None) -> str:
     if name in CIFAR_ARCHIVES: return f"download {CIFAR_ARCHIVES[name][0]} and extract it into {root} (giving {root/CIFAR_ARCHIVES[name][1]}/)"
     if name == 'tinyimagenet': return f"download {TINY_URL} and unzip it into {root} (giving {root/'tiny-imagenet-200'}/val/)"
     if name in ('cifarplus10', 'cifarplus50'): return f"place cifar10 and cifar100: {manual_step('cifar10', root)}; {manual_step('cifar100', root)}"
+    if name == 'imagenet': return f"place the 50,000 validation images as {root/'imagenet'/'val'}/<wnid>/*.JPEG (valprep.sh's layout)"
     return f"place {name} under {root}"
 
 def download(url:str, # http(s) address of the file

@@ -40,9 +40,12 @@ def missing_datasets(datasets:list, # data set names as given to --datasets
                      root=None, # data folder (default <repo>/data)
                      download:bool=True # fetch what is missing now (checked, atomic)
                     ) -> dict:
-    "`{name: why}` of the registry data sets that are neither in `root` nor downloadable now; the others are fetched."
+    "`{name: why}` of the registry data sets (and ImageNet) that are neither in `root` nor downloadable now; the others are fetched."
     out = {}
     for d in dict.fromkeys(datasets):
+        if d == 'imagenet':                                   # no download exists: the folder must be there
+            if not (data_root(root)/'imagenet'/'val').is_dir(): out[d] = 'cannot be downloaded automatically'
+            continue
         if is_external(d) or d == 'shapes' or is_present(d, root): continue
         if not download: out[d] = 'not downloaded (--no-download)'; continue
         try: fetch_dataset(d, root)
@@ -56,7 +59,7 @@ def missing_error(missing:dict, root=None, download:bool=True) -> DataMissingErr
         return DataMissingError(f"data set(s) not in {root}: {', '.join(missing)}", f"run without --no-download to fetch them, or {steps}")
     why = {w: [d for d in missing if missing[d] == w] for w in missing.values()}      # the same reason once: 'no connection'
     return DataMissingError(f"data set(s) not in {root} and not downloadable now: " + '; '.join(f"{', '.join(ds)} ({w})" for w, ds in why.items()),
-                            f"check the connection and run again, or {steps}")
+                            steps if set(missing.values()) == {'cannot be downloaded automatically'} else f"check the connection and run again, or {steps}")
 
 # %% ../nbs/08d_preflight.ipynb #12f47ece
 def own_dataset(name:str, root=None) -> ImageSet:
