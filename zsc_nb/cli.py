@@ -211,7 +211,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message): raise ConfigError(f"{self.prog}: {message}", f"see {self.prog} --help")
 
 def _llm_options(p):
-    p.add_argument('--dataset', required=True, help='cifar10, cifar100, tinyimagenet, cifarplus10 or shapes')
+    p.add_argument('--dataset', required=True, help='a data set: cifar10, cifar100, tinyimagenet, cifarplus10, shapes, imagenet, a CLIP_benchmark set, imagefolder:<path> or csv:<file>')
     p.add_argument('--llm', default='auto', help="openai, transformers, scripted, none, or auto (openai when OPENAI_API_KEY is set)")
     p.add_argument('--chat-model', '--model', dest='model', help="chat model (openai: default the installed SDK's current one, see nbs/06a_api_models; transformers: a hub id)")
     p.add_argument('--base-url', help='an OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM, Ollama, LM Studio)')
