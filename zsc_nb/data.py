@@ -4,11 +4,12 @@
 
 # %% ../nbs/01c_data.ipynb #c2ffe96b
 from __future__ import annotations
-import hashlib, zipfile, urllib.request, logging
+import hashlib, zipfile, logging
 from pathlib import Path
 import numpy as np
 from .config import repo_root
-from .errors import DataError, ConfigError
+from .errors import DataError, ConfigError, DataMissingError
+from .downloads import download, why_failed
 from .classes import ImageSet, data_root, class_key, clean_name, synset_lemmas, unique_classes
 from . import folders
 from .images import load_image
@@ -18,14 +19,11 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'SHAPES_CLASSES', 'CIFAR10_WNIDS', 'CIFAR100_WNIDS', 'WORDNET_GLOSSES',
            'SPLITS', 'CIFAR100_50', 'AUTHORS_TINY_KNOWN', 'TINY_URL', 'CIFAR_ARCHIVES', 'TINY_MD5', 'TINY_SIZE',
-           'TINY_NEED', 'DATASETS', 'DataMissingError', 'known_classes', 'known_mask', 'draw_shape', 'make_shapes',
-           'load_cifar', 'tiny_names', 'load_tinyimagenet', 'plus_wnids', 'plus_unknown', 'load_cifarplus50',
-           'load_cifarplus10', 'manual_step', 'download', 'is_present', 'fetch_dataset', 'load_dataset', 'class_names']
+           'TINY_NEED', 'DATASETS', 'known_classes', 'known_mask', 'draw_shape', 'make_shapes', 'load_cifar',
+           'tiny_names', 'load_tinyimagenet', 'plus_wnids', 'plus_unknown', 'load_cifarplus50', 'load_cifarplus10',
+           'manual_step', 'is_present', 'fetch_dataset', 'load_dataset', 'class_names']
 
 # %% ../nbs/01c_data.ipynb #57ce43d0
-class DataMissingError(DataError):
-    "A data set's files are not where they should be; the message says what to place where."
-
 def _fingerprint(*parts) -> str:
     h = hashlib.sha256()
     for p in parts: h.update(p.tobytes() if isinstance(p, np.ndarray) else str(p).encode())
@@ -273,13 +271,6 @@ CIFAR_ARCHIVES = {'cifar10': ('https://www.cs.toronto.edu/~kriz/cifar-10-python.
 TINY_MD5, TINY_SIZE = '90528d7ca1a48142e341f4ef8d21d0de', 248_100_043   # cs231n publishes no checksum: the MD5 and size every loader pins
 TINY_NEED = ('wnids.txt', 'words.txt', 'val/val_annotations.txt', 'val/images')
 
-def _why(e:Exception) -> str:
-    "A download failure in a few words (a dead link, an HTTP status, a wrong file)."
-    import urllib.error
-    if isinstance(e, urllib.error.HTTPError): return f"HTTP {e.code} {e.reason}"
-    if isinstance(e, urllib.error.URLError): return f"no connection: {getattr(e.reason, 'strerror', None) or e.reason}"
-    return f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
-
 def manual_step(name:str, root=None) -> str:
     "How to place registry data set `name` by hand."
     root = data_root(root)
@@ -288,31 +279,6 @@ def manual_step(name:str, root=None) -> str:
     if name in ('cifarplus10', 'cifarplus50'): return f"place cifar10 and cifar100: {manual_step('cifar10', root)}; {manual_step('cifar100', root)}"
     if name == 'imagenet': return f"place the 50,000 validation images as {root/'imagenet'/'val'}/<wnid>/*.JPEG (valprep.sh's layout)"
     return f"place {name} under {root}"
-
-def download(url:str, # http(s) address of the file
-             dest, # where the whole file ends up
-             md5:str|None=None, size:int|None=None, # what the published file has, where known
-             timeout:float=60., # seconds without an answer before giving up
-             fix:str='') -> Path:
-    "Fetch `url` into `dest` through `dest.part`, renamed only when whole (size, MD5 checked); else `DataMissingError`, nothing left."
-    import shutil
-    dest = Path(dest); part = dest.with_name(dest.name + '.part'); dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(part, 'wb') as f:
-            announced = r.headers.get('Content-Length')
-            log.info("downloading %s (%s bytes)", url, announced or '?')
-            shutil.copyfileobj(r, f, 1 << 20)
-        got = part.stat().st_size
-        if announced is not None and got != int(announced): raise ValueError(f"the transfer stopped after {got:,} of {int(announced):,} bytes")
-        if size is not None and got != size: raise ValueError(f"the file has {got:,} bytes, the published one {size:,}")
-        if md5 is not None:
-            from torchvision.datasets.utils import check_integrity
-            if not check_integrity(str(part), md5): raise ValueError(f"its MD5 is not the published {md5}")
-        part.replace(dest)
-    except (OSError, ValueError) as e:             # URLError, HTTPError, timeouts and disk errors are OSErrors
-        part.unlink(missing_ok=True)
-        raise DataMissingError(f"downloading {url} failed ({_why(e)})", fix or "check the connection and run again") from None
-    return dest
 
 def _extract(archive:Path, root:Path, folder:str):
     "Unpack `archive` into a temporary folder under `root`, then move `folder` into place (no half-extracted data set)."
@@ -357,7 +323,7 @@ def fetch_dataset(name:str, # a registry data set: cifar10, cifar100, tinyimagen
         _extract(archive, root, folder)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         archive.unlink(missing_ok=True)
-        raise DataMissingError(f"{archive} is not a usable {name} archive ({_why(e)}); it was removed", fix) from None
+        raise DataMissingError(f"{archive} is not a usable {name} archive ({why_failed(e)}); it was removed", fix) from None
     if not is_present(name, root): raise _missing(name, root, manual_step(name, root) + '.')
     return root
 

@@ -34,9 +34,12 @@ class APIExhausted(ZscError, RuntimeError):
 class BadImageError(ZscError, ValueError):
     "An image that cannot be decoded, is too small or has the wrong mode."
 
+class DataMissingError(DataError):
+    "A data set's files are not where they should be; the message says what to place where."
+
 class WeightsMissingError(DataError):
     "Model weights are not available (offline, or a wrong name)."
 
 # %% auto #0
-__all__ = ['ZscError', 'ConfigError', 'DataError', 'AuthError', 'APIRefusal', 'APIExhausted', 'BadImageError',
+__all__ = ['ZscError', 'ConfigError', 'DataError', 'AuthError', 'APIRefusal', 'APIExhausted', 'BadImageError', 'DataMissingError',
            'WeightsMissingError']

@@ -8,7 +8,8 @@ import hashlib, json, os, re, tempfile
 from pathlib import Path
 from .config import repo_root
 from .errors import ZscError, ConfigError, DataError, BadImageError
-from .data import ImageSet, DataMissingError, data_root, is_present, fetch_dataset, manual_step
+from .errors import DataMissingError
+from .data import ImageSet, data_root, is_present, fetch_dataset, manual_step
 from .folders import PREFIXES, EXTERNAL, is_external, dataset_slug
 
 SHOWN = 20   # unusable files named in the one line; all of them go to a file beside the run

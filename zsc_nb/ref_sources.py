@@ -7,6 +7,7 @@ from __future__ import annotations
 import os, re, io, json, shutil, hashlib, logging, tempfile, zipfile
 from pathlib import Path
 from .config import repo_root, atomic_write, utc_now
+from .downloads import download
 from .errors import ConfigError, DataError
 from .generation import (references_dir, read_manifest, import_references, class_slug, image_info, append_manifest,
                                sha256_file, IMAGE_EXTS, MIN_SIDE, _atomic_write)
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'AUTHORS_REPO', 'AUTHORS_COMMIT', 'AUTHORS_ARCHIVES', 'AUTHORS_MODEL', 'URL_ENV', 'ArchiveMismatch',
-           'authors_url_base', 'git_blob_id', 'download', 'fetch_archive', 'extract_images', 'authors_references',
+           'authors_url_base', 'git_blob_id', 'fetch_archive', 'extract_images', 'authors_references',
            'export_references', 'is_export', 'import_export']
 
 # %% ../nbs/07a_ref_sources.ipynb #12c15763
@@ -47,31 +48,6 @@ def git_blob_id(path, # a file
     return h.hexdigest()
 
 # %% ../nbs/07a_ref_sources.ipynb #df2e0704
-def download(url:str, # http(s) URL
-             dest, # the final path; bytes stream into `<dest>.part` first
-             timeout:float=60., # seconds without data before giving up
-             progress:bool=True) -> Path:
-    "Stream `url` into `<dest>.part` and return that path (the caller checks it, then renames); else `DataError` naming the URL."
-    import urllib.request, urllib.error
-    dest = Path(dest); part = dest.with_name(dest.name + '.part'); dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from tqdm.auto import tqdm
-        req = urllib.request.Request(url, headers={'User-Agent': 'zsc-nb'})
-        with urllib.request.urlopen(req, timeout=timeout) as r, open(part, 'wb') as f:
-            size = int(r.headers.get('content-length') or 0) or None
-            with tqdm(total=size, unit='B', unit_scale=True, desc=dest.name, disable=not progress) as bar:
-                for chunk in iter(lambda: r.read(1 << 20), b''): f.write(chunk); bar.update(len(chunk))
-            f.flush(); os.fsync(f.fileno())
-    except urllib.error.HTTPError as e:
-        part.unlink(missing_ok=True)
-        raise DataError(f"could not download {url} (HTTP {e.code})",
-                        f"check the address (or {URL_ENV}), or put the file there by hand: {dest}") from None
-    except (urllib.error.URLError, OSError) as e:
-        part.unlink(missing_ok=True)
-        raise DataError(f"could not download {url} ({type(e).__name__}: {getattr(e, 'reason', e)})",
-                        f"check the network (or {URL_ENV}), or put the file there by hand: {dest}") from None
-    return part
-
 def fetch_archive(dataset:str, # a key of `archives`
                   folder, # where archives are kept
                   url_base:str|None=None, archives:dict|None=None, timeout:float=60., progress:bool=True) -> Path:
@@ -83,16 +59,16 @@ def fetch_archive(dataset:str, # a key of `archives`
         if git_blob_id(final) == blob: return final
         log.warning("%s is not the pinned file (git blob id differs): downloading it again", final)
     url = f"{authors_url_base(url_base)}/{name}"
-    part = download(url, final, timeout, progress)
-    got = git_blob_id(part)
-    if got != blob:
-        part.unlink(missing_ok=True); final.unlink(missing_ok=True)
+    def pinned(part):
+        got = git_blob_id(part)
+        if got == blob: return
+        final.unlink(missing_ok=True)
         raise ArchiveMismatch(f"{name} from {url} has git blob id {got}, not {blob} (pinned: {AUTHORS_REPO}@"
                               f"{AUTHORS_COMMIT[:12]}); nothing was imported",
                               f"run again (a damaged download), or put the file of that commit at {final} by hand, "
                               f"or point {URL_ENV} at a faithful mirror")
-    os.replace(part, final)
-    return final
+    return download(url, final, timeout=timeout, verify=pinned, progress=progress,
+                    fix=f"check the network and the address (or {URL_ENV}), or put the file there by hand: {final}")
 
 # %% ../nbs/07a_ref_sources.ipynb #2bbbb77c
 def extract_images(archive, # a zip file
