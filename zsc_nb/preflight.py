@@ -163,7 +163,7 @@ def _stat_walk(paths) -> list:
     return out
 
 def data_fingerprint(name:str, root=None) -> str:
-    "What identifies the files of data set `name` now, cheaply (no pixel decoded): its listing, sizes and modification times."
+    "What identifies the files of data set `name` now, no pixel decoded: listing, sizes and times, and for your own sets the content digests of `ImageSet.fingerprint` (remembered, so unchanged files are not hashed again)."
     if name == 'shapes': return 'shapes-procedural'
     if str(name).startswith(PREFIXES):
         ds = own_dataset(name, root); files = list(ds.images) + [p for p in (Path(ds.meta.get('csv', '')),) if p.is_file()]
