@@ -204,7 +204,7 @@ def test_prompts_over_77_tokens_are_counted_warned_once_and_listed(caplog):
 def test_reproduce_prepare_on_an_imagenet_standin_has_1000_predictable_classes(tmp_path):
     "`reproduce --preset smoke --datasets imagenet`'s data and reference stages on `data/imagenet/val/<wnid>/*.JPEG` (SMOKE)."
     from zsc_nb.config import get_preset
-    from zsc_nb.generation import import_references
+    from zsc_nb.references import import_references
     from zsc_nb.reproduce import prepare
     from zsc_nb.engine import evaluate
     data = tmp_path/'data'; w, names = imagenet_wnids(), imagenet_classnames()
@@ -228,7 +228,7 @@ def test_reproduce_prepare_on_an_imagenet_standin_has_1000_predictable_classes(t
     assert r['M3']['none']['top1'] > 0.95
 
 def test_import_references_skips_hidden_files_and_matches_decomposed_names(tmp_path):
-    from zsc_nb.generation import import_references
+    from zsc_nb.references import import_references
     src = tmp_path/'from_a_mac'; src.mkdir()
     Image.fromarray(_img(1)).save(src/'cafe\u0301.png'); Image.fromarray(_img(2)).save(src/'dog1.png')   # macOS: decomposed
     for f in ('._cafe\u0301.png', '._dog1.png'): (src/f).write_bytes(b'\x00\x05\x16\x07 AppleDouble')

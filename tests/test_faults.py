@@ -10,8 +10,9 @@ from fake_openai import FakeOpenAI
 from zsc_nb.cli import main
 from zsc_nb.errors import ZscError, ConfigError, DataError, AuthError, APIRefusal, APIExhausted, BadImageError, WeightsMissingError
 from zsc_nb.prompting import OpenAIChat, get_prompts, with_retries
-from zsc_nb.generation import (generate_references, OpenAIImages, read_manifest, references_dir, import_references, png_bytes,
-                               make_references, load_references)
+from zsc_nb.generation import (generate_references, OpenAIImages, read_manifest, references_dir, png_bytes,
+                               make_references)
+from zsc_nb.references import import_references, load_references
 
 KEY = 'sk-canary-DO-NOT-LEAK-7f3a9c2e1b'
 C10 = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']

@@ -1,11 +1,13 @@
 """The package's layering: no import cycle between library modules (imports inside functions count), no library
-module over about 400 lines, and the checker itself fails on a planted cycle."""
-import ast
+module over about 400 lines, lines of at most 120 columns holding one statement each, and the checkers themselves
+fail on planted faults."""
+import ast, io, tokenize
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent/'zsc_nb'
 SKIP = {'__init__', '_modidx'}
 MAX_LINES = 420
+MAX_COLS = 120
 
 
 def import_graph(pkg:Path=PKG) -> dict:
@@ -68,3 +70,27 @@ def test_no_import_cycles():
 def test_modules_are_small():
     big = {p.name: n for p in PKG.glob('*.py') if p.stem not in SKIP and (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not big, f"library modules over {MAX_LINES} lines (split them along the pipeline's seams): {big}"
+
+
+def style_problems(src:str, name:str='<src>') -> list:
+    """'file:line: why' for each line over `MAX_COLS` columns and each `;` joining statements (a short compound
+    one-liner such as `if x: return y` is one thought and allowed). nbdev writes the module docstring (line 1) and
+    `__all__` itself."""
+    out = [f"{name}:{i}: {len(l)} columns" for i, l in enumerate(src.splitlines(), 1)
+           if len(l) > MAX_COLS and i > 1 and not l.startswith('__all__')]
+    depth = 0
+    for t in tokenize.generate_tokens(io.StringIO(src).readline):
+        if t.type == tokenize.OP and t.string in '([{': depth += 1
+        elif t.type == tokenize.OP and t.string in ')]}': depth -= 1
+        elif t.type == tokenize.OP and t.string == ';' and depth == 0: out.append(f"{name}:{t.start[0]}: statements joined by ;")
+    return out
+
+
+def test_style_checker_finds_planted_faults():
+    planted = '"""doc"""\nx = 1; y = 2\nz = "' + 'a' * 130 + '"\nif x: y = 3\ns = "a;b"\n'
+    assert style_problems(planted) == ['<src>:3: 136 columns', '<src>:2: statements joined by ;']
+
+
+def test_library_lines_are_short_with_one_statement_each():
+    probs = [q for p in sorted(PKG.glob('*.py')) if p.stem not in SKIP for q in style_problems(p.read_text(), p.name)]
+    assert not probs, f"{len(probs)} style problems in library code (edit the notebooks, then nbdev_export): {probs[:10]}"

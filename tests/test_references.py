@@ -6,7 +6,8 @@ from zsc_nb.prompting import (parse_pairs, parse_common_features, get_prompts, O
                               TURN_GROUP, TURN_MORE, GEN_PLAIN, redact)
 from zsc_nb.errors import AuthError, ConfigError, DataError
 from zsc_nb.generation import (generate_references, OpenAIImages, ProceduralImages, DiffusersImages, CostGuardError,
-                               read_manifest, references_dir, import_references, load_references, class_slug, png_bytes)
+                               read_manifest, references_dir, class_slug, png_bytes)
+from zsc_nb.references import import_references, load_references
 
 KEY = 'sk-test-SECRETKEY-0123456789abcdef'
 

@@ -18,8 +18,10 @@ __all__ = ['K_SWEEP', 'METRICS', 'SINGLE', 'AGGREGATIONS', 'eval_kw', 'summary',
 
 # %% ../nbs/08b_ablations.ipynb #e9f59fc2
 def eval_kw(cfg:RunConfig, **change) -> dict:
-    "The keyword arguments of `evaluate` a preset fixes (normalisation, weight normalisation, aggregation, test cap, arithmetic)."
-    return dict(dict(normalize=cfg.normalize, normalize_weights=cfg.normalize_weights, agg=cfg.ref_agg, max_test=cfg.max_test, dtype=cfg.arithmetic), **change)
+    """The keyword arguments of `evaluate` a preset fixes (normalisation, weight normalisation, aggregation, test
+    cap, arithmetic)."""
+    return dict(dict(normalize=cfg.normalize, normalize_weights=cfg.normalize_weights, agg=cfg.ref_agg,
+                     max_test=cfg.max_test, dtype=cfg.arithmetic), **change)
 
 def summary(r:dict, # `evaluate`'s result
             m:str='M1+M2+M3', # a combination of methods
@@ -58,14 +60,18 @@ def scale_grid(preset_scale:float, lo:float=0.25, hi:float=400., n:int=12) -> li
     return sorted(float(round(s, 3)) for s in g + [preset_scale])
 
 def scale_sweep(F:Features, cfg:RunConfig, grid=None) -> dict:
-    "`{method: [{scale, single_top1, single_auroc, fused_top1, fused_auroc}]}`: one method's scale varies, the others stay."
-    pts = [(m, s, tuple(s if j == i else x for j, x in enumerate(cfg.scales))) for i, m in enumerate(SINGLE) for s in (grid or scale_grid(cfg.scales[i]))]
-    rs = evaluate_scales(F, [sc for *_, sc in pts], label_space='all', k=cfg.k_refs, combos=(*SINGLE, 'M1+M2+M3'),   # one pass for every point
+    """`{method: [{scale, single_top1, single_auroc, fused_top1, fused_auroc}]}`: one method's scale varies, the
+    others stay."""
+    pts = [(m, s, tuple(s if j == i else x for j, x in enumerate(cfg.scales))) for i, m in enumerate(SINGLE)
+           for s in (grid or scale_grid(cfg.scales[i]))]
+    rs = evaluate_scales(F, [sc for *_, sc in pts], label_space='all', k=cfg.k_refs,
+                         combos=(*SINGLE, 'M1+M2+M3'),  # one pass for every point
                          weightings=(cfg.weighting,), **eval_kw(cfg))
     out = {m: [] for m in SINGLE}
     for (m, s, _), r in zip(pts, rs):
         a, b = r[m]['none'], r['M1+M2+M3'][cfg.weighting]
-        out[m].append(dict(scale=s, single_top1=a['top1'], single_auroc=a['auroc'], fused_top1=b['top1'], fused_auroc=b['auroc']))
+        out[m].append(dict(scale=s, single_top1=a['top1'], single_auroc=a['auroc'], fused_top1=b['top1'],
+                           fused_auroc=b['auroc']))
     return out
 
 def calibration(F:Features, cfg:RunConfig) -> dict|None:
@@ -87,10 +93,12 @@ def aggregation(F:Features, cfg:RunConfig) -> dict:
 
 def flipped_weights(F:Features, cfg:RunConfig) -> dict:
     "The fusion with the other choice of weight normalisation."
-    return dict(normalize_weights=not cfg.normalize_weights, **summary(fused(F, cfg, normalize_weights=not cfg.normalize_weights), w=cfg.weighting))
+    return dict(normalize_weights=not cfg.normalize_weights,
+                **summary(fused(F, cfg, normalize_weights=not cfg.normalize_weights), w=cfg.weighting))
 
 def run_ablations(F:Features, cfg:RunConfig) -> dict:
     "Every ablation of one data set (split 0), as the JSON payload the runner reads."
     return dict(weighting=cfg.weighting, k=cfg.k_refs, k_available=int(F.ref_k.max()) + 1, combos=combos_table(F, cfg),
                 k_one=one_reference(F, cfg), k_sweep=k_sweep(F, cfg), scale_sweep=scale_sweep(F, cfg),
-                aggregation=aggregation(F, cfg), calibration=calibration(F, cfg), normalize_weights_flipped=flipped_weights(F, cfg))
+                aggregation=aggregation(F, cfg), calibration=calibration(F, cfg),
+                normalize_weights_flipped=flipped_weights(F, cfg))

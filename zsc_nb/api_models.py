@@ -12,7 +12,8 @@ from .errors import ZscError, ConfigError, AuthError, APIRefusal, APIExhausted, 
 log = logging.getLogger(__name__)
 
 # kind: (module, Literal alias) of the installed SDK
-SDK_MODEL_LISTS = {'image': ('openai.types.image_model', 'ImageModel'), 'chat': ('openai.types.shared.chat_model', 'ChatModel')}
+SDK_MODEL_LISTS = {'image': ('openai.types.image_model', 'ImageModel'),
+                   'chat': ('openai.types.shared.chat_model', 'ChatModel')}
 MODEL_OPTIONS = {'image': '--image-model', 'chat': '--chat-model'}           # the option that names the model, per kind
 
 # %% auto #0
@@ -25,7 +26,8 @@ __all__ = ['log', 'SDK_MODEL_LISTS', 'MODEL_OPTIONS', 'PREFERRED', 'IMAGE_FAMILI
 # %% ../nbs/06a_api_models.ipynb #bcd23c03
 def sdk_models(kind:str # 'image' or 'chat'
               ) -> list:
-    "The model names the installed `openai` SDK lists for `kind` (its `ImageModel` / `ChatModel` Literal), in its order."
+    """The model names the installed `openai` SDK lists for `kind` (its `ImageModel` / `ChatModel` Literal), in its
+    order."""
     import importlib, typing
     if kind not in SDK_MODEL_LISTS:
         raise ConfigError(f"unknown model kind {kind!r}", f"choose one of {', '.join(SDK_MODEL_LISTS)}")
@@ -61,10 +63,13 @@ _DATE = re.compile(rf'(\d{{4}}-\d{{2}}-\d{{2}})|((?:{_MONTHS}) \d{{1,2}}, \d{{4}
 def note_status(note:str, # a deprecation note of the SDK
                 today:dt.date|None=None # default: today (UTC)
                ) -> tuple:
-    "`(status, date)`: 'retired' (retired/shut down, or its date has passed), 'announced' (a future shutdown) or 'deprecated'."
+    """`(status, date)`: 'retired' (retired/shut down, or its date has passed), 'announced' (a future shutdown) or
+    'deprecated'."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    m = _DATE.search(note or ''); day = None
-    if m: day = dt.date.fromisoformat(m.group(1)) if m.group(1) else dt.datetime.strptime(m.group(2), '%B %d, %Y').date()
+    m = _DATE.search(note or '')
+    day = None
+    if m: day = dt.date.fromisoformat(m.group(1)) if m.group(1) else dt.datetime.strptime(m.group(2),
+                                                                                          '%B %d, %Y').date()
     gone = r'\b(was|were|has been|have been) (retired|shut down|removed)\b|not a supported model'
     if re.search(gone, note or '', re.I): return 'retired', day
     if day is not None: return ('retired' if day <= today else 'announced'), day
@@ -88,7 +93,8 @@ def current_models(kind:str, today:dt.date|None=None) -> list:
 
 def default_model(kind:str # 'image' or 'chat'
                  ) -> str:
-    "The default model of `kind`: the first of `PREFERRED` the installed SDK lists as current, else its first current undated one."
+    """The default model of `kind`: the first of `PREFERRED` the installed SDK lists as current, else its first
+    current undated one."""
     cur = current_models(kind)
     for m in PREFERRED[kind]:
         if m in cur: return m
@@ -102,7 +108,8 @@ def check_model(kind:str, # 'image' or 'chat'
                 name:str, # the model asked for
                 base_url:str|None=None # None: OpenAI itself; else a compatible server, whose model names are its own
                ) -> str:
-    "`name`, unless OpenAI retired it (per the installed SDK): then `ConfigError` naming the option, before any request."
+    """`name`, unless OpenAI retired it (per the installed SDK): then `ConfigError` naming the option, before any
+    request."""
     if base_url: return name
     s = model_status(kind, name)
     if s['status'] == 'retired':
@@ -139,22 +146,24 @@ def image_request(model:str, # image model
                   size:str='1024x1024', # 'WIDTHxHEIGHT' or 'auto'
                   quality:str|None=None # None: the family's default
                  ) -> dict:
-    "`images.generate` keyword arguments for `model` (size, quality, answer format), checked first; `ConfigError` names the option."
+    """`images.generate` keyword arguments for `model` (size, quality, answer format), checked first; `ConfigError`
+    names the option."""
     fam = IMAGE_FAMILIES.get(image_family(model))
     if size != 'auto' and not re.fullmatch(r'\d+x\d+', str(size)):
         raise ConfigError(f"image size {size!r} is not WIDTHxHEIGHT", "e.g. --size 1024x1024")
     kw = dict(model=model, size=size, n=1)
-    if fam is None:                                          # a compatible server's own model: send only what was asked for
+    if fam is None:  # a compatible server's own model: send only what was asked for
         if quality: kw['quality'] = quality
         return kw
     if fam['sizes'] is not None and size not in fam['sizes']:
         raise ConfigError(f"{model} does not take size {size}", f"choose --size from {', '.join(fam['sizes'])}")
     if fam['sizes'] is None and size != 'auto' and not _free_size_ok(*map(int, size.split('x'))):
-        raise ConfigError(f"{model} does not take size {size} (sides divisible by 16, aspect 1:3 to 3:1, at most 3840x2160)",
-                          "e.g. --size 1024x1024")
+        raise ConfigError(f"{model} does not take size {size} (sides divisible by 16, aspect 1:3 to 3:1, at most "
+                          f"3840x2160)", "e.g. --size 1024x1024")
     q = quality or ('standard' if fam['b64_param'] else 'medium')
     if q not in fam['qualities']:
-        raise ConfigError(f"{model} does not take quality {q!r}", f"choose --quality from {', '.join(fam['qualities'])}")
+        raise ConfigError(f"{model} does not take quality {q!r}",
+                          f"choose --quality from {', '.join(fam['qualities'])}")
     kw['quality'] = q
     if fam['b64_param']: kw['response_format'] = 'b64_json'    # DALL·E answered URLs unless asked
     else: kw['output_format'] = 'png'                          # GPT image models always answer base64
@@ -170,7 +179,8 @@ _PRICES = {'gpt-image-1.5': {'low': (0.009, 0.013), 'medium': (0.034, 0.05), 'hi
            'gpt-image-1': {'low': (0.011, 0.016), 'medium': (0.042, 0.063), 'high': (0.167, 0.25)}}
 IMAGE_PRICES = {(m, q, s): p[0] if s == '1024x1024' else p[1]
                 for m, qs in _PRICES.items() for q, p in qs.items() for s in ('1024x1024', '1536x1024', '1024x1536')}
-IMAGE_PRICES.update({('dall-e-3', 'standard', '1024x1024'): 0.04, ('dall-e-3', 'standard', '1792x1024'): 0.08,   # retired
+IMAGE_PRICES.update({('dall-e-3', 'standard', '1024x1024'): 0.04,
+                     ('dall-e-3', 'standard', '1792x1024'): 0.08,  # retired
                      ('dall-e-3', 'standard', '1024x1792'): 0.08, ('dall-e-3', 'hd', '1024x1024'): 0.08,
                      ('dall-e-3', 'hd', '1792x1024'): 0.12, ('dall-e-3', 'hd', '1024x1792'): 0.12,
                      ('dall-e-2', 'standard', '256x256'): 0.016, ('dall-e-2', 'standard', '512x512'): 0.018,
@@ -178,19 +188,25 @@ IMAGE_PRICES.update({('dall-e-3', 'standard', '1024x1024'): 0.04, ('dall-e-3', '
 PRICES_AS_OF = '2025-12'
 
 def image_price(model:str, quality:str|None, size:str) -> tuple:
-    "`(USD per image, how it was found)`: the table's; 'auto' at its dearest; a model the table lacks at the dearest known."
+    """`(USD per image, how it was found)`: the table's; 'auto' at its dearest; a model the table lacks at the
+    dearest known."""
     qs = ['high', 'hd', 'max', 'xhigh'] if quality in (None, 'auto', 'xhigh', 'max') else [quality]
-    rows = [(p, q, s) for (m, q, s), p in IMAGE_PRICES.items() if m == model and q in qs and (size == 'auto' or s == size)]
+    rows = [(p, q, s) for (m, q, s), p in IMAGE_PRICES.items() if m == model and q in qs
+            and (size == 'auto' or s == size)]
     if quality not in (None, 'auto') and size != 'auto' and (model, quality, size) in IMAGE_PRICES:
         return IMAGE_PRICES[(model, quality, size)], f"list price as published {PRICES_AS_OF}"
-    if rows: return max(r[0] for r in rows), f"dearest list price of {model} for quality/size 'auto' (as published {PRICES_AS_OF})"
+    if rows:
+        return (max(r[0] for r in rows),
+                f"dearest list price of {model} for quality/size 'auto' (as published {PRICES_AS_OF})")
     top = max(IMAGE_PRICES.values())
-    return top, f"no published price for {model} {quality} {size} in the table: estimated at the dearest known (${top:.3f}); set --price-per-image"
+    return (top, f"no published price for {model} {quality} {size} in the table: estimated at the dearest known "
+            f"(${top:.3f}); set --price-per-image")
 
 # %% ../nbs/06a_api_models.ipynb #3dcd220a
 def fetch_image_url(url:str, # the `url` of an image answer (http(s), or a `data:` URL)
                     timeout:float=60., tries:int=3, max_bytes:int=64 << 20, sleep=time.sleep) -> bytes:
-    "The bytes behind an image answer's URL; only the download is retried (not the paid request); `BadImageError` otherwise."
+    """The bytes behind an image answer's URL; only the download is retried (not the paid request); `BadImageError`
+    otherwise."""
     import urllib.request, urllib.error
     if url.startswith('data:'):
         try: return base64.b64decode(url.split(',', 1)[1], validate=True)
@@ -199,9 +215,11 @@ def fetch_image_url(url:str, # the `url` of an image answer (http(s), or a `data
     last = None
     for i in range(tries):
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers={'User-Agent': 'zsc-nb'}), timeout=timeout) as r:
+            with urllib.request.urlopen(urllib.request.Request(url, headers={'User-Agent': 'zsc-nb'}),
+                                        timeout=timeout) as r:
                 data = r.read(max_bytes + 1)
-            if len(data) > max_bytes: raise BadImageError(f"the image behind the answer's url exceeds {max_bytes >> 20} MiB")
+            if len(data) > max_bytes: raise BadImageError(f"the image behind the answer's url exceeds "
+                                                          f"{max_bytes >> 20} MiB")
             return data
         except urllib.error.HTTPError as e:
             last = f"HTTP {e.code}"
@@ -212,14 +230,16 @@ def fetch_image_url(url:str, # the `url` of an image answer (http(s), or a `data
 
 # %% ../nbs/06a_api_models.ipynb #73f3175b
 def load_dotenv(path=None) -> dict:
-    "KEY=VALUE lines of a `.env` file (the repo's by default) put into `os.environ` where not set; returns what was read."
+    """KEY=VALUE lines of a `.env` file (the repo's by default) put into `os.environ` where not set; returns what was
+    read."""
     path = Path(path) if path else repo_root()/'.env'
     vals = {}
     if path.exists():
         for line in path.read_text().splitlines():
             m = re.match(r'^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$', line)
             if m and not line.lstrip().startswith('#'):
-                vals[m.group(1)] = m.group(2).strip('\'"'); os.environ.setdefault(m.group(1), vals[m.group(1)])
+                vals[m.group(1)] = m.group(2).strip('\'"')
+                os.environ.setdefault(m.group(1), vals[m.group(1)])
     return vals
 
 def api_key(var:str='OPENAI_API_KEY') -> str|None:
@@ -238,20 +258,28 @@ def check_url(url:str|None, option:str='--base-url') -> str|None:
     "`url` if it is an http(s) URL with a host (or None); else `ConfigError` naming it, before any request is made."
     if url is None: return None
     from urllib.parse import urlsplit
-    try: u = urlsplit(str(url)); port = u.port
-    except ValueError as e: raise ConfigError(f"{option} {url!r} is not a valid URL ({e})", "write it like http://localhost:8000/v1") from None
+    try:
+        u = urlsplit(str(url))
+        port = u.port
+    except ValueError as e: raise ConfigError(f"{option} {url!r} is not a valid URL ({e})",
+                                              "write it like http://localhost:8000/v1") from None
     if u.scheme not in ('http', 'https') or not u.hostname:
-        raise ConfigError(f"{option} {url!r} is not an http(s) URL with a host", "write it like http://localhost:8000/v1 or https://api.openai.com/v1")
+        raise ConfigError(f"{option} {url!r} is not an http(s) URL with a host",
+                          "write it like http://localhost:8000/v1 or https://api.openai.com/v1")
     return str(url)
 
 def openai_client(base_url:str|None=None, timeout:float=120., instead:str='') -> tuple:
-    "`(client, base_url)`: the openai SDK with the key from the environment, our retries (not the SDK's), any compatible server."
+    """`(client, base_url)`: the openai SDK with the key from the environment, our retries (not the SDK's), any
+    compatible server."""
     base_url = check_url(base_url or os.environ.get('OPENAI_BASE_URL'), '--base-url' if base_url else 'OPENAI_BASE_URL')
-    if not (isinstance(timeout, (int, float)) and timeout > 0): raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}", "e.g. --timeout 120")
+    if not (isinstance(timeout, (int, float)) and timeout > 0): raise ConfigError(f"timeout must be a positive number "
+                                                                                  f"of seconds, got {timeout!r}",
+                                                                                  "e.g. --timeout 120")
     key = api_key()
     if key is None and not base_url:
-        raise ConfigError("the openai backend needs OPENAI_API_KEY in the environment (or a .env file), or the --base-url of an "
-                          "OpenAI-compatible server", f"set OPENAI_API_KEY{'; or ' + instead if instead else ''}")
+        raise ConfigError("the openai backend needs OPENAI_API_KEY in the environment (or a .env file), or the "
+                          "--base-url of an OpenAI-compatible server",
+                          f"set OPENAI_API_KEY{'; or ' + instead if instead else ''}")
     import openai
     return openai.OpenAI(api_key=key or 'not-needed', base_url=base_url, timeout=timeout, max_retries=0), base_url
 
@@ -260,11 +288,13 @@ class MalformedReply(ValueError):
     retryable = True
 
 class NullReply(MalformedReply):
-    "A chat answer whose content is null or empty, or a refusal: retried, then reported as `APIRefusal` (never saved as text)."
+    """A chat answer whose content is null or empty, or a refusal: retried, then reported as `APIRefusal` (never
+    saved as text)."""
     refusal = True
 
 class QuotaError(ZscError, RuntimeError):
-    "The account has no quota or credit left (429 `insufficient_quota`, billing errors): stopped at once, nothing retried."
+    """The account has no quota or credit left (429 `insufficient_quota`, billing errors): stopped at once, nothing
+    retried."""
 
 _QUOTA_CODES = ('insufficient_quota', 'billing_hard_limit_reached', 'billing_not_active', 'quota_exceeded')
 _MODEL_CODES = ('model_not_found', 'model_not_available', 'unsupported_model')
@@ -279,12 +309,14 @@ def classify(e) -> tuple:
     if isinstance(e, ZscError) and not isinstance(e, BadImageError):
         return ('auth' if isinstance(e, AuthError) else 'refusal' if isinstance(e, APIRefusal) else 'fatal'), None
     body = getattr(e, 'body', None)
-    code = str(getattr(e, 'code', None) or (body.get('code') or body.get('type') if isinstance(body, dict) else None) or '')
+    code = str(getattr(e, 'code', None) or (body.get('code') or body.get('type') if isinstance(body, dict) else None)
+               or '')
     if isinstance(e, openai.APIStatusError) and (code in _QUOTA_CODES or status == 402): return 'quota', None
     no_model = code in _MODEL_CODES or (status == 404 and re.search(r'\bmodel\b', str(e), re.I))
     if isinstance(e, openai.APIStatusError) and no_model: return 'model', None
-    if getattr(e, 'retryable', False) or isinstance(e, (BadImageError, openai.APITimeoutError, openai.APIConnectionError, TimeoutError,
-                                                         ConnectionError, json.JSONDecodeError, openai.APIResponseValidationError)):
+    if getattr(e, 'retryable', False) or isinstance(e, (BadImageError, openai.APITimeoutError,
+                                                        openai.APIConnectionError, TimeoutError, ConnectionError,
+                                                        json.JSONDecodeError, openai.APIResponseValidationError)):
         return 'retry', None
     if isinstance(e, openai.APIStatusError) and status is not None:
         if status in (401, 403): return 'auth', None
@@ -300,19 +332,23 @@ def classify(e) -> tuple:
                         except Exception: pass
             return 'retry', None
         if getattr(e, 'code', None) == 'content_policy_violation' or _REFUSAL.search(str(e)): return 'refusal', None
-        if status == 400 and (code in _PARAM_CODES or getattr(e, 'param', None)): return 'param', None     # the same for every request
+        # the same for every request
+        if status == 400 and (code in _PARAM_CODES or getattr(e, 'param', None)): return 'param', None
     return 'fatal', None
 
 def retry_base() -> float:
     "The first backoff delay in seconds: env `ZSC_NB_RETRY_BASE` (tests make it tiny), else 1."
     try: return float(os.environ.get('ZSC_NB_RETRY_BASE', 1.0))
-    except ValueError: raise ConfigError(f"ZSC_NB_RETRY_BASE={os.environ['ZSC_NB_RETRY_BASE']!r} is not a number", "set it to seconds, e.g. 0.01") from None
+    except ValueError: raise ConfigError(f"ZSC_NB_RETRY_BASE={os.environ['ZSC_NB_RETRY_BASE']!r} is not a number",
+                                         "set it to seconds, e.g. 0.01") from None
 
-def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None, cap:float=60.0, sleep=time.sleep, where:str|None=None,
+def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None, cap:float=60.0, sleep=time.sleep,
+                 where:str|None=None,
                  model:str|None=None, # the model asked for (named when the server has no such model)
                  option:str='--model' # the option that chooses it (named in that error)
                 ):
-    "`fn()`, retried on transient errors (429, 5xx, timeouts, malformed or empty answers) with backoff and jitter, or the server's Retry-After; typed errors otherwise."
+    """`fn()`, retried on transient errors (429, 5xx, timeouts, malformed or empty answers) with backoff and jitter,
+    or the server's Retry-After; typed errors otherwise."""
     import random
     base = retry_base() if base is None else base
     at = f" at {where}" if where else ''
@@ -322,26 +358,32 @@ def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None
             kind, wait = classify(e)
             msg = redact(f"{type(e).__name__}: {e}")
             if kind == 'auth': raise AuthError(f"{what}: the server{at} refused the credentials ({msg})",
-                                               "check OPENAI_API_KEY (environment or .env) and --base-url; nothing was retried") from None
+                                               "check OPENAI_API_KEY (environment or .env) and --base-url; nothing was "
+                                               "retried") from None
             if kind == 'refusal': raise APIRefusal(f"{what}: refused permanently{at} ({msg})",
-                                                   "retrying the same request will not help: edit its prompt, or import an image for it") from None
+                                                   "retrying the same request will not help: edit its prompt, or "
+                                                   "import an image for it") from None
             if kind == 'model': raise ConfigError(f"{what}: the server{at} has no model {model!r} ({msg})",
                                                   f"choose another with {option}; nothing was retried") from None
             if kind == 'param': raise ConfigError(f"{what}: the server{at} rejected a parameter of the request ({msg})",
-                                                  f"check {option} and the options it takes (--size, --quality); nothing was retried") from None
+                                                  f"check {option} and the options it takes (--size, --quality); "
+                                                  f"nothing was retried") from None
             if kind == 'quota': raise QuotaError(f"{what}: the account{at} has no quota or credit left ({msg})",
                                                  "add credit or raise the limit in the provider's billing settings, "
                                                  "then run the same command again; nothing was retried") from None
             if kind == 'fatal':
                 import openai
                 if not isinstance(e, openai.APIError): raise             # ours (or a bug): not the server's doing
-                raise APIRefusal(f"{what}: the server{at} rejected the request ({msg})", "check --model/--image-model, --size and --base-url") from None
+                raise APIRefusal(f"{what}: the server{at} rejected the request ({msg})",
+                                 "check --model/--image-model, --size and --base-url") from None
             if attempt == max_retries and getattr(e, 'refusal', False):
                 raise APIRefusal(f"{what}: the model gave no answer in {attempt + 1} attempt(s){at}: {msg}",
-                                 f"the model refuses or answers nothing: try another {option}, or --llm none for plain prompts; nothing empty was saved") from None
+                                 f"the model refuses or answers nothing: try another {option}, or --llm none for plain "
+                                 f"prompts; nothing empty was saved") from None
             if attempt == max_retries:
                 raise APIExhausted(f"{what} failed after {attempt + 1} attempt(s){at}: {msg}",
-                                   "check that the server is up (and --timeout), then run the same command again: what was made is kept") from None
+                                   "check that the server is up (and --timeout), then run the same command again: what "
+                                   "was made is kept") from None
             delay = wait if wait is not None else min(cap, base * 2 ** attempt) * random.uniform(0.5, 1.0)
             log.info("%s: %s, retrying in %.2fs", what, redact(type(e).__name__), delay)
             sleep(delay)

@@ -23,29 +23,36 @@ def _full_size_encoders(device, tracks=('paper',)):
     for t in tracks:
         arch, dname = BENCH_MODELS[t]
         clip = open_clip.create_model(arch, pretrained=None)
-        s = clip.visual.image_size; s = s[0] if isinstance(s, (tuple, list)) else s
+        s = clip.visual.image_size
+        s = s[0] if isinstance(s, (tuple, list)) else s
         dino = timm.create_model(dname, pretrained=False, num_classes=0, img_size=224)
         out += [Encoder(f'clip:{arch}', 'random', 'clip', clip, Preprocess(s, s, CLIP_MEAN, CLIP_STD), None, device),
-                Encoder(f'timm:{dname}', 'random', 'dino', dino, Preprocess(256, 224, IMAGENET_MEAN, IMAGENET_STD), None, device)]
+                Encoder(f'timm:{dname}', 'random', 'dino', dino, Preprocess(256, 224, IMAGENET_MEAN, IMAGENET_STD),
+                        None, device)]
     return out
 
-# dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets; matched by substring of the device name
-BF16_PEAK_TFLOPS = {'H200': 989.4, 'H100 SXM': 989.4, 'H100 NVL': 835.5, 'H100 PCIe': 756.5, 'H100': 989.4, 'GH200': 989.4,   # 'H100 80GB HBM3' is the SXM part
-                    'A100': 312.0, 'L40S': 362.1, 'L40': 181.0, 'L4': 121.0, 'A10G': 70.0, 'A10': 125.0, 'RTX 4090': 165.2, 'RTX 3090': 71.0}
+# dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from vendors' data sheets; matched by substring of device name
+BF16_PEAK_TFLOPS = {'H200': 989.4, 'H100 SXM': 989.4, 'H100 NVL': 835.5, 'H100 PCIe': 756.5, 'H100': 989.4,
+                    'GH200': 989.4,  # 'H100 80GB HBM3' is the SXM part
+                    'A100': 312.0, 'L40S': 362.1, 'L40': 181.0, 'L4': 121.0, 'A10G': 70.0, 'A10': 125.0,
+                    'RTX 4090': 165.2, 'RTX 3090': 71.0}
 
 def bf16_peak(name:str|None=None, # a CUDA device name; None: the current device
               measure:bool=True # time a large bf16 matmul when the name is not in the table
              ) -> tuple:
-    "`(TFLOP/s, source)` of the device's bf16 peak: the data-sheet table, else a measured 8192² matmul, else (None, why)."
+    """`(TFLOP/s, source)` of the device's bf16 peak: the data-sheet table, else a measured 8192² matmul, else (None,
+    why)."""
     import torch
     if name is None: name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     if name is None: return None, 'no CUDA device'
     for k in sorted(BF16_PEAK_TFLOPS, key=len, reverse=True):
         if k.lower() in name.lower(): return BF16_PEAK_TFLOPS[k], f'data sheet ({k})'
     if not (measure and torch.cuda.is_available()): return None, f'{name} not in the table'
-    a = torch.randn(8192, 8192, device='cuda', dtype=torch.bfloat16); b = torch.randn_like(a)
+    a = torch.randn(8192, 8192, device='cuda', dtype=torch.bfloat16)
+    b = torch.randn_like(a)
     for _ in range(3): a @ b
-    torch.cuda.synchronize(); t = time.perf_counter()
+    torch.cuda.synchronize()
+    t = time.perf_counter()
     for _ in range(20): a @ b
     torch.cuda.synchronize()
     return 20 * 2 * 8192**3 / (time.perf_counter() - t) / 1e12, 'measured 8192² bf16 matmul'
@@ -54,8 +61,10 @@ def flops_per_image(enc:Encoder) -> float:
     "Forward FLOPs of one preprocessed image (torch's FLOP counter: matmuls and convolutions, 2 per multiply-add)."
     from torch.utils.flop_counter import FlopCounterMode
     x = torch.zeros(1, 3, enc.preprocess.crop, enc.preprocess.crop, device=enc.dev)
-    with FlopCounterMode(display=False) as fc:   # grad enabled on purpose: under inference mode nn.MultiheadAttention takes a fused
-        enc.model.encode_image(x) if enc.kind == 'clip' else enc.model(x)   # fast path whose projections the counter misses
+    # grad enabled on purpose: under inference mode nn.MultiheadAttention takes a fused
+    with FlopCounterMode(display=False) as fc:
+        # fast path whose projections the counter misses
+        enc.model.encode_image(x) if enc.kind == 'clip' else enc.model(x)
     return float(fc.get_total_flops())
 
 def per_image_loop(enc:Encoder, images:np.ndarray) -> np.ndarray:
@@ -63,7 +72,8 @@ def per_image_loop(enc:Encoder, images:np.ndarray) -> np.ndarray:
     import torchvision.transforms as T
     from PIL import Image
     pp = enc.preprocess
-    tf = T.Compose([T.Resize(pp.size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(pp.crop), T.ToTensor(), T.Normalize(pp.mean, pp.std)])
+    tf = T.Compose([T.Resize(pp.size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(pp.crop), T.ToTensor(),
+                    T.Normalize(pp.mean, pp.std)])
     out = []
     for a in images:
         x = tf(Image.fromarray(a)).unsqueeze(0).to(enc.dev)
@@ -73,31 +83,44 @@ def per_image_loop(enc:Encoder, images:np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 def bench_encoders(n_batched:int=64, n_loop:int=16, batch_size:int=32, device:str='auto', tracks=None) -> list:
-    "Images/s of batched encoding and of the per-image loop, per model of `tracks` (default: paper; on CUDA also strong), random weights."
+    """Images/s of batched encoding and of the per-image loop, per model of `tracks` (default: paper; on CUDA also
+    strong), random weights."""
     imgs = np.random.default_rng(0).integers(0, 256, (max(n_batched, n_loop), 32, 32, 3), dtype=np.uint8)  # CIFAR-sized
     rows = []
     tracks = tracks or (('paper', 'strong') if torch.cuda.is_available() and device in ('auto', 'cuda') else ('paper',))
     peak, _ = bf16_peak()
     for enc in _full_size_encoders(device, tracks):
-        enc.encode_images(imgs[:batch_size], batch_size, progress=False); per_image_loop(enc, imgs[:2])   # warm-up
-        t = time.perf_counter(); enc.encode_images(imgs[:n_batched], batch_size, progress=False); tb = time.perf_counter() - t
-        t = time.perf_counter(); per_image_loop(enc, imgs[:n_loop]); tl = time.perf_counter() - t
+        enc.encode_images(imgs[:batch_size], batch_size, progress=False)
+        per_image_loop(enc, imgs[:2])  # warm-up
+        t = time.perf_counter()
+        enc.encode_images(imgs[:n_batched], batch_size, progress=False)
+        tb = time.perf_counter() - t
+        t = time.perf_counter()
+        per_image_loop(enc, imgs[:n_loop])
+        tl = time.perf_counter() - t
         fl = flops_per_image(enc)
-        rows.append(dict(model=enc.name, device=str(enc.dev), batched_ips=n_batched / tb, loop_ips=n_loop / tl, speedup=(n_batched / tb) / (n_loop / tl),
-                         gflops_per_image=fl / 1e9, peak_fraction=(n_batched / tb) * fl / (peak * 1e12) if peak and enc.dev.type == 'cuda' else None))
+        rows.append(dict(model=enc.name, device=str(enc.dev), batched_ips=n_batched / tb, loop_ips=n_loop / tl,
+                         speedup=(n_batched / tb) / (n_loop / tl), gflops_per_image=fl / 1e9,
+                         peak_fraction=(n_batched / tb) * fl / (peak * 1e12) if peak and enc.dev.type == 'cuda'
+                         else None))
     return rows
 
 def random_features(n:int=10_000, c:int=200, k:int=8, d_clip:int=512, d_dino:int=768, seed:int=0) -> Features:
     "Random stand-ins for cached features of the TinyImageNet size (for timing only)."
-    r = np.random.default_rng(seed); f32 = lambda *s: r.normal(size=s).astype(np.float32)
+    r = np.random.default_rng(seed)
+    f32 = lambda *s: r.normal(size=s).astype(np.float32)
     return Features([f'c{i}' for i in range(c)], r.integers(0, c, n), list(range(20)), f32(n, d_clip), f32(n, d_dino),
-                    f32(c, d_clip), f32(c * k, d_clip), f32(c * k, d_dino), np.repeat(np.arange(c), k), np.tile(np.arange(k), c))
+                    f32(c, d_clip), f32(c * k, d_clip), f32(c * k, d_dino), np.repeat(np.arange(c), k),
+                    np.tile(np.arange(k), c))
 
 def bench_evaluate(repeats:int=3, **kw) -> float:
     "Best-of-`repeats` seconds for M1–M3, five weightings of M1+M2+M3, top-1/3/5 and both AUROCs."
-    F = random_features(**kw); best = np.inf
+    F = random_features(**kw)
+    best = np.inf
     for _ in range(repeats):
-        t = time.perf_counter(); evaluate(F, combos=('M1', 'M2', 'M3', 'M1+M2+M3')); best = min(best, time.perf_counter() - t)
+        t = time.perf_counter()
+        evaluate(F, combos=('M1', 'M2', 'M3', 'M1+M2+M3'))
+        best = min(best, time.perf_counter() - t)
     return best
 
 # %% auto #0
@@ -105,43 +128,60 @@ __all__ = ['BENCH_MODELS', 'BF16_PEAK_TFLOPS', 'SCALE_SIZES', 'bf16_peak', 'flop
            'random_features', 'bench_evaluate', 'floor_seconds', 'bench_scale', 'machine_state', 'scale_table', 'main']
 
 # %% ../nbs/90_bench.ipynb #c3d4e5f6
-SCALE_SIZES = ((10_000, 1_000, 4), (50_000, 1_000, 8))   # images × classes × K: the issue's sizes (ImageNet val: 50k × 1k)
+# images × classes × K: the issue's sizes (ImageNet val: 50k × 1k)
+SCALE_SIZES = ((10_000, 1_000, 4), (50_000, 1_000, 8))
 
 def floor_seconds(F:Features) -> float:
-    "The work any implementation must do: three similarity matrices against class prototypes and their softmaxes, float32 NumPy."
-    t = time.perf_counter(); C = len(F.classes)
+    """The work any implementation must do: three similarity matrices against class prototypes and their softmaxes,
+    float32 NumPy."""
+    t = time.perf_counter()
+    C = len(F.classes)
     onehot = np.eye(C, dtype=np.float32)[F.ref_labels]
     for X, K in ((F.img_clip, F.text_clip), (F.img_clip, F.ref_clip), (F.img_dino, F.ref_dino)):
         P = K if len(K) == C else (onehot / onehot.sum(0)).T @ K
         S = l2_normalize(X) @ l2_normalize(P).T * np.float32(100.0)
-        e = np.exp(S - S.max(1, keepdims=True)); p = e / e.sum(1, keepdims=True)
+        e = np.exp(S - S.max(1, keepdims=True))
+        p = e / e.sum(1, keepdims=True)
     return time.perf_counter() - t
 
 def _timed(fn, every:float=0.01) -> tuple:
-    "`(seconds, peak MiB)` of `fn()`: the peak of the resident set above its start, sampled every `every` s (no tracing overhead)."
+    """`(seconds, peak MiB)` of `fn()`: the peak of the resident set above its start, sampled every `every` s (no
+    tracing overhead)."""
     import threading, os
     page = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
     def rss():
         try: return int(open('/proc/self/statm').read().split()[1]) * page
         except OSError: return 0
-    base = peak = rss(); done = threading.Event()
+    base = peak = rss()
+    done = threading.Event()
     def watch():
         nonlocal peak
         while not done.wait(every): peak = max(peak, rss())
-    th = threading.Thread(target=watch, daemon=True); th.start(); t = time.perf_counter()
-    try: fn(); s = time.perf_counter() - t
-    finally: done.set(); th.join()
+    th = threading.Thread(target=watch, daemon=True)
+    th.start()
+    t = time.perf_counter()
+    try:
+        fn()
+        s = time.perf_counter() - t
+    finally:
+        done.set()
+        th.join()
     return s, max(peak, rss()) / 2**20 - base / 2**20
 
 def bench_scale(n:int=10_000, c:int=1_000, k:int=4, ablations:bool=True, preset:str='clean', device:str='auto') -> dict:
-    "`evaluate` (every combination and weighting, cold cache) and the whole ablation suite, in seconds and as multiples of the floor."
-    cfg = get_preset(preset, 'cifar10'); fresh = lambda: random_features(n, c, k)   # a new bundle: nothing cached yet
-    F = fresh(); fl = min(floor_seconds(F) for _ in range(2))
-    F = fresh(); te, me = _timed(lambda: evaluate(F, cfg.scales, cfg.normalize, 'all', normalize_weights=cfg.normalize_weights, agg=cfg.ref_agg,
-                                                   k=cfg.k_refs, dtype=cfg.arithmetic, device=device))
+    """`evaluate` (every combination and weighting, cold cache) and the whole ablation suite, in seconds and as
+    multiples of the floor."""
+    cfg = get_preset(preset, 'cifar10')
+    fresh = lambda: random_features(n, c, k)  # a new bundle: nothing cached yet
+    F = fresh()
+    fl = min(floor_seconds(F) for _ in range(2))
+    F = fresh()
+    te, me = _timed(lambda: evaluate(F, cfg.scales, cfg.normalize, 'all', normalize_weights=cfg.normalize_weights,
+                                     agg=cfg.ref_agg, k=cfg.k_refs, dtype=cfg.arithmetic, device=device))
     out = dict(size=f'{n:,} × {c:,} × K{k}', floor_s=fl, evaluate_s=te, evaluate_x=te / fl, evaluate_mib=me)
     if ablations:
-        F = fresh(); ta, ma = _timed(lambda: run_ablations(F, cfg))
+        F = fresh()
+        ta, ma = _timed(lambda: run_ablations(F, cfg))
         out.update(ablations_s=ta, ablations_x=ta / fl, ablations_mib=ma)
     return out
 
@@ -149,17 +189,21 @@ def machine_state() -> str:
     "CPU count, load average and free memory at the time of a measurement (the machine may be shared)."
     import os
     la = ', '.join(f'{x:.1f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
-    try: free = next(int(l.split()[1]) for l in open('/proc/meminfo') if l.startswith('MemAvailable')) / 2**20; mem = f', {free:.0f} GiB available'
+    try:
+        free = next(int(l.split()[1]) for l in open('/proc/meminfo') if l.startswith('MemAvailable')) / 2**20
+        mem = f', {free:.0f} GiB available'
     except (OSError, StopIteration): mem = ''
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none (no GPU lent: CPU/NumPy numbers only)'
     return f"{os.cpu_count()} CPUs, load average {la}{mem}; GPU: {gpu}"
 
 def scale_table(rows:list) -> str:
     "The measured rows as a Markdown table."
-    L = ['| images × classes × K | floor (s) | `evaluate` (s, × floor) | ablation suite (s, × floor) | peak MiB evaluate / ablations |', '|---|---|---|---|---|']
+    L = ['| images × classes × K | floor (s) | `evaluate` (s, × floor) | ablation suite (s, × floor) | peak MiB '
+         'evaluate / ablations |', '|---|---|---|---|---|']
     for r in rows:
         ab = f"{r['ablations_s']:.1f} ({r['ablations_x']:.1f}×)" if 'ablations_s' in r else 'not run'
-        L.append(f"| {r['size']} | {r['floor_s']:.2f} | {r['evaluate_s']:.2f} ({r['evaluate_x']:.1f}×) | {ab} | {r['evaluate_mib']:.0f} / {r.get('ablations_mib', float('nan')):.0f} |")
+        L.append(f"| {r['size']} | {r['floor_s']:.2f} | {r['evaluate_s']:.2f} ({r['evaluate_x']:.1f}×) | {ab} | "
+                 f"{r['evaluate_mib']:.0f} / {r.get('ablations_mib', float('nan')):.0f} |")
     return '\n'.join(L)
 
 def main(encoders:bool=True, sizes=SCALE_SIZES):
@@ -168,12 +212,16 @@ def main(encoders:bool=True, sizes=SCALE_SIZES):
     if encoders:
         peak, src = bf16_peak()
         print(f"bf16 peak: {f'{peak:.0f} TFLOP/s ({src})' if peak else src}")
-        print("\n| model (random weights) | device | batched img/s | per-image loop img/s | speed-up | GFLOP/img | % of bf16 peak |\n|---|---|---|---|---|---|---|")
+        print("\n| model (random weights) | device | batched img/s | per-image loop img/s | speed-up | GFLOP/img | % "
+              "of bf16 peak |\n|---|---|---|---|---|---|---|")
         for r in bench_encoders():
-            pf = f"{100 * r['peak_fraction']:.1f}" if r['peak_fraction'] is not None else 'n/a (CPU)' if r['device'] == 'cpu' else 'n/a'
-            print(f"| {r['model']} | {r['device']} | {r['batched_ips']:.1f} | {r['loop_ips']:.1f} | {r['speedup']:.1f}× | {r['gflops_per_image']:.1f} | {pf} |")
-    print(f"\nEvaluation from cached features (synthetic, clean preset: every combination and weighting; the ablation suite of "
-          f"`zsc_nb.ablations.run_ablations`), each as a multiple of the floor measured just before it in this process.\nMachine: {machine_state()}\n")
+            pf = (f"{100 * r['peak_fraction']:.1f}" if r['peak_fraction'] is not None else 'n/a (CPU)'
+                  if r['device'] == 'cpu' else 'n/a')
+            print(f"| {r['model']} | {r['device']} | {r['batched_ips']:.1f} | {r['loop_ips']:.1f} | "
+                  f"{r['speedup']:.1f}× | {r['gflops_per_image']:.1f} | {pf} |")
+    print(f"\nEvaluation from cached features (synthetic, clean preset: every combination and weighting; the ablation "
+          f"suite of `zsc_nb.ablations.run_ablations`), each as a multiple of the floor measured just before it in "
+          f"this process.\nMachine: {machine_state()}\n")
     print(scale_table([bench_scale(n, c, k) for n, c, k in sizes]))
 
 if __name__ == '__main__' and '__file__' in globals(): main()   # `python -m zsc_nb.bench`, not a notebook kernel

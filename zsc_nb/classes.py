@@ -12,7 +12,8 @@ from .config import repo_root
 from .errors import ConfigError
 
 # %% auto #0
-__all__ = ['ImageSet', 'data_root', 'class_key', 'clean_name', 'synset_lemmas', 'unique_classes']
+__all__ = ['CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'SHAPES_CLASSES', 'CIFAR10_WNIDS', 'CIFAR100_WNIDS', 'WORDNET_GLOSSES',
+           'ImageSet', 'data_root', 'class_key', 'clean_name', 'synset_lemmas', 'unique_classes']
 
 # %% ../nbs/01_classes.ipynb #665797b1
 @dataclass
@@ -29,7 +30,8 @@ class ImageSet:
     def subset(self, n:int|None) -> 'ImageSet':
         "The first `n` images (the authors' CIFAR-100 script stops after 500)."
         if n is None or n >= len(self): return self
-        return ImageSet(self.name, self.classes, self.labels[:n], self.images[:n], f"{self.fingerprint}[:{n}]", dict(self.meta))
+        return ImageSet(self.name, self.classes, self.labels[:n], self.images[:n], f"{self.fingerprint}[:{n}]",
+                        dict(self.meta))
 
 def data_root(root=None) -> Path:
     "Folder holding downloaded data sets: `root`, else `<repo>/data`."
@@ -51,20 +53,23 @@ def synset_lemmas() -> dict:
     "`{wnid: [lemma, ...]}` of the ImageNet-21k WordNet synsets that timm ships (`imagenet_synset_to_lemma.txt`)."
     from importlib.resources import files
     txt = files('timm.data._info').joinpath('imagenet_synset_to_lemma.txt').read_text(encoding='utf-8')
-    return {w: [x.strip() for x in l.split(',') if x.strip()] for w, l in (r.split('\t', 1) for r in txt.splitlines() if '\t' in r)}
+    return {w: [x.strip() for x in l.split(',') if x.strip()]
+            for w, l in (r.split('\t', 1) for r in txt.splitlines() if '\t' in r)}
 
 def unique_classes(names:list, # display names, one per class index
                    wnids:list|None=None, # the classes' WordNet ids, when the data set has them
                    what:str='the class list' # names the list in the error
                   ) -> list:
-    "`names` cleaned and unique by `class_key`; shared names disambiguated through `wnids` (see the rule above), else `ConfigError`."
+    """`names` cleaned and unique by `class_key`; shared names disambiguated through `wnids` (see the rule above),
+    else `ConfigError`."""
     names = [clean_name(n) for n in names]
     groups = {}
     for i, n in enumerate(names): groups.setdefault(class_key(n), []).append(i)
     dup = {k: ix for k, ix in groups.items() if len(ix) > 1}
     if not dup: return names
     if wnids is None or len(wnids) != len(names):
-        raise ConfigError(f"{what} names {len(dup)} class(es) more than once (compared after Unicode NFC, case folding and stripping): "
+        raise ConfigError(f"{what} names {len(dup)} class(es) more than once (compared after Unicode NFC, case folding "
+                          f"and stripping): "
                           + '; '.join(f"{names[ix[0]]!r} at indices {ix}" for ix in list(dup.values())[:5]),
                           "give every class its own name (one line or folder per class)")
     lem, taken = synset_lemmas(), set(groups)
@@ -72,8 +77,64 @@ def unique_classes(names:list, # display names, one per class index
         plain = []
         for i in ix:
             alt = next((l for l in lem.get(wnids[i], []) if class_key(l) != k and class_key(l) not in taken), None)
-            if alt is None: plain.append(i); continue
-            names[i] = f"{names[i]} ({alt})"; taken.add(class_key(alt))
+            if alt is None:
+                plain.append(i)
+                continue
+            names[i] = f"{names[i]} ({alt})"
+            taken.add(class_key(alt))
         if len(plain) > 1:
             for i in plain: names[i] = f"{names[i]} ({wnids[i]})"
     return names
+
+# %% ../nbs/01_classes.ipynb #927fa3e8
+CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
+CIFAR100_CLASSES = """apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly
+camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin
+elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man
+maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain
+plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake
+spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip
+turtle wardrobe whale willow_tree wolf woman worm""".split()
+SHAPES_CLASSES = ['circle', 'ring', 'square', 'diamond', 'triangle', 'star', 'cross', 'hexagon',
+                  'horizontal_stripes', 'vertical_stripes', 'checkerboard', 'dots']
+# a stated WordNet 3.0 synset per CIFAR class (the sense the images show; iCAR's glosses and the leakage check use it)
+# truck: the motor vehicle (n04490091), not the hand truck (n03490119)
+CIFAR10_WNIDS = {'airplane': 'n02691156', 'automobile': 'n02958343', 'bird': 'n01503061', 'cat': 'n02121808',
+                 'deer': 'n02430045', 'dog': 'n02084071', 'frog': 'n01639765', 'horse': 'n02374451',
+                 'ship': 'n04194289', 'truck': 'n04490091'}
+CIFAR100_WNIDS = {'apple': 'n07739125', 'aquarium_fish': 'n02512053', 'baby': 'n09827683', 'bear': 'n02131653',
+                  'beaver': 'n02363005', 'bed': 'n02818832', 'bee': 'n02206856', 'beetle': 'n02164464',
+                  'bicycle': 'n02834778', 'bottle': 'n02876657', 'bowl': 'n02881193', 'boy': 'n10285313',
+                  'bridge': 'n02898711', 'bus': 'n02924116', 'butterfly': 'n02274259', 'camel': 'n02437136',
+                  'can': 'n02946921', 'castle': 'n02980441', 'caterpillar': 'n02309337', 'cattle': 'n02402425',
+                  'chair': 'n03001627', 'chimpanzee': 'n02481823', 'clock': 'n03046257', 'cloud': 'n09247410',
+                  'cockroach': 'n02233338', 'couch': 'n04256520', 'crab': 'n01976957', 'crocodile': 'n01697178',
+                  'cup': 'n03147509', 'dinosaur': 'n01699831', 'dolphin': 'n02068974', 'elephant': 'n02503517',
+                  'flatfish': 'n02657368', 'forest': 'n09284015', 'fox': 'n02118333', 'girl': 'n10084295',
+                  'hamster': 'n02342885', 'house': 'n03544360', 'kangaroo': 'n01877134', 'keyboard': 'n03614007',
+                  'lamp': 'n03636248', 'lawn_mower': 'n03649909', 'leopard': 'n02128385', 'lion': 'n02129165',
+                  'lizard': 'n01674464', 'lobster': 'n01982650', 'man': 'n10287213', 'maple_tree': 'n12752205',
+                  'motorcycle': 'n03790512', 'mountain': 'n09359803', 'mouse': 'n02330245', 'mushroom': 'n12997919',
+                  'oak_tree': 'n12268246', 'orange': 'n07747607', 'orchid': 'n12041446', 'otter': 'n02444819',
+                  'palm_tree': 'n12582231', 'pear': 'n07767847', 'pickup_truck': 'n03930630', 'pine_tree': 'n11608250',
+                  'plain': 'n09393605', 'plate': 'n03959485', 'poppy': 'n11900569', 'porcupine': 'n02346627',
+                  'possum': 'n01874928', 'rabbit': 'n02324045', 'raccoon': 'n02508021', 'ray': 'n01495701',
+                  'road': 'n04096066', 'rocket': 'n04099429', 'rose': 'n12620196', 'sea': 'n09426788',
+                  'seal': 'n02076196', 'shark': 'n01482330', 'shrew': 'n01891633', 'skunk': 'n02445715',
+                  'skyscraper': 'n04233124', 'snail': 'n01944390', 'snake': 'n01726692', 'spider': 'n01772222',
+                  'squirrel': 'n02355227', 'streetcar': 'n04335435', 'sunflower': 'n11978233',
+                  'sweet_pepper': 'n07720615', 'table': 'n04379243', 'tank': 'n04389033', 'telephone': 'n04401088',
+                  'television': 'n04405907', 'tiger': 'n02129604', 'tractor': 'n04465501', 'train': 'n04468005',
+                  'trout': 'n02537085', 'tulip': 'n12454159', 'turtle': 'n01662784', 'wardrobe': 'n04550184',
+                  'whale': 'n02062744', 'willow_tree': 'n12724942', 'wolf': 'n02114100', 'woman': 'n10787470',
+                  'worm': 'n01922303'}  # aquarium_fish: WordNet has no such synset; 'fish'
+# WordNet 3.0 glosses (examples dropped, as in timm's file) of the CIFAR synsets that timm's ImageNet-21k list lacks
+WORDNET_GLOSSES = {
+    'n09827683': 'a very young child (birth to 1 year) who has not yet begun to walk or talk',
+    'n10285313': 'a youthful male person',
+    'n01699831': 'any of numerous extinct terrestrial reptiles of the Mesozoic era',
+    'n09284015': 'land that is covered with trees and shrubs',
+    'n10287213': 'an adult person who is male (as opposed to a woman)',
+    'n03959485': 'dish on which food is served or from which food is eaten',
+    'n09426788': 'a division of an ocean or a large body of salt water partially enclosed by land',
+}

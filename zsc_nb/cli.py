@@ -8,7 +8,8 @@ import argparse, json, os, sys
 from pathlib import Path
 from .errors import ZscError, ConfigError, DataError
 
-ROOT_HELP = 'the data folder: data sets, prompts/, references/ and cache/ live under it (default <repo>/data); the same in every command'
+ROOT_HELP = ('the data folder: data sets, prompts/, references/ and cache/ live under it (default <repo>/data); the '
+             'same in every command')
 
 def _bench(args):
     from zsc_nb.bench import main
@@ -26,9 +27,11 @@ def _folder_ok(path, option:str, must_exist:bool=False):
     "`ConfigError` if `path` (an output or input folder) lies under a file, is a file, or must exist and does not."
     if path is None: return
     p = Path(path).expanduser()
-    if p.exists() and not p.is_dir(): raise ConfigError(f"{option} {p} is a file, not a folder", f"give a folder for {option}")
+    if p.exists() and not p.is_dir(): raise ConfigError(f"{option} {p} is a file, not a folder",
+                                                        f"give a folder for {option}")
     for parent in p.parents:
-        if parent.exists() and not parent.is_dir(): raise ConfigError(f"{option} {p} lies under {parent}, which is a file", f"give a folder for {option}")
+        if parent.exists() and not parent.is_dir(): raise ConfigError(f"{option} {p} lies under {parent}, which is a "
+                                                                      f"file", f"give a folder for {option}")
     if must_exist and not p.is_dir(): raise DataError(f"{option} {p} does not exist", "give an existing folder")
 
 def _writable(path, option:str):
@@ -43,7 +46,8 @@ def _slug(dataset:str) -> str:
     return dataset_slug(dataset)
 
 def _positive(v, option, minimum=1, kind=int):
-    if v is not None and v < minimum: raise ConfigError(f"{option} must be at least {minimum}, got {v}", f"e.g. {option} {max(minimum, 1 if kind is int else 1.0)}")
+    if v is not None and v < minimum: raise ConfigError(f"{option} must be at least {minimum}, got {v}",
+                                                        f"e.g. {option} {max(minimum, 1 if kind is int else 1.0)}")
 
 def _check_common(args):
     "Every argument a stage command takes, checked before any request is made or file written."
@@ -52,15 +56,18 @@ def _check_common(args):
     if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
     _writable(args.root, '--root')
     llm = getattr(args, 'llm', None)
-    if llm is not None and llm not in [*LLMS, 'auto']: raise ConfigError(f"--llm {llm!r} is not a chat backend", f"choose one of {', '.join([*LLMS, 'auto'])}")
+    if llm is not None and llm not in [*LLMS, 'auto']: raise ConfigError(f"--llm {llm!r} is not a chat backend",
+                                                                         f"choose one of {', '.join([*LLMS, 'auto'])}")
     if llm == 'scripted':
         from zsc_nb.prompting import scripted_replies
         s = Path(args.script) if args.script else scripted_replies(args.dataset)
-        if not s.is_file(): raise DataError(f"no scripted replies at {s}", "give --script FILE (a JSON {\"replies\": [...]}) or another --llm")
+        if not s.is_file(): raise DataError(f"no scripted replies at {s}",
+                                            "give --script FILE (a JSON {\"replies\": [...]}) or another --llm")
     check_url(getattr(args, 'base_url', None))
     _positive(getattr(args, 'max_more', None), '--max-more', 0)
     t = getattr(args, 'timeout', None)
-    if t is not None and t <= 0: raise ConfigError(f"--timeout must be a positive number of seconds, got {t}", "e.g. --timeout 120")
+    if t is not None and t <= 0: raise ConfigError(f"--timeout must be a positive number of seconds, got {t}",
+                                                   "e.g. --timeout 120")
 
 def _llm(args):
     "The chat backend the options name (scripted replays `data/prompts/scripted/<dataset>.json`)."
@@ -68,39 +75,47 @@ def _llm(args):
     if args.llm == 'scripted':
         return ScriptedChat(args.script or scripted_replies(args.dataset))
     kw = {k: v for k, v in dict(model=args.model, base_url=args.base_url, timeout=args.timeout).items() if v}
-    if args.llm == 'transformers': kw.pop('base_url', None); kw.pop('timeout', None)
+    if args.llm == 'transformers':
+        kw.pop('base_url', None)
+        kw.pop('timeout', None)
     return create_llm(args.llm, **kw)
 
 def _prompts(args):
     from zsc_nb.data import class_names
     from zsc_nb.prompting import get_prompts, prompts_path
     _check_common(args)
-    classes = class_names(args.dataset, _data_root(args)); llm = _llm(args)
+    classes = class_names(args.dataset, _data_root(args))
+    llm = _llm(args)
     art = get_prompts(_slug(args.dataset), classes, llm, args.refresh, _root(args, 'prompts'), args.max_more)
-    print(f"{len(art['pairs'])} pair(s), {len(art['dropped'])} dropped line(s); prompts of {len(art['prompts'])} classes in {prompts_path(_slug(args.dataset), _root(args, 'prompts'))}")
+    print(f"{len(art['pairs'])} pair(s), {len(art['dropped'])} dropped line(s); prompts of {len(art['prompts'])} "
+          f"classes in {prompts_path(_slug(args.dataset), _root(args, 'prompts'))}")
 
 def _generator(args):
     from zsc_nb.generation import create_generator, GENERATORS
     from zsc_nb.prompting import resolve_backend
     name = resolve_backend(args.generator, 'diffusers')
-    if name not in GENERATORS: raise ConfigError(f"--generator {args.generator!r} is not an image backend", f"choose one of {', '.join([*GENERATORS, 'authors'])} or auto")
-    kw = {'openai': lambda: dict(model=args.image_model, size=args.size or '1024x1024', quality=args.quality, base_url=args.base_url, timeout=args.timeout,
-                                 price_per_image=args.price_per_image),
-          'diffusers': lambda: dict(model=args.image_model or 'stabilityai/sd-turbo', **({'size': _int_size(args.size)} if args.size else {})),
-          'procedural': dict}
+    if name not in GENERATORS: raise ConfigError(f"--generator {args.generator!r} is not an image backend",
+                                                 f"choose one of {', '.join([*GENERATORS, 'authors'])} or auto")
+    kw = {'openai': lambda: dict(model=args.image_model, size=args.size or '1024x1024', quality=args.quality,
+                                 base_url=args.base_url, timeout=args.timeout, price_per_image=args.price_per_image),
+          'diffusers': lambda: dict(model=args.image_model or 'stabilityai/sd-turbo',
+                                    **({'size': _int_size(args.size)} if args.size else {})), 'procedural': dict}
     return create_generator(name, **{k: v for k, v in kw[name]().items() if v is not None})
 
 def _int_size(s):
     try: return int(s)
-    except ValueError: raise ConfigError(f"--size {s!r}: diffusers takes one side in pixels", "e.g. --size 512") from None
+    except ValueError: raise ConfigError(f"--size {s!r}: diffusers takes one side in pixels",
+                                         "e.g. --size 512") from None
 
 def _authors(args):
     "`references --generator authors`: the authors' released images (pinned archive, checked), no key, no cost."
     from zsc_nb.data import class_names
     from zsc_nb.ref_sources import authors_references
-    rep = authors_references(args.dataset, class_names(args.dataset, _data_root(args)), _root(args, 'references'), url_base=args.authors_url)
-    print(f"{rep['imported']} file(s) imported from {rep['source']['file']} ({rep['source']['repository']}@{rep['source']['commit'][:12]}, "
-          f"git blob id checked); {rep['total']} reference(s) in {rep['folder']}")
+    rep = authors_references(args.dataset, class_names(args.dataset, _data_root(args)), _root(args, 'references'),
+                             url_base=args.authors_url)
+    print(f"{rep['imported']} file(s) imported from {rep['source']['file']} "
+          f"({rep['source']['repository']}@{rep['source']['commit'][:12]}, git blob id checked); {rep['total']} "
+          f"reference(s) in {rep['folder']}")
     return _import_report(rep)
 
 def _references(args):
@@ -108,63 +123,80 @@ def _references(args):
     from zsc_nb.prompting import get_prompts, prompts_path
     from zsc_nb.generation import generate_references, check_k
     from zsc_nb.data import DATASETS
-    _check_common(args); check_k(args.k)                                 # 1. every argument, before anything is paid for
+    _check_common(args)
+    check_k(args.k)  # 1. every argument, before anything is paid for
     if args.generator == 'authors': return _authors(args)
     _positive(args.price_per_image, '--price-per-image', 0, float)
-    _positive(args.concurrency, '--concurrency'); _positive(args.cost_limit, '--cost-limit', 0)
+    _positive(args.concurrency, '--concurrency')
+    _positive(args.cost_limit, '--cost-limit', 0)
     classes = class_names(args.dataset, _data_root(args))
     gen = _generator(args)
-    if gen.name == 'procedural' and args.dataset in DATASETS and args.dataset != 'shapes':   # it would store SMOKE stand-ins as cifar10's references
-        raise ConfigError(f"the procedural generator only draws the shapes classes and SMOKE stand-ins, not references of {args.dataset}",
+    # it would store SMOKE stand-ins as cifar10's references
+    if gen.name == 'procedural' and args.dataset in DATASETS and args.dataset != 'shapes':
+        raise ConfigError(f"the procedural generator only draws the shapes classes and SMOKE stand-ins, not references "
+                          f"of {args.dataset}",
                           "use --generator openai or diffusers, or import images (zsc-nb import-references)")
     if hasattr(gen, 'check_classes'): gen.check_classes(classes)
     llm = _llm(args)
-    art = get_prompts(_slug(args.dataset), classes, llm, args.refresh_prompts, _root(args, 'prompts'), args.max_more)   # 2. the dialogue
-    rep = generate_references(art['prompts'], _slug(args.dataset), gen, args.k, _root(args, 'references'), concurrency=args.concurrency,
-                              cost_limit=args.cost_limit, yes=args.yes, seed=args.seed)
+    # 2. the dialogue
+    art = get_prompts(_slug(args.dataset), classes, llm, args.refresh_prompts, _root(args, 'prompts'), args.max_more)
+    rep = generate_references(art['prompts'], _slug(args.dataset), gen, args.k, _root(args, 'references'),
+                              concurrency=args.concurrency, cost_limit=args.cost_limit, yes=args.yes, seed=args.seed)
     print(f"{len(rep.made)} made, {len(rep.reused)} reused, in {rep.folder}")
     if rep.refused:
         print(f"{len(rep.refused)} class(es) refused permanently (retrying will not help): edit the class's prompt in "
-              f"{prompts_path(_slug(args.dataset), _root(args, 'prompts'))} and run the same command again, or import an image "
-              f"(zsc-nb import-references FOLDER --dataset {args.dataset} --mapping MAP.json):", file=sys.stderr)
+              f"{prompts_path(_slug(args.dataset), _root(args, 'prompts'))} and run the same command again, or import "
+              f"an image (zsc-nb import-references FOLDER --dataset {args.dataset} --mapping MAP.json):",
+              file=sys.stderr)
         for c, m in rep.refused.items(): print(f"  {c}: {m}", file=sys.stderr)
     if rep.failed:
-        print(f"{len(rep.failed)} image(s) missing after every retry (run the same command again to retry them; what was made is kept):", file=sys.stderr)
+        print(f"{len(rep.failed)} image(s) missing after every retry (run the same command again to retry them; what "
+              f"was made is kept):", file=sys.stderr)
         for c, k, err in rep.failed: print(f"  {c} #{k}: {err}", file=sys.stderr)
     return 1 if (rep.failed or rep.refused) else 0
 
 def _import(args):
     from zsc_nb.data import class_names
-    from zsc_nb.generation import import_references
+    from zsc_nb.references import import_references
     from zsc_nb.config import check_dataset
     if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
-    _folder_ok(args.folder, 'FOLDER', must_exist=True); _writable(args.root, '--root')
+    _folder_ok(args.folder, 'FOLDER', must_exist=True)
+    _writable(args.root, '--root')
     mapping = None
     if args.mapping:
         mp = Path(args.mapping)
-        if not mp.is_file(): raise DataError(f"--mapping {mp} does not exist", "give a JSON file {\"file name\": \"class\"}")
+        if not mp.is_file(): raise DataError(f"--mapping {mp} does not exist",
+                                             "give a JSON file {\"file name\": \"class\"}")
         try: mapping = json.loads(mp.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ConfigError(f"--mapping {mp} is not valid JSON ({e})", "write {\"file name\": \"class\", ...}") from None
-        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-            raise ConfigError(f"--mapping {mp} must be a JSON object of file name → class name", "write {\"file name\": \"class\", ...}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"--mapping {mp} is not valid JSON ({e})",
+                              "write {\"file name\": \"class\", ...}") from None
+        if not isinstance(mapping,
+                          dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            raise ConfigError(f"--mapping {mp} must be a JSON object of file name → class name",
+                              "write {\"file name\": \"class\", ...}")
     from zsc_nb.ref_sources import is_export, import_export
     if is_export(args.folder):                                          # a folder written by export-references
-        rep = import_export(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, args.backend, _root(args, 'references'))
+        rep = import_export(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, args.backend,
+                            _root(args, 'references'))
         rep.update(unmatched=[], ambiguous=[], bad=[], duplicates=[(f, 'already imported') for f in rep['duplicates']])
-    else: rep = import_references(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, mapping, args.backend,
-                                  _root(args, 'references'), skip_bad=args.skip_bad)
+    else: rep = import_references(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, mapping,
+                                  args.backend, _root(args, 'references'), skip_bad=args.skip_bad)
     print(f"{rep['imported']} file(s) imported ({rep['total']} reference(s) in {rep['folder']})")
     return _import_report(rep)
 
 def _import_report(rep):
     "What an import did not place, on stderr; exit 1 when a class still has no reference."
-    for what, lst in (('matched no class (name them in --mapping)', rep['unmatched']), ('are ambiguous (name them in --mapping)', rep['ambiguous']),
+    for what, lst in (('matched no class (name them in --mapping)', rep['unmatched']),
+                      ('are ambiguous (name them in --mapping)', rep['ambiguous']),
                       ('are duplicates, not copied again', [f"{a} (= {b})" for a, b in rep['duplicates']]),
                       ('were skipped as bad', [f"{a}: {b}" for a, b in rep['bad']])):
-        if lst: print(f"{len(lst)} file(s) {what}: {', '.join(lst[:20])}{' …' if len(lst) > 20 else ''}", file=sys.stderr)
+        if lst: print(f"{len(lst)} file(s) {what}: {', '.join(lst[:20])}{' …' if len(lst) > 20 else ''}",
+                      file=sys.stderr)
     if rep['classes_without_reference']:
         w = rep['classes_without_reference']
-        print(f"{len(w)} class(es) have no reference yet: {', '.join(w[:20])}{' …' if len(w) > 20 else ''}", file=sys.stderr)
+        print(f"{len(w)} class(es) have no reference yet: {', '.join(w[:20])}{' …' if len(w) > 20 else ''}",
+              file=sys.stderr)
     return 1 if rep['classes_without_reference'] else 0
 
 def _export(args):
@@ -172,36 +204,45 @@ def _export(args):
     from zsc_nb.data import class_names
     from zsc_nb.ref_sources import export_references
     if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
-    _folder_ok(args.out, '--out'); _folder_ok(args.root, '--root')
+    _folder_ok(args.out, '--out')
+    _folder_ok(args.root, '--root')
     classes = class_names(args.dataset, _data_root(args))
     wnids = None
     if args.dataset == 'tinyimagenet':
         from zsc_nb.data import data_root
         wf = data_root(_data_root(args))/'tiny-imagenet-200'/'wnids.txt'
         wnids = sorted(wf.read_text().split()) if wf.exists() else None
-    r = export_references(args.dataset, classes, args.out, args.backend, _root(args, 'references'), _root(args, 'prompts'), wnids)
-    print(f"{r['images']} image(s) of {r['classes']} class(es) from {r['backend']} in {r['out']} (load_dataset('imagefolder', data_dir=...) reads it)")
+    r = export_references(args.dataset, classes, args.out, args.backend, _root(args, 'references'),
+                          _root(args, 'prompts'), wnids)
+    print(f"{r['images']} image(s) of {r['classes']} class(es) from {r['backend']} in {r['out']} "
+          f"(load_dataset('imagefolder', data_dir=...) reads it)")
 
 def _reproduce(args):
     try: overrides = json.loads(args.overrides) if args.overrides else {}
-    except json.JSONDecodeError as e: raise ConfigError(f"--overrides is not valid JSON ({e.msg} at character {e.pos})", "write e.g. '{\"k_refs\": 4}'") from None
-    if not isinstance(overrides, dict): raise ConfigError(f"--overrides must be a JSON object, got {args.overrides}", "write e.g. '{\"k_refs\": 4}'")
-    from zsc_nb.preflight import check_run          # torch-free: a missing data set is one line before any kernel starts
+    except json.JSONDecodeError as e: raise ConfigError(f"--overrides is not valid JSON ({e.msg} at character {e.pos})",
+                                                        "write e.g. '{\"k_refs\": 4}'") from None
+    if not isinstance(overrides, dict): raise ConfigError(f"--overrides must be a JSON object, got {args.overrides}",
+                                                          "write e.g. '{\"k_refs\": 4}'")
+    from zsc_nb.preflight import check_run  # torch-free: a missing data set is one line before any kernel starts
     checked = check_run(args.preset, args.datasets, args.out, args.root, not args.no_download, overrides, args.skip_bad)
-    if checked['bad']: print(f"{len(checked['bad'])} unusable image file(s) left out (--skip-bad); listed in the run's skipped.txt", file=sys.stderr)
+    if checked['bad']: print(f"{len(checked['bad'])} unusable image file(s) left out (--skip-bad); listed in the run's "
+                             f"skipped.txt", file=sys.stderr)
     from zsc_nb.reproduce import reproduce
-    r = reproduce(args.preset, args.datasets, args.out, args.root, args.force, not args.no_download, overrides, skip_bad=args.skip_bad, checked=checked)
+    r = reproduce(args.preset, args.datasets, args.out, args.root, args.force, not args.no_download, overrides,
+                  skip_bad=args.skip_bad, checked=checked)
     print(f"tables, figures and REPORT.md in {r['out']}")
 
 def _classify(args):
     "Known class or 'unknown — probably: x, y, z' for each image of a folder (zsc_nb.openset_report.classify_folder)."
     from zsc_nb.preflight import classify_inputs
-    files, classes, bad = classify_inputs(args.folder, args.classes, args.classes_file, args.skip_bad)   # before CLIP loads
+    # before CLIP loads
+    files, classes, bad = classify_inputs(args.folder, args.classes, args.classes_file, args.skip_bad)
     if args.json: _writable(Path(args.json).expanduser().parent, '--json')
-    if bad: print(f"{len(bad)} unusable image file(s) left out (--skip-bad): " + '; '.join(f"{p} ({w})" for p, w in bad), file=sys.stderr)
+    if bad: print(f"{len(bad)} unusable image file(s) left out (--skip-bad): "
+                  + '; '.join(f"{p} ({w})" for p, w in bad), file=sys.stderr)
     from zsc_nb.openset_report import classify_folder, format_classification
-    res = classify_folder(args.folder, classes, args.clip, args.threshold, args.top, args.vocab_max, args.n_neg, device=args.device, cache=args.cache,
-                          files=files)
+    res = classify_folder(args.folder, classes, args.clip, args.threshold, args.top, args.vocab_max, args.n_neg,
+                          device=args.device, cache=args.cache, files=files)
     if args.clip.startswith('tiny'): print('SMOKE — random-weight encoder: these classes and names mean nothing')
     for r in res: print(format_classification(r))
     if args.json: Path(args.json).write_text(json.dumps(res, indent=1))
@@ -211,11 +252,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message): raise ConfigError(f"{self.prog}: {message}", f"see {self.prog} --help")
 
 def _llm_options(p):
-    p.add_argument('--dataset', required=True, help='a data set: cifar10, cifar100, tinyimagenet, cifarplus10, shapes, imagenet, a CLIP_benchmark set, imagefolder:<path> or csv:<file>')
-    p.add_argument('--llm', default='auto', help="openai, transformers, scripted, none, or auto (openai when OPENAI_API_KEY is set)")
-    p.add_argument('--chat-model', '--model', dest='model', help="chat model (openai: default the installed SDK's current one, see nbs/06a_api_models; transformers: a hub id)")
-    p.add_argument('--base-url', help='an OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM, Ollama, LM Studio)')
-    p.add_argument('--timeout', type=float, help='seconds to wait for one answer of the server (default: chat 120, images 180)')
+    p.add_argument('--dataset', required=True, help='a data set: cifar10, cifar100, tinyimagenet, cifarplus10, shapes, '
+                   'imagenet, a CLIP_benchmark set, imagefolder:<path> or csv:<file>')
+    p.add_argument('--llm', default='auto',
+                   help="openai, transformers, scripted, none, or auto (openai when OPENAI_API_KEY is set)")
+    p.add_argument('--chat-model', '--model', dest='model', help="chat model (openai: default the installed SDK's "
+                   "current one, see nbs/06a_api_models; transformers: a hub id)")
+    p.add_argument('--base-url',
+                   help='an OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM, Ollama, LM Studio)')
+    p.add_argument('--timeout', type=float,
+                   help='seconds to wait for one answer of the server (default: chat 120, images 180)')
     p.add_argument('--script', help='replies file for --llm scripted')
     p.add_argument('--max-more', type=int, default=3, help="how often to ask 'any other combination?' at most")
     p.add_argument('--root', help=ROOT_HELP)
@@ -223,24 +269,34 @@ def _llm_options(p):
 
 def _parser():
     p = _Parser(prog='zsc-nb', description='Confidence-weighted multi-method zero-shot classification (zsc_nb).',
-                epilog='Errors are one line: "zsc-nb: error: <what> — <fix>" (exit 2: usage, 1: runtime); --debug (or ZSC_NB_DEBUG=1) shows the traceback.')
+                epilog='Errors are one line: "zsc-nb: error: <what> — <fix>" (exit 2: usage, 1: runtime); --debug (or '
+                'ZSC_NB_DEBUG=1) shows the traceback.')
     from zsc_nb import __version__
     p.add_argument('--version', action='version', version=f'zsc-nb {__version__}')
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error')
     sub = p.add_subparsers(dest='command', parser_class=_Parser)
-    b = sub.add_parser('bench', help='time batched vs per-image encoding, evaluate and the ablations (10k and 50k images × 1k classes)')
+    b = sub.add_parser('bench', help='time batched vs per-image encoding, evaluate and the ablations (10k and 50k '
+                       'images × 1k classes)')
     b.add_argument('--no-encoders', action='store_true', help='only time the evaluation')
     b.set_defaults(fn=_bench)
-    q = sub.add_parser('prompts', help='run the LLM dialogue (or reuse its artifact)'); _llm_options(q)
+    q = sub.add_parser('prompts', help='run the LLM dialogue (or reuse its artifact)')
+    _llm_options(q)
     q.add_argument('--refresh', action='store_true', help='redo the dialogue even if its artifact exists')
     q.set_defaults(fn=_prompts)
-    r = sub.add_parser('references', help='prompts, then K reference images per class'); _llm_options(r)
-    r.add_argument('--generator', default='auto', help="authors (the paper's DALL·E 3 images: cifar10, cifar100, tinyimagenet; no key), openai, diffusers, procedural (shapes only), or auto (openai with a key, else diffusers)")
-    r.add_argument('--image-model', help="openai: a current GPT image model (default: the installed SDK's, e.g. gpt-image-1.5); diffusers: a model id (default stabilityai/sd-turbo)")
-    r.add_argument('--size', help='openai: 1024x1024, 1536x1024, 1024x1536 or auto (GPT image models); diffusers: 512; answers smaller than this are retried')
+    r = sub.add_parser('references', help='prompts, then K reference images per class')
+    _llm_options(r)
+    r.add_argument('--generator', default='auto',
+                   help="authors (the paper's DALL·E 3 images: cifar10, cifar100, tinyimagenet; no key), openai, "
+                   "diffusers, procedural (shapes only), or auto (openai with a key, else diffusers)")
+    r.add_argument('--image-model', help="openai: a current GPT image model (default: the installed SDK's, e.g. "
+                   "gpt-image-1.5); diffusers: a model id (default stabilityai/sd-turbo)")
+    r.add_argument('--size', help='openai: 1024x1024, 1536x1024, 1024x1536 or auto (GPT image models); diffusers: 512; '
+                   'answers smaller than this are retried')
     r.add_argument('--quality', help='openai: low/medium/high/auto (GPT image models; default medium)')
-    r.add_argument('--price-per-image', type=float, help='USD per image for the estimate and the cost guard (default: the price table, nbs/06a_api_models)')
-    r.add_argument('--authors-url', help=f"--generator authors: another URL base for the archives (a mirror; default env ZSC_NB_AUTHORS_REFS_URL, else the pinned commit on GitHub)")
+    r.add_argument('--price-per-image', type=float, help='USD per image for the estimate and the cost guard (default: '
+                   'the price table, nbs/06a_api_models)')
+    r.add_argument('--authors-url', help=f"--generator authors: another URL base for the archives (a mirror; default "
+                   f"env ZSC_NB_AUTHORS_REFS_URL, else the pinned commit on GitHub)")
     r.add_argument('--k', type=int, default=2, help='images per class (the authors: 2)')
     r.add_argument('--concurrency', type=int, default=4, help='requests in flight to a remote API')
     r.add_argument('--cost-limit', type=float, default=1.0, help='USD above which a paid run needs --yes')
@@ -249,63 +305,88 @@ def _parser():
     r.add_argument('--refresh-prompts', action='store_true')
     r.set_defaults(fn=_references)
     i = sub.add_parser('import-references', help='import existing reference images (checked first; bad files listed)')
-    i.add_argument('folder', help='folder of images named <class>.png, <class>1.png, … or DALL·E download names, or listed in --mapping; or a folder written by export-references')
-    i.add_argument('--dataset', required=True); i.add_argument('--root', help=ROOT_HELP)
+    i.add_argument('folder', help='folder of images named <class>.png, <class>1.png, … or DALL·E download names, or '
+                   'listed in --mapping; or a folder written by export-references')
+    i.add_argument('--dataset', required=True)
+    i.add_argument('--root', help=ROOT_HELP)
     i.add_argument('--data-root', dest='root', help=argparse.SUPPRESS)
-    i.add_argument('--mapping', help='JSON file {file name: class} for files whose names do not say the class (names still match the rest)')
+    i.add_argument('--mapping', help='JSON file {file name: class} for files whose names do not say the class (names '
+                   'still match the rest)')
     i.add_argument('--backend', default='imported', help='folder name under references/<dataset>/ (default imported)')
-    i.add_argument('--skip-bad', action='store_true', help='import the good files when some are not usable images (else nothing is imported)')
+    i.add_argument('--skip-bad', action='store_true',
+                   help='import the good files when some are not usable images (else nothing is imported)')
     i.set_defaults(fn=_import)
-    x = sub.add_parser('export-references', help="write a data set's references, prompts, transcript and manifest as a shareable imagefolder data set")
-    x.add_argument('--dataset', required=True); x.add_argument('--out', required=True, help='a new (or empty) folder')
-    x.add_argument('--backend', help="which references (authors, openai, diffusers, imported, …); default: the only one there is")
+    x = sub.add_parser('export-references', help="write a data set's references, prompts, transcript and manifest as a "
+                       "shareable imagefolder data set")
+    x.add_argument('--dataset', required=True)
+    x.add_argument('--out', required=True, help='a new (or empty) folder')
+    x.add_argument('--backend',
+                   help="which references (authors, openai, diffusers, imported, …); default: the only one there is")
     x.add_argument('--root', help=ROOT_HELP)
     x.set_defaults(fn=_export)
     rp = sub.add_parser('reproduce', help="regenerate the paper's tables, figures and a report (papermill)")
-    rp.add_argument('--preset', default='authors', choices=['authors', 'clean', 'smoke', 'openset'], help='authors (protocol page §2, nbs/protocol.ipynb), clean (§3), openset (open-set benchmarks without unknown names) or smoke (offline, synthetic)')
-    rp.add_argument('--datasets', nargs='+', help="default: the preset's (authors: cifar10 cifar100 tinyimagenet; clean: also cifarplus10; smoke: shapes)")
+    rp.add_argument('--preset', default='authors', choices=['authors', 'clean', 'smoke', 'openset'],
+                    help='authors (protocol page §2, nbs/protocol.ipynb), clean (§3), openset (open-set benchmarks '
+                    'without unknown names) or smoke (offline, synthetic)')
+    rp.add_argument('--datasets', nargs='+', help="default: the preset's (authors: cifar10 cifar100 tinyimagenet; "
+                    "clean: also cifarplus10; smoke: shapes)")
     rp.add_argument('--out', help='output folder (default runs/<preset>)')
     rp.add_argument('--root', help=ROOT_HELP)
     rp.add_argument('--force', action='store_true', help='rerun notebooks whose results are current')
     rp.add_argument('--no-download', action='store_true', help='never download data sets')
-    rp.add_argument('--skip-bad', action='store_true', help='go on without image files that do not decode (listed in <out>/skipped.txt and REPORT.md); else they stop the run before it starts')
-    rp.add_argument('--overrides', help='JSON of RunConfig fields, e.g. \'{"k_refs": 4, "generator": "diffusers"}\' (checked before any notebook runs)')
+    rp.add_argument('--skip-bad', action='store_true', help='go on without image files that do not decode (listed in '
+                    '<out>/skipped.txt and REPORT.md); else they stop the run before it starts')
+    rp.add_argument('--overrides', help='JSON of RunConfig fields, e.g. \'{"k_refs": 4, "generator": "diffusers"}\' '
+                    '(checked before any notebook runs)')
     rp.set_defaults(fn=_reproduce)
-    cl = sub.add_parser('classify', help="known class, or 'unknown — probably: x, y, z', for each image of a folder (CLIP + negative labels)")
+    cl = sub.add_parser('classify', help="known class, or 'unknown — probably: x, y, z', for each image of a folder "
+                        "(CLIP + negative labels)")
     cl.add_argument('folder', help='a folder of images (searched recursively)')
-    cl.add_argument('--classes', nargs='+', help='the known class names'); cl.add_argument('--classes-file', help='or a file with one class name per line')
-    cl.add_argument('--clip', default='clip:ViT-B-32/openai', help='CLIP encoder (tiny-clip: random weights, for tests)')
+    cl.add_argument('--classes', nargs='+', help='the known class names')
+    cl.add_argument('--classes-file', help='or a file with one class name per line')
+    cl.add_argument('--clip', default='clip:ViT-B-32/openai',
+                    help='CLIP encoder (tiny-clip: random weights, for tests)')
     cl.add_argument('--threshold', type=float, default=0.5, help='negative-label score above which an image is unknown')
     cl.add_argument('--top', type=int, default=3, help='names offered for an unknown image')
     cl.add_argument('--vocab-max', type=int, help='offer only a random sample of the ~20k vocabulary names')
     cl.add_argument('--n-neg', type=int, default=10000, help='negative labels mined from the vocabulary')
-    cl.add_argument('--device', default='auto'); cl.add_argument('--cache', help='feature cache folder')
+    cl.add_argument('--device', default='auto')
+    cl.add_argument('--cache', help='feature cache folder')
     cl.add_argument('--json', help='also write the results to this JSON file')
-    cl.add_argument('--skip-bad', action='store_true', help='classify the other images when some files do not decode (else nothing is classified)')
+    cl.add_argument('--skip-bad', action='store_true',
+                    help='classify the other images when some files do not decode (else nothing is classified)')
     cl.set_defaults(fn=_classify)
     return p
 
 def main(argv=None):
-    "Entry point of the `zsc-nb` console script: one line per expected error (exit 2 usage, 1 runtime); `--debug` shows tracebacks."
+    """Entry point of the `zsc-nb` console script: one line per expected error (exit 2 usage, 1 runtime); `--debug`
+    shows tracebacks."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv or os.environ.get('ZSC_NB_DEBUG', '') not in ('', '0')
     p = _parser()
     argv = [a for a in argv if a != '--debug']                        # accepted anywhere on the line
-    if not argv: p.print_help(); return 2
+    if not argv:
+        p.print_help()
+        return 2
     try:
         args = p.parse_args(argv)
-        if not getattr(args, 'fn', None): p.print_help(); return 2
+        if not getattr(args, 'fn', None):
+            p.print_help()
+            return 2
         return args.fn(args) or 0
     except ZscError as e:
         if debug: raise
         from zsc_nb.prompting import redact
-        print(f"zsc-nb: error: {redact(str(e))}", file=sys.stderr); return e.exit_code
+        print(f"zsc-nb: error: {redact(str(e))}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
-        print("zsc-nb: interrupted — run the same command again to resume: what was finished is kept", file=sys.stderr); return 130
+        print("zsc-nb: interrupted — run the same command again to resume: what was finished is kept", file=sys.stderr)
+        return 130
     except Exception as e:
         if debug: raise
         from zsc_nb.prompting import redact
-        print(f"zsc-nb: error: unexpected {type(e).__name__}: {redact(str(e))} — rerun with --debug for the traceback, and report it", file=sys.stderr)
+        print(f"zsc-nb: error: unexpected {type(e).__name__}: {redact(str(e))} — rerun with --debug for the traceback, "
+              f"and report it", file=sys.stderr)
         return 1
 
 # %% auto #0

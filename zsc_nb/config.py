@@ -34,7 +34,8 @@ _UMASK_LOCK = threading.Lock()
 def _umask() -> int:
     "The process umask (read without changing it for longer than a moment)."
     with _UMASK_LOCK:
-        m = os.umask(0o022); os.umask(m)
+        m = os.umask(0o022)
+        os.umask(m)
     return m
 
 @contextmanager
@@ -43,8 +44,10 @@ def atomic_path(path, # the file to write
                ):
     "Yield a temporary path beside `path`; rename it over `path` when the block succeeds, remove it otherwise."
     import tempfile
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix); os.close(fd)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix)
+    os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; the file gets the user's umask like any other
         yield tmp
@@ -60,7 +63,9 @@ def utc_now() -> str:
 def atomic_write(path, data, suffix:str='.tmp'):
     "Write bytes or text to `path` atomically (flushed to disk before the rename)."
     with atomic_path(path, suffix) as tmp, open(tmp, 'wb') as f:
-        f.write(data.encode() if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
 
 # %% ../nbs/00_config.ipynb #b40bfbf3
 @dataclass
@@ -75,8 +80,9 @@ class RunConfig:
     dino: str = 'timm:vit_base_patch14_dinov2.lvd142m'
     clip_precision: str = 'fp32'  # 'fp32', 'fp16', 'bf16' or 'auto' (fp16 on CUDA, fp32 elsewhere: OpenAI's clip.load)
     dino_precision: str = 'fp32'
-    preprocess: str = 'fast'      # 'fast' (batched tensors on the device) or 'authors' (their PIL transforms, bit for bit)
-    arithmetic: str = 'float64'   # of probabilities, fusion and scores: 'float64', or 'float32' as the authors' torch loops
+    preprocess: str = 'fast'  # 'fast' (batched tensors on the device) or 'authors' (their PIL transforms, bit for bit)
+    # of probabilities, fusion and scores: 'float64', or 'float32' as the authors' torch loops
+    arithmetic: str = 'float64'
     normalize: bool|tuple = False # L2-normalisation: True (all), False (the authors' CIFAR scripts) or per method
                                   # ((query, keys) for M1, M2, M3), e.g. the authors' TinyImageNet script (see engine)
     scales: tuple = (1.0, 3.0, 50.0)  # softmax scale of M1, M2, M3
@@ -85,7 +91,8 @@ class RunConfig:
     weighting: str = 'inv_entropy'    # fusion weighting used for the headline numbers
     normalize_weights: bool = False   # authors: False
     max_test: int | None = None   # evaluate only the first N test images (authors' CIFAR-100: 500)
-    generator: str = 'auto'       # reference generator backend ('auto': openai if a key is set, else diffusers; 'authors': their released images)
+    # reference generator backend ('auto': openai if a key is set, else diffusers; 'authors': their released images)
+    generator: str = 'auto'
     llm: str = 'auto'             # prompting backend ('auto': openai if a key is set, else none)
     cache: str | None = None      # feature cache folder (None: `cache_dir()`)
     data_root: str | None = None  # data folder (None: `<repo>/data`)
@@ -99,7 +106,8 @@ class RunConfig:
     def replace(self, **kw) -> 'RunConfig':
         "A copy with `kw` changed; unknown keys raise."
         bad = set(kw) - {f.name for f in dataclasses.fields(self)}
-        if bad: raise ValueError(f"RunConfig has no field(s) {sorted(bad)}; fields are {[f.name for f in dataclasses.fields(self)]}")
+        if bad: raise ValueError(f"RunConfig has no field(s) {sorted(bad)}; fields are "
+                                 f"{[f.name for f in dataclasses.fields(self)]}")
         return dataclasses.replace(self, **kw)
     def to_dict(self) -> dict: return asdict(self)
     def to_json(self) -> str: return json.dumps(self.to_dict(), sort_keys=True)
@@ -116,13 +124,15 @@ class RunConfig:
 # the authors' TinyImageNet script leaves the test DINO feature raw (M3: raw × normalised references, scale 1)
 AUTHORS_NORMALIZE = {'tinyimagenet': ((False, False), (False, True), (False, True))}
 
-AUTHORS_REFS = ('cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10', 'cifarplus50')   # data sets the authors' released references cover
+# data sets the authors' released references cover
+AUTHORS_REFS = ('cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10', 'cifarplus50')
 
 def _authors(dataset='cifar10', **kw):
     s3 = 1.0 if dataset == 'tinyimagenet' else 50.0
-    return RunConfig(name='authors', dataset=dataset, protocol='authors', label_space='all', normalize=AUTHORS_NORMALIZE.get(dataset, False),
-                     scales=(1.0, 3.0, s3), k_refs=2, max_test=500 if dataset == 'cifar100' else None,
-                     clip_precision='auto', dino_precision='fp32', preprocess='authors', arithmetic='float32',
+    return RunConfig(name='authors', dataset=dataset, protocol='authors', label_space='all',
+                     normalize=AUTHORS_NORMALIZE.get(dataset, False), scales=(1.0, 3.0, s3), k_refs=2,
+                     max_test=500 if dataset == 'cifar100' else None, clip_precision='auto', dino_precision='fp32',
+                     preprocess='authors', arithmetic='float32',
                      generator='authors' if dataset in AUTHORS_REFS else 'auto').replace(**kw)
 
 def _clean(dataset='cifar10', **kw):
@@ -131,10 +141,10 @@ def _clean(dataset='cifar10', **kw):
 
 def _smoke(dataset='shapes', **kw):
     return RunConfig(name='smoke', dataset=dataset, protocol='clean', label_space='all', normalize=True,
-                     clip='tiny-clip', dino='tiny-dino', scales=(100.0, 100.0, 100.0), k_refs=4,
-                     generator='procedural', llm='scripted', device='cpu', batch_size=64, smoke=True, compare_tracks=True).replace(**kw)
+                     clip='tiny-clip', dino='tiny-dino', scales=(100.0, 100.0, 100.0), k_refs=4, generator='procedural',
+                     llm='scripted', device='cpu', batch_size=64, smoke=True, compare_tracks=True).replace(**kw)
 
-def _openset(dataset='cifar10', **kw):   # open-set benchmarks without unknown names (zsc_nb.openset): the clean protocol
+def _openset(dataset='cifar10', **kw):  # open-set benchmarks without unknown names (zsc_nb.openset): the clean protocol
     return _clean(dataset).replace(name='openset').replace(**kw)
 
 PRESETS = {'authors': _authors, 'clean': _clean, 'smoke': _smoke, 'openset': _openset}
@@ -163,8 +173,8 @@ _TYPES = {'str': str, 'int': int, 'float': (int, float), 'bool': bool, 'tuple': 
           'dict': dict, 'None': type(None), 'Path': (str, Path), 'object': object}
 DATASET_PREFIXES = ('imagefolder:', 'csv:')        # a folder or CSV of the user's own images: the path must exist
 CHOICES = {'protocol': ('authors', 'clean'), 'label_space': ('all', 'known'), 'ref_agg': ('mean', 'max', 'prototype'),
-           'clip_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'dino_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'preprocess': ('fast', 'authors'),
-           'arithmetic': ('float64', 'float32')}
+           'clip_precision': ('fp32', 'fp16', 'bf16', 'auto'), 'dino_precision': ('fp32', 'fp16', 'bf16', 'auto'),
+           'preprocess': ('fast', 'authors'), 'arithmetic': ('float64', 'float32')}
 
 def _type_ok(v, ann:str) -> bool:
     "Whether `v` fits annotation string `ann` ('int | None', 'dict | str', …); unknown annotations accept anything."
@@ -178,8 +188,10 @@ def _type_ok(v, ann:str) -> bool:
 def _names(module:str, attr:str, fallback) -> list:
     "Registry names from `module.attr` if that module is light or already imported; else `fallback`."
     m = sys.modules.get(module)
-    if m is None and module in ('zsc_nb.data', 'zsc_nb.folders', 'zsc_nb.prompting', 'zsc_nb.generation'):   # light: no torch
-        import importlib; m = importlib.import_module(module)
+    # light: no torch
+    if m is None and module in ('zsc_nb.data', 'zsc_nb.folders', 'zsc_nb.prompting', 'zsc_nb.generation'):
+        import importlib
+        m = importlib.import_module(module)
     return getattr(m, attr) if m is not None else fallback
 
 def check_dataset(name:str) -> str|None:
@@ -189,7 +201,8 @@ def check_dataset(name:str) -> str|None:
         if name.startswith(p):
             path = Path(name[len(p):]).expanduser()
             return None if path.exists() else f"dataset {name!r}: {path} does not exist"
-    known = set(_names('zsc_nb.data', 'DATASETS', ())) | set(_names('zsc_nb.folders', 'EXTERNAL', ()))   # + imagenet, CLIP_benchmark's
+    # + imagenet, CLIP_benchmark's
+    known = set(_names('zsc_nb.data', 'DATASETS', ())) | set(_names('zsc_nb.folders', 'EXTERNAL', ()))
     if name not in known:
         prefixes = ' / '.join(p + '<path>' for p in DATASET_PREFIXES)
         return f"unknown dataset {name!r} (choose one of {', '.join(sorted(known))}, or {prefixes})"
@@ -197,10 +210,13 @@ def check_dataset(name:str) -> str|None:
 def check_encoder(name:str, field:str='encoder') -> str|None:
     "Why encoder `name` is malformed, or None (`clip:<arch>/<tag>`, `timm:<name>`, or a registered name)."
     if not isinstance(name, str): return f"{field} must be a string, got {name!r}"
-    if re.fullmatch(r'clip:[^/\s]+/[^/\s]+', name) or re.fullmatch(r'timm:[\w.\-]+', name) or name in ('tiny-clip', 'tiny-dino'): return None
+    if re.fullmatch(r'clip:[^/\s]+/[^/\s]+', name) or re.fullmatch(r'timm:[\w.\-]+', name) or name in ('tiny-clip',
+                                                                                                       'tiny-dino'):
+        return None
     known = _names('zsc_nb.encoders', 'ENCODERS', ())
     if name in known: return None
-    return f"{field} {name!r} is not an encoder name (use 'clip:<arch>/<tag>', 'timm:<model>', 'tiny-clip' or 'tiny-dino')"
+    return (f"{field} {name!r} is not an encoder name (use 'clip:<arch>/<tag>', 'timm:<model>', 'tiny-clip' or "
+            f"'tiny-dino')")
 
 def check_device(d:str) -> str|None:
     if isinstance(d, str) and re.fullmatch(r'auto|cpu|mps|cuda(:\d+)?', d): return None
@@ -225,30 +241,38 @@ def _problems(cfg) -> list:
     if g('dataset') in splits and g('split') is not None and g('split') >= len(splits[g('dataset')]):
         out.append(f"split {g('split')} does not exist for {g('dataset')} (0…{len(splits[g('dataset')]) - 1})")
     sc = g('scales')
-    if sc is not None and (len(sc) != 3 or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sc)):
+    if sc is not None and (len(sc) != 3
+                           or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sc)):
         out.append(f"scales must be three positive numbers (M1, M2, M3), got {sc!r}")
     w = g('weighting')
-    ws = list(_names('zsc_nb.engine', 'WEIGHTINGS', ('1:1:1', '3:3:4', *_names('zsc_nb.fusion', 'CONFIDENCES', ('max', 'inv_entropy', 'neg_exp_entropy')))))
+    ws = list(_names('zsc_nb.engine', 'WEIGHTINGS',
+                     ('1:1:1', '3:3:4',
+                      *_names('zsc_nb.fusion', 'CONFIDENCES', ('max', 'inv_entropy', 'neg_exp_entropy')))))
     if w is not None and w not in ws: out.append(f"weighting {w!r} is not one of {ws}")
     gens = [*_names('zsc_nb.generation', 'GENERATORS', ()), 'auto', 'imported', 'authors']
-    if g('generator') is not None and g('generator') not in gens: out.append(f"generator {g('generator')!r} is not one of {gens}")
+    if g('generator') is not None and g('generator') not in gens: out.append(f"generator {g('generator')!r} is not one "
+                                                                             f"of {gens}")
     if g('generator') == 'authors' and g('dataset') is not None and g('dataset') not in AUTHORS_REFS:
-        out.append(f"generator 'authors' (their released images) covers {', '.join(AUTHORS_REFS)} only, not {g('dataset')} (use openai, diffusers or imported)")
-    if g('generator') == 'procedural' and g('dataset') in _names('zsc_nb.data', 'DATASETS', ()) and g('dataset') != 'shapes':
-        out.append(f"generator 'procedural' only draws the synthetic shapes classes, not {g('dataset')}'s (use openai, diffusers or imported)")
+        out.append(f"generator 'authors' (their released images) covers {', '.join(AUTHORS_REFS)} only, not "
+                   f"{g('dataset')} (use openai, diffusers or imported)")
+    if g('generator') == 'procedural' and g('dataset') in _names('zsc_nb.data', 'DATASETS',
+                                                                 ()) and g('dataset') != 'shapes':
+        out.append(f"generator 'procedural' only draws the synthetic shapes classes, not {g('dataset')}'s (use openai, "
+                   f"diffusers or imported)")
     llms = [*_names('zsc_nb.prompting', 'LLMS', ()), 'auto']
     if g('llm') is not None and g('llm') not in llms: out.append(f"llm {g('llm')!r} is not one of {llms}")
     if g('device') is not None and (e := check_device(g('device'))): out.append(e)
     n = g('normalize')
-    if isinstance(n, (tuple, list)) and not (len(n) == 3 and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(x, bool) for x in p) for p in n)):
+    if isinstance(n, (tuple, list)) and not (len(n) == 3 and all(isinstance(p, (tuple, list)) and len(p) == 2
+                                                                 and all(isinstance(x, bool) for x in p) for p in n)):
         out.append(f"normalize must be true, false or three [query, keys] pairs of booleans (M1, M2, M3), got {n!r}")
     return out
 
 def validate_config(cfg) -> 'RunConfig':
     "`cfg` if every field has the right type, range and a known name; else one `ConfigError` listing every problem."
     bad = _problems(cfg)
-    if bad: raise ConfigError(f"RunConfig {getattr(cfg, 'name', '')!r} ({getattr(cfg, 'dataset', '?')}): " + '; '.join(bad),
-                              "fix these fields (in --overrides, the preset or your RunConfig)")
+    if bad: raise ConfigError(f"RunConfig {getattr(cfg, 'name', '')!r} ({getattr(cfg, 'dataset', '?')}): "
+                              + '; '.join(bad), "fix these fields (in --overrides, the preset or your RunConfig)")
     return cfg
 
 def config_from(preset:str, # 'authors', 'clean' or 'smoke'
@@ -256,19 +280,26 @@ def config_from(preset:str, # 'authors', 'clean' or 'smoke'
                 overrides:dict|None=None # RunConfig fields to change
                ) -> 'RunConfig':
     "The preset with `overrides`, validated: unknown presets, fields or values raise `ConfigError` (nothing is run)."
-    if preset not in PRESETS: raise ConfigError(f"unknown preset {preset!r}", f"choose one of {', '.join(sorted(PRESETS))}")
+    if preset not in PRESETS: raise ConfigError(f"unknown preset {preset!r}",
+                                                f"choose one of {', '.join(sorted(PRESETS))}")
     overrides = dict(overrides or {})
-    if not isinstance(overrides, dict): raise ConfigError(f"overrides must be a JSON object of RunConfig fields, got {overrides!r}", "e.g. '{\"k_refs\": 4}'")
+    if not isinstance(overrides, dict): raise ConfigError(f"overrides must be a JSON object of RunConfig fields, got "
+                                                          f"{overrides!r}", "e.g. '{\"k_refs\": 4}'")
     fields = [f.name for f in dataclasses.fields(RunConfig)]
     unknown = [k for k in overrides if k not in fields]
     if unknown:
         import difflib
-        hint = '; '.join(f"{k!r}: did you mean {m[0]!r}?" for k in unknown if (m := difflib.get_close_matches(k, fields, 1)))
-        raise ConfigError(f"RunConfig has no field(s) {unknown}" + (f" ({hint})" if hint else ''), f"fields are: {', '.join(fields)}")
+        hint = '; '.join(f"{k!r}: did you mean {m[0]!r}?" for k in unknown
+                         if (m := difflib.get_close_matches(k, fields, 1)))
+        raise ConfigError(f"RunConfig has no field(s) {unknown}" + (f" ({hint})" if hint else ''),
+                          f"fields are: {', '.join(fields)}")
     if 'scales' in overrides and isinstance(overrides['scales'], list): overrides['scales'] = tuple(overrides['scales'])
-    if isinstance(overrides.get('normalize'), list): overrides['normalize'] = tuple(tuple(p) if isinstance(p, list) else p for p in overrides['normalize'])
+    if isinstance(overrides.get('normalize'), list): overrides['normalize'] = tuple(tuple(p) if isinstance(p, list)
+                                                                                    else p
+                                                                                    for p in overrides['normalize'])
     if dataset is not None and (e := check_dataset(dataset)): raise ConfigError(e, "pick a data set the list names")
-    if overrides.get('track', 'paper') not in TRACKS: raise ConfigError(f"unknown track {overrides['track']!r}", f"choose one of {', '.join(sorted(TRACKS))}")
+    if overrides.get('track', 'paper') not in TRACKS: raise ConfigError(f"unknown track {overrides['track']!r}",
+                                                                        f"choose one of {', '.join(sorted(TRACKS))}")
     return validate_config(get_preset(preset, dataset, **overrides))
 
 # %% ../nbs/00_config.ipynb #a7181ed2
@@ -277,7 +308,8 @@ def resolve_device(device:str='auto' # 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'
     "`(torch.device, autocast dtype or None)`: CUDA → bf16 autocast, MPS → fp32, else CPU fp32."
     import torch
     if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else ('mps' if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available() else 'cpu')
+        device = 'cuda' if torch.cuda.is_available() else ('mps' if getattr(torch.backends, 'mps', None)
+                                                           and torch.backends.mps.is_available() else 'cpu')
     if device.split(':')[0] not in ('cuda', 'mps', 'cpu'):
         raise ValueError(f"Unknown device {device!r}; use 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'")
     dev = torch.device(device)

@@ -11,14 +11,15 @@ from .config import repo_root
 from .errors import DataError, ConfigError, DataMissingError
 from .downloads import download, why_failed
 from .classes import ImageSet, data_root, class_key, clean_name, synset_lemmas, unique_classes
+from .classes import (CIFAR10_CLASSES, CIFAR100_CLASSES, SHAPES_CLASSES, CIFAR10_WNIDS, CIFAR100_WNIDS,
+                            WORDNET_GLOSSES)
 from . import folders
 from .images import load_image
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'SHAPES_CLASSES', 'CIFAR10_WNIDS', 'CIFAR100_WNIDS', 'WORDNET_GLOSSES',
-           'SPLITS', 'CIFAR100_50', 'AUTHORS_TINY_KNOWN', 'TINY_URL', 'CIFAR_ARCHIVES', 'TINY_MD5', 'TINY_SIZE',
+__all__ = ['log', 'SPLITS', 'CIFAR100_50', 'AUTHORS_TINY_KNOWN', 'TINY_URL', 'CIFAR_ARCHIVES', 'TINY_MD5', 'TINY_SIZE',
            'TINY_NEED', 'DATASETS', 'known_classes', 'known_mask', 'draw_shape', 'make_shapes', 'load_cifar',
            'tiny_names', 'load_tinyimagenet', 'plus_wnids', 'plus_unknown', 'load_cifarplus50', 'load_cifarplus10',
            'manual_step', 'is_present', 'fetch_dataset', 'load_dataset', 'class_names']
@@ -28,50 +29,6 @@ def _fingerprint(*parts) -> str:
     h = hashlib.sha256()
     for p in parts: h.update(p.tobytes() if isinstance(p, np.ndarray) else str(p).encode())
     return h.hexdigest()[:16]
-
-# %% ../nbs/01c_data.ipynb #927fa3e8
-CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
-CIFAR100_CLASSES = """apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly
-camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin
-elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man
-maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain
-plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake
-spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip
-turtle wardrobe whale willow_tree wolf woman worm""".split()
-SHAPES_CLASSES = ['circle', 'ring', 'square', 'diamond', 'triangle', 'star', 'cross', 'hexagon',
-                  'horizontal_stripes', 'vertical_stripes', 'checkerboard', 'dots']
-# a stated WordNet 3.0 synset per CIFAR class (the sense the images show; iCAR's glosses and the leakage check use it)
-CIFAR10_WNIDS = {'airplane': 'n02691156', 'automobile': 'n02958343', 'bird': 'n01503061', 'cat': 'n02121808',
-                 'deer': 'n02430045', 'dog': 'n02084071', 'frog': 'n01639765', 'horse': 'n02374451', 'ship': 'n04194289',
-                 'truck': 'n04490091'}   # truck: the motor vehicle (n04490091), not the hand truck (n03490119)
-CIFAR100_WNIDS = {
-    'apple': 'n07739125', 'aquarium_fish': 'n02512053', 'baby': 'n09827683', 'bear': 'n02131653', 'beaver': 'n02363005',
-    'bed': 'n02818832', 'bee': 'n02206856', 'beetle': 'n02164464', 'bicycle': 'n02834778', 'bottle': 'n02876657',
-    'bowl': 'n02881193', 'boy': 'n10285313', 'bridge': 'n02898711', 'bus': 'n02924116', 'butterfly': 'n02274259',
-    'camel': 'n02437136', 'can': 'n02946921', 'castle': 'n02980441', 'caterpillar': 'n02309337', 'cattle': 'n02402425',
-    'chair': 'n03001627', 'chimpanzee': 'n02481823', 'clock': 'n03046257', 'cloud': 'n09247410', 'cockroach': 'n02233338',
-    'couch': 'n04256520', 'crab': 'n01976957', 'crocodile': 'n01697178', 'cup': 'n03147509', 'dinosaur': 'n01699831',
-    'dolphin': 'n02068974', 'elephant': 'n02503517', 'flatfish': 'n02657368', 'forest': 'n09284015', 'fox': 'n02118333',
-    'girl': 'n10084295', 'hamster': 'n02342885', 'house': 'n03544360', 'kangaroo': 'n01877134', 'keyboard': 'n03614007',
-    'lamp': 'n03636248', 'lawn_mower': 'n03649909', 'leopard': 'n02128385', 'lion': 'n02129165', 'lizard': 'n01674464',
-    'lobster': 'n01982650', 'man': 'n10287213', 'maple_tree': 'n12752205', 'motorcycle': 'n03790512',
-    'mountain': 'n09359803', 'mouse': 'n02330245', 'mushroom': 'n12997919', 'oak_tree': 'n12268246', 'orange': 'n07747607',
-    'orchid': 'n12041446', 'otter': 'n02444819', 'palm_tree': 'n12582231', 'pear': 'n07767847', 'pickup_truck': 'n03930630',
-    'pine_tree': 'n11608250', 'plain': 'n09393605', 'plate': 'n03959485', 'poppy': 'n11900569', 'porcupine': 'n02346627',
-    'possum': 'n01874928', 'rabbit': 'n02324045', 'raccoon': 'n02508021', 'ray': 'n01495701', 'road': 'n04096066',
-    'rocket': 'n04099429', 'rose': 'n12620196', 'sea': 'n09426788', 'seal': 'n02076196', 'shark': 'n01482330',
-    'shrew': 'n01891633', 'skunk': 'n02445715', 'skyscraper': 'n04233124', 'snail': 'n01944390', 'snake': 'n01726692',
-    'spider': 'n01772222', 'squirrel': 'n02355227', 'streetcar': 'n04335435', 'sunflower': 'n11978233',
-    'sweet_pepper': 'n07720615', 'table': 'n04379243', 'tank': 'n04389033', 'telephone': 'n04401088',
-    'television': 'n04405907', 'tiger': 'n02129604', 'tractor': 'n04465501', 'train': 'n04468005', 'trout': 'n02537085',
-    'tulip': 'n12454159', 'turtle': 'n01662784', 'wardrobe': 'n04550184', 'whale': 'n02062744', 'willow_tree': 'n12724942',
-    'wolf': 'n02114100', 'woman': 'n10787470', 'worm': 'n01922303'}   # aquarium_fish: WordNet has no such synset; 'fish'
-# WordNet 3.0 glosses (examples dropped, as in timm's file) of the CIFAR synsets that timm's ImageNet-21k list lacks
-WORDNET_GLOSSES = {'n09827683': 'a very young child (birth to 1 year) who has not yet begun to walk or talk',
-                   'n10285313': 'a youthful male person', 'n01699831': 'any of numerous extinct terrestrial reptiles of the Mesozoic era',
-                   'n09284015': 'land that is covered with trees and shrubs', 'n10287213': 'an adult person who is male (as opposed to a woman)',
-                   'n03959485': 'dish on which food is served or from which food is eaten',
-                   'n09426788': 'a division of an ocean or a large body of salt water partially enclosed by land'}
 
 # %% ../nbs/01c_data.ipynb #c5fc3a42
 SPLITS = {
@@ -90,12 +47,16 @@ SPLITS = {
     'shapes': [[0,2,4,6,8,10], [1,3,5,7,9,11], [0,1,2,3,4,5], [6,7,8,9,10,11], [0,3,5,6,9,10]],
 }
 # ARPL's splits_2020 'cifar100-50': the unknown CIFAR-100 classes of CIFAR+50, split by split
-CIFAR100_50 = [
-    [27,94,29,77,88,26,69,48,75,5,59,93,39,57,45,40,78,20,98,47,66,70,91,76,41,83,99,32,53,72,2,95,21,73,84,68,35,11,55,60,30,25,1,9,8,0,46,52,49,71],
-    [65,97,86,24,45,67,2,3,91,98,79,29,62,82,33,76,0,35,5,16,54,11,99,52,85,1,25,66,28,84,23,56,75,46,21,72,55,68,8,69,41,9,49,40,73,60,48,30,95,71],
-    [20,83,65,97,94,2,93,16,67,29,62,33,24,98,5,86,35,54,0,91,52,66,85,84,56,11,1,76,25,55,21,99,72,41,23,75,28,68,69,46,8,9,49,40,73,60,48,95,30,71],
-    [92,82,77,64,5,33,62,56,70,0,20,28,67,14,84,53,91,29,85,2,52,83,75,35,11,21,72,98,55,1,41,76,25,66,69,9,48,54,40,23,95,60,30,73,46,49,68,99,8,71],
-    [47,6,19,0,62,93,59,65,54,70,34,55,23,38,72,76,53,31,78,96,77,27,92,18,82,50,98,32,1,75,83,4,51,35,80,11,74,66,36,42,33,2,3,97,46,21,64,63,88,43]]
+CIFAR100_50 = [[27,94,29,77,88,26,69,48,75,5,59,93,39,57,45,40,78,20,98,47,66,70,91,76,41,83,99,32,53,72,2,95,21,73,84,
+                68,35,11,55,60,30,25,1,9,8,0,46,52,49,71],
+               [65,97,86,24,45,67,2,3,91,98,79,29,62,82,33,76,0,35,5,16,54,11,99,52,85,1,25,66,28,84,23,56,75,46,21,72,
+                55,68,8,69,41,9,49,40,73,60,48,30,95,71],
+               [20,83,65,97,94,2,93,16,67,29,62,33,24,98,5,86,35,54,0,91,52,66,85,84,56,11,1,76,25,55,21,99,72,41,23,75,
+                28,68,69,46,8,9,49,40,73,60,48,95,30,71],
+               [92,82,77,64,5,33,62,56,70,0,20,28,67,14,84,53,91,29,85,2,52,83,75,35,11,21,72,98,55,1,41,76,25,66,69,9,
+                48,54,40,23,95,60,30,73,46,49,68,99,8,71],
+               [47,6,19,0,62,93,59,65,54,70,34,55,23,38,72,76,53,31,78,96,77,27,92,18,82,50,98,32,1,75,83,4,51,35,80,11,
+                74,66,36,42,33,2,3,97,46,21,64,63,88,43]]
 AUTHORS_TINY_KNOWN = ['gondola', 'sewing_machine', 'sea_slug', 'lesser_panda', 'espresso', 'neck_brace', 'beaker',
     'sandal', 'binoculars', 'turnstile', 'poncho', 'brain_coral', 'bullet_train', 'volleyball', 'monarch', 'lakeside',
     'spider_web', 'barn', 'European_fire_salamander', 'police_van']
@@ -106,15 +67,19 @@ def known_classes(dataset:str, # key of `SPLITS`
                  ) -> list:
     "Indices (into the data set's label space) of the known classes of `split`."
     if dataset not in SPLITS and classes is not None:
-        if folders.is_external(dataset): return folders.default_known(len(classes), split)   # no standard splits: 60% under a seeded permutation
+        # no standard splits: 60% under a seeded permutation
+        if folders.is_external(dataset): return folders.default_known(len(classes), split)
     if dataset not in SPLITS: raise ValueError(f"No splits for data set {dataset!r}; known: {sorted(SPLITS)}")
-    if not 0 <= split < len(SPLITS[dataset]): raise ValueError(f"split must be in 0..{len(SPLITS[dataset])-1}, got {split}")
-    if dataset in ('cifarplus10', 'cifarplus50'): return list(range(4))   # composed label space: 4 known, then 10 (50) unknown
+    if not 0 <= split < len(SPLITS[dataset]): raise ValueError(f"split must be in 0..{len(SPLITS[dataset])-1}, got "
+                                                               f"{split}")
+    # composed label space: 4 known, then 10 (50) unknown
+    if dataset in ('cifarplus10', 'cifarplus50'): return list(range(4))
     idx = list(SPLITS[dataset][split])
     if dataset == 'tinyimagenet' and split == 0 and classes is not None:
         names = [classes[i] for i in idx]
         if sorted(names) != sorted(AUTHORS_TINY_KNOWN):
-            log.warning("TinyImageNet split 0 by index %s differs from the authors' names %s", names, AUTHORS_TINY_KNOWN)
+            log.warning("TinyImageNet split 0 by index %s differs from the authors' names %s", names,
+                        AUTHORS_TINY_KNOWN)
     return idx
 
 def known_mask(n_classes:int, known) -> np.ndarray:
@@ -126,7 +91,8 @@ def known_mask(n_classes:int, known) -> np.ndarray:
     if known.size == 0: raise ValueError("known class list is empty; give at least one class index")
     if known.min() < 0 or known.max() >= n_classes:
         raise ValueError(f"known class indices must lie in 0..{n_classes-1}, got {known.tolist()}")
-    m = np.zeros(n_classes, bool); m[known] = True
+    m = np.zeros(n_classes, bool)
+    m[known] = True
     return m
 
 # %% ../nbs/01c_data.ipynb #47087f74
@@ -152,9 +118,11 @@ def draw_shape(name:str, # a class of `SHAPES_CLASSES`
     h = (SHAPES_CLASSES.index(name) / len(SHAPES_CLASSES) + rng.uniform(-hue_jitter, hue_jitter)) % 1.0
     fg = np.array(colorsys.hsv_to_rgb(h, rng.uniform(0.55, 1.0), rng.uniform(0.55, 1.0))) * 255
     bg = np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0, 0.25), rng.uniform(0.05, 0.95))) * 255
-    img = Image.new('RGB', (size, size), tuple(int(v) for v in bg)); d = ImageDraw.Draw(img)
+    img = Image.new('RGB', (size, size), tuple(int(v) for v in bg))
+    d = ImageDraw.Draw(img)
     col = tuple(int(v) for v in fg)
-    r = size * rng.uniform(0.2, 0.38); cx, cy = size/2 + rng.uniform(-1, 1, 2) * (size/2 - r) * 0.8
+    r = size * rng.uniform(0.2, 0.38)
+    cx, cy = size/2 + rng.uniform(-1, 1, 2) * (size/2 - r) * 0.8
     rot = rng.uniform(0, 2*np.pi)
     if name in ('horizontal_stripes', 'vertical_stripes', 'checkerboard', 'dots'):
         p = int(rng.integers(max(3, size//12), max(5, size//5)))
@@ -163,17 +131,22 @@ def draw_shape(name:str, # a class of `SHAPES_CLASSES`
             elif name == 'vertical_stripes': d.rectangle([i, 0, i + p - 1, size], fill=col)
             else:
                 for j in range(-p, size + p, p if name == 'checkerboard' else 2*p):
-                    if name == 'checkerboard' and ((i//p) + (j//p)) % 2 == 0: d.rectangle([i, j, i+p-1, j+p-1], fill=col); d.rectangle([i+p, j+p, i+2*p-1, j+2*p-1], fill=col)
+                    if name == 'checkerboard' and ((i//p) + (j//p)) % 2 == 0:
+                        d.rectangle([i, j, i+p-1, j+p-1], fill=col)
+                        d.rectangle([i+p, j+p, i+2*p-1, j+2*p-1], fill=col)
                     if name == 'dots': d.ellipse([i, j, i + p, j + p], fill=col)
     elif name in ('circle', 'ring'):
-        d.ellipse([cx-r, cy-r, cx+r, cy+r], fill=None if name == 'ring' else col, outline=col, width=max(2, int(r/3)) if name == 'ring' else 1)
+        d.ellipse([cx-r, cy-r, cx+r, cy+r], fill=None if name == 'ring' else col, outline=col,
+                  width=max(2, int(r/3)) if name == 'ring' else 1)
     elif name == 'square': d.polygon(_poly(cx, cy, r, 4, np.pi/4 + rng.uniform(-0.2, 0.2)), fill=col)
     elif name == 'diamond': d.polygon(_poly(cx, cy, r, 4, rng.uniform(-0.2, 0.2)), fill=col)
     elif name == 'triangle': d.polygon(_poly(cx, cy, r, 3, rot), fill=col)
     elif name == 'star': d.polygon(_poly(cx, cy, r, 5, rot, star=True), fill=col)
     elif name == 'hexagon': d.polygon(_poly(cx, cy, r, 6, rot), fill=col)
     elif name == 'cross':
-        w = r/3; d.rectangle([cx-r, cy-w, cx+r, cy+w], fill=col); d.rectangle([cx-w, cy-r, cx+w, cy+r], fill=col)
+        w = r/3
+        d.rectangle([cx-r, cy-w, cx+r, cy+w], fill=col)
+        d.rectangle([cx-w, cy-r, cx+w, cy+r], fill=col)
     a = np.asarray(img, dtype=np.float32)
     if noise: a = a + rng.normal(0, noise, a.shape)
     return np.clip(a, 0, 255).astype(np.uint8)
@@ -186,14 +159,15 @@ def make_shapes(n_per_class:int=50, # images per class
     labels = np.repeat(np.arange(len(classes)), n_per_class)
     rng.shuffle(labels)
     images = np.stack([draw_shape(classes[l], rng, size) for l in labels])
-    return ImageSet('shapes', classes, labels, images, _fingerprint('shapes', n_per_class, size, seed, classes), {'synthetic': True})
+    return ImageSet('shapes', classes, labels, images, _fingerprint('shapes', n_per_class, size, seed, classes),
+                    {'synthetic': True})
 
 # %% ../nbs/01c_data.ipynb #52172a5d
 TINY_URL = 'http://cs231n.stanford.edu/tiny-imagenet-200.zip'
 
 def _missing(name, root, what):
-    return DataMissingError(f"{name} is not in {root}", f"{what} Or let zsc_nb download it (needs internet): download=True in Python; "
-                            "`zsc-nb reproduce` downloads missing data sets itself.")
+    return DataMissingError(f"{name} is not in {root}", f"{what} Or let zsc_nb download it (needs internet): "
+                            f"download=True in Python; " "`zsc-nb reproduce` downloads missing data sets itself.")
 
 def load_cifar(name:str, root=None, download:bool=False) -> ImageSet:
     "CIFAR-10 or CIFAR-100 test set through torchvision."
@@ -205,12 +179,14 @@ def load_cifar(name:str, root=None, download:bool=False) -> ImageSet:
     try: ds = cls(str(root), train=False, download=False)
     except Exception as e:   # torchvision raises RuntimeError when missing, URLError offline
         raise _missing(name, root, f"Place the extracted python version of the archive as {root/folder}/ "
-                       f"(from https://www.cs.toronto.edu/~kriz/{folder.split('-batches')[0].replace('-python','')}-python.tar.gz).") from e
+                       f"(from https://www.cs.toronto.edu/~kriz/"
+                       f"{folder.split('-batches')[0].replace('-python','')}-python.tar.gz).") from e
     classes = CIFAR10_CLASSES if name == 'cifar10' else CIFAR100_CLASSES
     if name == 'cifar10': assert list(ds.classes) == classes, ds.classes
     images, labels = np.asarray(ds.data), np.asarray(ds.targets)
     wn = CIFAR10_WNIDS if name == 'cifar10' else CIFAR100_WNIDS
-    return ImageSet(name, list(classes), labels, images, _fingerprint(name, images[::97], labels), {'wnids': [wn[c] for c in classes]})
+    return ImageSet(name, list(classes), labels, images, _fingerprint(name, images[::97], labels),
+                    {'wnids': [wn[c] for c in classes]})
 
 def tiny_names(words_txt:Path, wnids:list) -> list:
     "Readable TinyImageNet names: the first synonym of each wnid in `words.txt`, spaces as underscores."
@@ -219,11 +195,13 @@ def tiny_names(words_txt:Path, wnids:list) -> list:
 
 def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     "TinyImageNet validation set (10,000 images, 200 classes in sorted-wnid order)."
-    root = data_root(root); base = root/'tiny-imagenet-200'
+    root = data_root(root)
+    base = root/'tiny-imagenet-200'
     if download: fetch_dataset('tinyimagenet', root)   # size and MD5 checked, extracted atomically
     need = [base/'wnids.txt', base/'words.txt', base/'val'/'val_annotations.txt', base/'val'/'images']
     if not all(p.exists() for p in need):
-        raise _missing('tinyimagenet', root, f"Unzip {TINY_URL} there so that these exist: {', '.join(str(p) for p in need)}.")
+        raise _missing('tinyimagenet', root,
+                       f"Unzip {TINY_URL} there so that these exist: {', '.join(str(p) for p in need)}.")
     wnids = sorted(base.joinpath('wnids.txt').read_text().split())
     classes = unique_classes(tiny_names(base/'words.txt', wnids), wnids, 'TinyImageNet')
     rows = [l.split('\t') for l in (base/'val'/'val_annotations.txt').read_text().splitlines() if l.strip()]
@@ -231,7 +209,8 @@ def load_tinyimagenet(root=None, download:bool=False) -> ImageSet:
     idx = {w: i for i, w in enumerate(wnids)}
     labels = np.array([idx[r[1]] for r in rows])
     images = np.stack([np.asarray(load_image(base/'val'/'images'/r[0])) for r in rows])
-    return ImageSet('tinyimagenet', classes, labels, images, _fingerprint('tinyimagenet', [r[0] for r in rows], labels, images), {'wnids': wnids})
+    return ImageSet('tinyimagenet', classes, labels, images,
+                    _fingerprint('tinyimagenet', [r[0] for r in rows], labels, images), {'wnids': wnids})
 
 def plus_wnids(classes:list) -> list:
     "The stated wnids of CIFAR+10/+50 classes (CIFAR-10 known, then CIFAR-100 unknown; the two lists share no name)."
@@ -242,42 +221,53 @@ def plus_unknown(dataset:str, split:int) -> list:
     return list(SPLITS['cifar100'][split] if dataset == 'cifarplus10' else CIFAR100_50[split])
 
 def load_cifarplus50(root=None, download:bool=False, split:int=0) -> ImageSet:
-    "CIFAR+50 (standard): 4 known CIFAR-10 classes and 50 unknown CIFAR-100 animal classes; labels 0-3 known, 4-53 unknown."
+    """CIFAR+50 (standard): 4 known CIFAR-10 classes and 50 unknown CIFAR-100 animal classes; labels 0-3 known, 4-53
+    unknown."""
     c10, c100 = load_cifar('cifar10', root, download), load_cifar('cifar100', root, download)
     kn, un = SPLITS['cifarplus50'][split], CIFAR100_50[split]
     m10, m100 = np.isin(c10.labels, kn), np.isin(c100.labels, un)
-    lab = np.concatenate([[kn.index(l) for l in c10.labels[m10]], [4 + un.index(l) for l in c100.labels[m100]]]).astype(int)
+    lab = np.concatenate([[kn.index(l) for l in c10.labels[m10]],
+                          [4 + un.index(l) for l in c100.labels[m100]]]).astype(int)
     classes = [CIFAR10_CLASSES[i] for i in kn] + [CIFAR100_CLASSES[i] for i in un]
     return ImageSet('cifarplus50', classes, lab, np.concatenate([c10.images[m10], c100.images[m100]]),
-                    _fingerprint('cifarplus50', split, c10.fingerprint, c100.fingerprint), {'split': split, 'wnids': plus_wnids(classes)})
+                    _fingerprint('cifarplus50', split, c10.fingerprint, c100.fingerprint),
+                    {'split': split, 'wnids': plus_wnids(classes)})
 
 def load_cifarplus10(root=None, download:bool=False, split:int=0) -> ImageSet:
     "CIFAR+10 (standard): 4 known CIFAR-10 classes and 10 unknown CIFAR-100 classes; labels 0-3 known, 4-13 unknown."
     c10, c100 = load_cifar('cifar10', root, download), load_cifar('cifar100', root, download)
     kn, un = SPLITS['cifarplus10'][split], SPLITS['cifar100'][split]
     m10, m100 = np.isin(c10.labels, kn), np.isin(c100.labels, un)
-    lab = np.concatenate([[kn.index(l) for l in c10.labels[m10]], [4 + un.index(l) for l in c100.labels[m100]]]).astype(int)
+    lab = np.concatenate([[kn.index(l) for l in c10.labels[m10]],
+                          [4 + un.index(l) for l in c100.labels[m100]]]).astype(int)
     imgs = np.concatenate([c10.images[m10], c100.images[m100]])
     classes = [CIFAR10_CLASSES[i] for i in kn] + [CIFAR100_CLASSES[i] for i in un]
-    return ImageSet('cifarplus10', classes, lab, imgs, _fingerprint('cifarplus10', split, c10.fingerprint, c100.fingerprint), {'split': split, 'wnids': plus_wnids(classes)})
+    return ImageSet('cifarplus10', classes, lab, imgs,
+                    _fingerprint('cifarplus10', split, c10.fingerprint, c100.fingerprint),
+                    {'split': split, 'wnids': plus_wnids(classes)})
 
 # %% ../nbs/01c_data.ipynb #df74bea2
 # url, folder, test files, MD5 of the archive: torchvision's `CIFAR10`/`CIFAR100` attributes (a test checks they agree),
 # here so that an offline machine learns it in milliseconds, before torch is imported
-CIFAR_ARCHIVES = {'cifar10': ('https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz', 'cifar-10-batches-py', ('test_batch', 'batches.meta'),
-                              'c58f30108f718f92721af3b95e74349a'),
-                  'cifar100': ('https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz', 'cifar-100-python', ('test', 'meta'),
-                               'eb9058c3a382ffc7106e4002c42a8d85')}
-TINY_MD5, TINY_SIZE = '90528d7ca1a48142e341f4ef8d21d0de', 248_100_043   # cs231n publishes no checksum: the MD5 and size every loader pins
+CIFAR_ARCHIVES = {'cifar10': ('https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz', 'cifar-10-batches-py',
+                              ('test_batch', 'batches.meta'), 'c58f30108f718f92721af3b95e74349a'),
+                  'cifar100': ('https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz', 'cifar-100-python',
+                               ('test', 'meta'), 'eb9058c3a382ffc7106e4002c42a8d85')}
+# cs231n publishes no checksum: the MD5 and size every loader pins
+TINY_MD5, TINY_SIZE = '90528d7ca1a48142e341f4ef8d21d0de', 248_100_043
 TINY_NEED = ('wnids.txt', 'words.txt', 'val/val_annotations.txt', 'val/images')
 
 def manual_step(name:str, root=None) -> str:
     "How to place registry data set `name` by hand."
     root = data_root(root)
-    if name in CIFAR_ARCHIVES: return f"download {CIFAR_ARCHIVES[name][0]} and extract it into {root} (giving {root/CIFAR_ARCHIVES[name][1]}/)"
-    if name == 'tinyimagenet': return f"download {TINY_URL} and unzip it into {root} (giving {root/'tiny-imagenet-200'}/val/)"
-    if name in ('cifarplus10', 'cifarplus50'): return f"place cifar10 and cifar100: {manual_step('cifar10', root)}; {manual_step('cifar100', root)}"
-    if name == 'imagenet': return f"place the 50,000 validation images as {root/'imagenet'/'val'}/<wnid>/*.JPEG (valprep.sh's layout)"
+    if name in CIFAR_ARCHIVES:
+        return f"download {CIFAR_ARCHIVES[name][0]} and extract it into {root} (giving {root/CIFAR_ARCHIVES[name][1]}/)"
+    if name == 'tinyimagenet':
+        return f"download {TINY_URL} and unzip it into {root} (giving {root/'tiny-imagenet-200'}/val/)"
+    if name in ('cifarplus10', 'cifarplus50'):
+        return f"place cifar10 and cifar100: {manual_step('cifar10', root)}; {manual_step('cifar100', root)}"
+    if name == 'imagenet':
+        return f"place the 50,000 validation images as {root/'imagenet'/'val'}/<wnid>/*.JPEG (valprep.sh's layout)"
     return f"place {name} under {root}"
 
 def _extract(archive:Path, root:Path, folder:str):
@@ -287,7 +277,8 @@ def _extract(archive:Path, root:Path, folder:str):
     with tempfile.TemporaryDirectory(dir=root, prefix='.extract-') as tmp:
         extract_archive(str(archive), tmp)
         if not (Path(tmp)/folder).is_dir(): raise ValueError(f"{archive.name} holds no folder {folder}/")
-        shutil.rmtree(root/folder, ignore_errors=True); (Path(tmp)/folder).replace(root/folder)
+        shutil.rmtree(root/folder, ignore_errors=True)
+        (Path(tmp)/folder).replace(root/folder)
 
 def is_present(name:str, root=None) -> bool:
     "Whether the files of registry data set `name` are in `root` (not whether they are intact)."
@@ -299,7 +290,8 @@ def is_present(name:str, root=None) -> bool:
 
 def fetch_dataset(name:str, # a registry data set: cifar10, cifar100, tinyimagenet, cifarplus10/50 (shapes is drawn)
                   root=None, timeout:float=60.) -> Path:
-    "Download and extract `name` into `root` unless it is there; `DataMissingError` with the manual step when that fails."
+    """Download and extract `name` into `root` unless it is there; `DataMissingError` with the manual step when that
+    fails."""
     root = data_root(root)
     if is_present(name, root): return root
     if name in ('cifarplus10', 'cifarplus50'):
@@ -311,36 +303,45 @@ def fetch_dataset(name:str, # a registry data set: cifar10, cifar100, tinyimagen
     if name == 'tinyimagenet': url, md5, size, folder = TINY_URL, TINY_MD5, TINY_SIZE, 'tiny-imagenet-200'
     else: (url, folder, _, md5), size = CIFAR_ARCHIVES[name], None
     archive = root/url.rsplit('/', 1)[1]
-    if archive.exists():                                   # kept from an earlier run: used only if it is the published file
+    if archive.exists():  # kept from an earlier run: used only if it is the published file
         from torchvision.datasets.utils import check_integrity
-        if not check_integrity(str(archive), md5): log.warning("%s is not the published file: downloading it again", archive); archive.unlink()
+        if not check_integrity(str(archive), md5):
+            log.warning("%s is not the published file: downloading it again", archive)
+            archive.unlink()
     if not archive.exists(): download(url, archive, md5, size, timeout, fix)
     try:
         if name == 'tinyimagenet':
             with zipfile.ZipFile(archive) as z: names = set(z.namelist())
-            lack = [f for f in TINY_NEED if f"{folder}/{f}" not in names and not any(n.startswith(f"{folder}/{f}/") for n in names)]
+            lack = [f for f in TINY_NEED if f"{folder}/{f}" not in names
+                    and not any(n.startswith(f"{folder}/{f}/") for n in names)]
             if lack: raise ValueError(f"{archive.name} lacks {lack}")
         _extract(archive, root, folder)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         archive.unlink(missing_ok=True)
-        raise DataMissingError(f"{archive} is not a usable {name} archive ({why_failed(e)}); it was removed", fix) from None
+        raise DataMissingError(f"{archive} is not a usable {name} archive ({why_failed(e)}); it was removed",
+                               fix) from None
     if not is_present(name, root): raise _missing(name, root, manual_step(name, root) + '.')
     return root
 
 
 # %% ../nbs/01c_data.ipynb #0d3aaf8b
-DATASETS = {
-    'cifar10':      dict(loader=lambda root=None, download=False, **kw: load_cifar('cifar10', root, download), classes=CIFAR10_CLASSES),
-    'cifar100':     dict(loader=lambda root=None, download=False, **kw: load_cifar('cifar100', root, download), classes=CIFAR100_CLASSES),
-    'tinyimagenet': dict(loader=lambda root=None, download=False, **kw: load_tinyimagenet(root, download), classes=None),
-    'cifarplus10':  dict(loader=lambda root=None, download=False, split=0, **kw: load_cifarplus10(root, download, split), classes=None),
-    'cifarplus50':  dict(loader=lambda root=None, download=False, split=0, **kw: load_cifarplus50(root, download, split), classes=None),
-    'shapes':       dict(loader=lambda root=None, download=False, n_per_class=50, seed=0, **kw: make_shapes(n_per_class, seed=seed), classes=SHAPES_CLASSES),
-}
+DATASETS = {'cifar10':      dict(loader=lambda root=None, download=False, **kw: load_cifar('cifar10', root, download),
+                                 classes=CIFAR10_CLASSES),
+            'cifar100':     dict(loader=lambda root=None, download=False, **kw: load_cifar('cifar100', root, download),
+                                 classes=CIFAR100_CLASSES),
+            'tinyimagenet': dict(loader=lambda root=None, download=False, **kw: load_tinyimagenet(root, download),
+                                 classes=None),
+            'cifarplus10':  dict(loader=lambda root=None, download=False, split=0,
+                                 **kw: load_cifarplus10(root, download, split), classes=None),
+            'cifarplus50':  dict(loader=lambda root=None, download=False, split=0,
+                                 **kw: load_cifarplus50(root, download, split), classes=None),
+            'shapes':       dict(loader=lambda root=None, download=False, n_per_class=50, seed=0,
+                                 **kw: make_shapes(n_per_class, seed=seed), classes=SHAPES_CLASSES),}
 
 def _check_name(name):
     if name not in DATASETS:
-        raise ConfigError(f"Unknown data set {name!r}", f"choose one of {', '.join(sorted(DATASETS))}, imagefolder:<path> or csv:<file>")
+        raise ConfigError(f"Unknown data set {name!r}",
+                          f"choose one of {', '.join(sorted(DATASETS))}, imagefolder:<path> or csv:<file>")
 
 def load_dataset(name:str, # key of `DATASETS`
                  root=None, # data folder (default `<repo>/data`)
@@ -352,12 +353,15 @@ def load_dataset(name:str, # key of `DATASETS`
     else:
         _check_name(name)
         ds = DATASETS[name]['loader'](root=root, download=download, **kw)
-    ds.classes = unique_classes(ds.classes, ds.meta.get('wnids'), f"data set {name}")   # a class is its index: names must not collide
+    # a class is its index: names must not collide
+    ds.classes = unique_classes(ds.classes, ds.meta.get('wnids'), f"data set {name}")
     return ds.subset(max_n)
 
 def class_names(name:str, root=None, **kw) -> list:
-    "Class names of `name` without loading images where they are fixed (CIFAR, shapes); the same list `load_dataset` gives."
-    if folders.is_external(name): return unique_classes(folders.external_classnames(name, root), what=f"data set {name}")
+    """Class names of `name` without loading images where they are fixed (CIFAR, shapes); the same list
+    `load_dataset` gives."""
+    if folders.is_external(name): return unique_classes(folders.external_classnames(name, root),
+                                                        what=f"data set {name}")
     _check_name(name)
     c = DATASETS[name]['classes']
     if c is not None: return list(c)

@@ -51,21 +51,27 @@ def shard_key(key:dict, rank:int, world:int, start:int, stop:int) -> dict:
 # %% ../nbs/02b_distributed.ipynb #c7d3a871
 def encode_shard(encoder, items, # uint8 image array or list of paths (the whole set)
                  data_id:str, rank:int, world:int, cache=None, batch_size:int=128, progress:bool=True) -> str:
-    "Encode and write rank `rank`'s shard unless it (or the merged entry) is already there: 'done', 'reused', 'empty' or 'merged'."
-    key = feature_key(encoder, data_id, 'image', len(items)); entry = entry_path(encoder, key, cache)
+    """Encode and write rank `rank`'s shard unless it (or the merged entry) is already there: 'done', 'reused',
+    'empty' or 'merged'."""
+    key = feature_key(encoder, data_id, 'image', len(items))
+    entry = entry_path(encoder, key, cache)
     if load_cached(entry, key) is not None: return 'merged'
     lo, hi = shard_range(len(items), rank, world, batch_size)
     if hi <= lo: return 'empty'
     sp, sk = shard_path(entry, rank, world), shard_key(key, rank, world, lo, hi)
     if load_cached(sp, sk) is not None: return 'reused'
-    a = np.asarray(encoder.encode_images(items[lo:hi], batch_size, progress, desc=f'{data_id[:16]} r{rank}'), np.float32)
-    if not np.isfinite(a).all(): raise ValueError(f"{encoder.id} produced NaN/inf features for {data_id} (rank {rank}); check the inputs and the weights")
+    a = np.asarray(encoder.encode_images(items[lo:hi], batch_size, progress, desc=f'{data_id[:16]} r{rank}'),
+                   np.float32)
+    if not np.isfinite(a).all(): raise ValueError(f"{encoder.id} produced NaN/inf features for {data_id} (rank "
+                                                  f"{rank}); check the inputs and the weights")
     save_cached(sp, sk, a)
     return 'done'
 
-def merge_shards(encoder, n:int, data_id:str, world:int, cache=None, batch_size:int=128, remove:bool=True) -> np.ndarray:
+def merge_shards(encoder, n:int, data_id:str, world:int, cache=None, batch_size:int=128,
+                 remove:bool=True) -> np.ndarray:
     "Concatenate the `world` shards in rank order and write the single-process cache entry (rank 0's job)."
-    key = feature_key(encoder, data_id, 'image', n); entry = entry_path(encoder, key, cache)
+    key = feature_key(encoder, data_id, 'image', n)
+    entry = entry_path(encoder, key, cache)
     a = load_cached(entry, key)
     if a is not None: return a
     parts = []
@@ -73,7 +79,8 @@ def merge_shards(encoder, n:int, data_id:str, world:int, cache=None, batch_size:
         lo, hi = shard_range(n, r, world, batch_size)
         if hi <= lo: continue
         p = load_cached(shard_path(entry, r, world), shard_key(key, r, world, lo, hi))
-        if p is None: raise RuntimeError(f"shard {r}/{world} of {data_id} ({encoder.id}) is missing or corrupt; run the same command again to redo it")
+        if p is None: raise RuntimeError(f"shard {r}/{world} of {data_id} ({encoder.id}) is missing or corrupt; run "
+                                         f"the same command again to redo it")
         parts.append(p)
     a = np.concatenate(parts)
     save_cached(entry, key, a)
@@ -85,9 +92,13 @@ def merge_shards(encoder, n:int, data_id:str, world:int, cache=None, batch_size:
 def init(device:str='auto') -> tuple:
     "`(rank, world, device)` from torchrun's environment (one process without it); NCCL on CUDA, else gloo."
     import torch, torch.distributed as dist
-    world = int(os.environ.get('WORLD_SIZE', 1)); rank = int(os.environ.get('RANK', 0)); local = int(os.environ.get('LOCAL_RANK', 0))
+    world = int(os.environ.get('WORLD_SIZE', 1))
+    rank = int(os.environ.get('RANK', 0))
+    local = int(os.environ.get('LOCAL_RANK', 0))
     cuda = torch.cuda.is_available() and device in ('auto', 'cuda')
-    if cuda: torch.cuda.set_device(local); device = f'cuda:{local}'
+    if cuda:
+        torch.cuda.set_device(local)
+        device = f'cuda:{local}'
     if world > 1 and not dist.is_initialized():
         dist.init_process_group('nccl' if cuda else 'gloo', timeout=timedelta(hours=4))
     return rank, world, device
@@ -96,7 +107,8 @@ def barrier():
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized(): dist.barrier()
 
-def sharded_features(encoder, items, data_id:str, rank:int, world:int, cache=None, batch_size:int=128, progress:bool=True) -> str:
+def sharded_features(encoder, items, data_id:str, rank:int, world:int, cache=None, batch_size:int=128,
+                     progress:bool=True) -> str:
     "One encoder over one image set across the process group; the merged entry is written by rank 0."
     what = encode_shard(encoder, items, data_id, rank, world, cache, batch_size, progress)
     barrier()
@@ -110,26 +122,34 @@ def generate_sharded(cfg, dataset:str, classes:list, root:Path, rank:int, world:
     slug, backend = dataset_slug(dataset), resolve_backend(cfg.generator, 'diffusers')
     if getattr(GENERATORS.get(backend), 'remote', False):
         raise ConfigError(f"--generate shards local generation only; the generator {backend!r} is a paid remote API",
-                          f"make the references once with `zsc-nb references --dataset {dataset} --generator {backend} --yes`, then run without --generate")
+                          f"make the references once with `zsc-nb references --dataset {dataset} --generator {backend} "
+                          f"--yes`, then run without --generate")
     if rank == 0: get_prompts(slug, classes, _llm_for(cfg, dataset), root=root/'prompts')
     barrier()
     art = get_prompts(slug, classes, _llm_for(cfg, dataset), root=root/'prompts')   # rank 0's artifact, read back
     mine = {c: p for i, (c, p) in enumerate(sorted(art['prompts'].items())) if i % world == rank}
-    rep = generate_references(mine, slug, create_generator(backend), k, root/'references', progress=rank == 0) if mine else None
+    rep = generate_references(mine, slug, create_generator(backend), k, root/'references',
+                              progress=rank == 0) if mine else None
     barrier()
-    if rep is not None and rep.failed: raise RuntimeError(f"rank {rank}: {len(rep.failed)} reference(s) failed, e.g. {rep.failed[:2]}; run again to retry")
+    if rep is not None and rep.failed: raise RuntimeError(f"rank {rank}: {len(rep.failed)} reference(s) failed, e.g. "
+                                                          f"{rep.failed[:2]}; run again to retry")
     return dict(classes=len(mine), made=len(rep.made) if rep else 0)
 
 # %% ../nbs/02b_distributed.ipynb #5f599c46
 def main(argv=None):
     "Encode (and optionally generate) a preset's test set and references across torchrun's processes."
     p = argparse.ArgumentParser(prog='torchrun --nproc-per-node N -m zsc_nb.distributed', description=main.__doc__)
-    p.add_argument('--preset', default='clean'); p.add_argument('--dataset', required=True)
+    p.add_argument('--preset', default='clean')
+    p.add_argument('--dataset', required=True)
     p.add_argument('--root', help='data folder (default <repo>/data): data sets, prompts/, references/, cache/')
-    p.add_argument('--batch-size', type=int); p.add_argument('--no-refs', action='store_true'); p.add_argument('--generate', action='store_true')
+    p.add_argument('--batch-size', type=int)
+    p.add_argument('--no-refs', action='store_true')
+    p.add_argument('--generate', action='store_true')
     p.add_argument('--track', help="backbone track ('paper' or 'strong'), where the config supports it")
-    p.add_argument('--overrides', help="JSON of RunConfig fields, as `zsc-nb reproduce --overrides` takes them (same config, same cache keys)")
-    p.add_argument('--skip-bad', action='store_true', help='leave out image files that do not decode, as `zsc-nb reproduce --skip-bad` does')
+    p.add_argument('--overrides', help="JSON of RunConfig fields, as `zsc-nb reproduce --overrides` takes them (same "
+                   "config, same cache keys)")
+    p.add_argument('--skip-bad', action='store_true',
+                   help='leave out image files that do not decode, as `zsc-nb reproduce --skip-bad` does')
     a = p.parse_args(argv)
     import json
     try: over = json.loads(a.overrides) if a.overrides else {}
@@ -141,22 +161,30 @@ def main(argv=None):
     root = Path(a.root).resolve() if a.root else repo_root()/'data'
     cache = cfg.cache or (root/'cache' if a.root else None)        # as `reproduce.prepare` picks it
     ds = load_dataset(cfg.dataset, root if a.root else cfg.data_root, True)
-    if a.skip_bad:                                                 # the preflight's list: the same files, the same fingerprint
+    if a.skip_bad:  # the preflight's list: the same files, the same fingerprint
         ds = without_files(ds, [p for p, _ in bad_images([cfg.dataset], root if a.root else None)])
-    encs = [create_encoder(cfg.clip, device, cfg.clip_precision, cfg.preprocess),   # as `engine.encode_all` builds them for `prepare`:
-            create_encoder(cfg.dino, device, cfg.dino_precision, cfg.preprocess)]   # precision and preprocessing are in the cache key
+    encs = [create_encoder(cfg.clip, device, cfg.clip_precision,
+                           cfg.preprocess),  # as `engine.encode_all` builds them for `prepare`:
+            create_encoder(cfg.dino, device, cfg.dino_precision,
+                           cfg.preprocess)]  # precision and preprocessing are in the cache key
     sets = [(ds.images, ds.fingerprint, 'test')]
     out = []
     if not a.no_refs:
-        if a.generate: g = generate_sharded(cfg, cfg.dataset, ds.classes, root, rank, world, refs_to_make(cfg)); out.append(f"generated {g['made']} image(s) of {g['classes']} class(es)")
+        if a.generate:
+            g = generate_sharded(cfg, cfg.dataset, ds.classes, root, rank, world, refs_to_make(cfg))
+            out.append(f"generated {g['made']} image(s) of {g['classes']} class(es)")
         if rank == 0: refs = references_for(cfg, ds.classes, root if a.root else None, refs_to_make(cfg))
         barrier()
-        refs = references_for(cfg, ds.classes, root if a.root else None, refs_to_make(cfg))   # all present now: loads only
+        # all present now: loads only
+        refs = references_for(cfg, ds.classes, root if a.root else None, refs_to_make(cfg))
         sets.append((refs.items, refs.data_id, 'refs'))
     t = time.perf_counter()
     for items, data_id, what in sets:
-        for e in encs: out.append(f"{what}/{e.name}: {sharded_features(e, items, data_id, rank, world, cache, cfg.batch_size, rank == 0)}")
-    print(f"rank {rank}/{world} on {device}: {'; '.join(out)} in {time.perf_counter() - t:.1f} s\n", end='', flush=True)   # one write: ranks' lines stay whole
+        for e in encs:
+            out.append(f"{what}/{e.name}: "
+                       f"{sharded_features(e, items, data_id, rank, world, cache, cfg.batch_size, rank == 0)}")
+    # one write: ranks' lines stay whole
+    print(f"rank {rank}/{world} on {device}: {'; '.join(out)} in {time.perf_counter() - t:.1f} s\n", end='', flush=True)
     import torch.distributed as dist
     if dist.is_initialized(): dist.destroy_process_group()
 

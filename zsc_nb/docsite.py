@@ -39,16 +39,19 @@ def _mixes_imports(cell) -> bool:
     return imports and any(not isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
 
 def drop_main_guard(source:str) -> str:
-    "A cell's source without its top-level `if __name__ == '__main__':` blocks (a notebook kernel's name is `__main__` too)."
+    """A cell's source without its top-level `if __name__ == '__main__':` blocks (a notebook kernel's name is
+    `__main__` too)."""
     import ast
     try: tree = ast.parse(source)
     except SyntaxError: return source
-    is_guard = lambda n: isinstance(n, ast.If) and '__name__' in ast.unparse(n.test) and '__main__' in ast.unparse(n.test)
+    is_guard = lambda n: isinstance(n,
+                                    ast.If) and '__name__' in ast.unparse(n.test) and '__main__' in ast.unparse(n.test)
     drop = {i for n in tree.body if is_guard(n) for i in range(n.lineno - 1, n.end_lineno)}
     return '\n'.join(l for i, l in enumerate(source.splitlines()) if i not in drop)
 
 def _procs():
-    "nbdev's processors for Quarto, but `exec_show_docs` skips cells mixing imports with other code, and `__main__` guards."
+    """nbdev's processors for Quarto, but `exec_show_docs` skips cells mixing imports with other code, and `__main__`
+    guards."""
     from nbdev.processors import FilterDefaults, exec_show_docs
     class exec_show_docs_(exec_show_docs):
         def __call__(self, cell):
@@ -63,11 +66,14 @@ def _procs():
 
 # %% ../nbs/98_docsite.ipynb #e2026a36
 def _proc_one(o):
-    "nbdev's processors on one notebook (`(src, dst)`); if executing for show_doc fails, again without it: a problem or None."
+    """nbdev's processors on one notebook (`(src, dst)`); if executing for show_doc fails, again without it: a
+    problem or None."""
     from nbdev import serve_drv
     src, dst = o
     P = _procs()
-    try: serve_drv.main((src, dst, P)); return None
+    try:
+        serve_drv.main((src, dst, P))
+        return None
     except Exception as e:
         c = e.__cause__
         why = str(e).strip().splitlines()[0] + (f' {type(c).__name__}: {c}' if c else '')
@@ -80,7 +86,8 @@ def proc_notebooks(nbs:Path|None=None, # the notebooks folder (default: settings
                    n_workers:int=0, # processes (0: in this one, where torch etc. are imported once)
                    force:bool=False, # reprocess every notebook
                   ) -> tuple:
-    "`nbdev_proc_nbs` (nbdev's processing for Quarto, into `_proc/`) that goes on past a failing notebook: `(_proc, problems)`."
+    """`nbdev_proc_nbs` (nbdev's processing for Quarto, into `_proc/`) that goes on past a failing notebook: `(_proc,
+    problems)`."""
     from fastcore.parallel import parallel
     from nbdev.config import get_config
     from nbdev.doclinks import nbglob
@@ -96,7 +103,8 @@ def proc_notebooks(nbs:Path|None=None, # the notebooks folder (default: settings
     srcs = nbglob(path, func=Path, file_glob='', file_re='', skip_file_re='^[_.]', skip_folder_re='^[_.]')
     for p in cache.rglob('*.ipynb'):     # notebooks deleted since the last build
         if not p.relative_to(cache).parts[0].startswith('.') and not (path/p.relative_to(cache)).exists(): p.unlink()
-    todo = [o[:2] for o in (serve._proc_file(s, cache, path, cache.stat().st_mtime) for s in srcs) if o and o[0].suffix == '.ipynb']
+    todo = [o[:2] for o in (serve._proc_file(s, cache, path, cache.stat().st_mtime) for s in srcs) if o
+            and o[0].suffix == '.ipynb']
     res = parallel(_proc_one, todo, n_workers=n_workers, pause=0.01, method='spawn') if todo else []
     failed_f.write_text(json.dumps([str(o[1].relative_to(cache)) for o, r in zip(todo, res) if r]))
     cache.touch()
@@ -108,7 +116,8 @@ _TAGS = {('echo', 'false'): 'remove-input', ('output', 'false'): 'remove-output'
          ('code-fold', 'true'): 'hide-input', ('code-fold', 'show'): 'hide-input'}
 
 def quarto_tags(source:str) -> tuple:
-    "A processed code cell's Quarto options (`#| echo: false`, ...) as myst-nb cell tags: `(tags, source without them)`."
+    """A processed code cell's Quarto options (`#| echo: false`, ...) as myst-nb cell tags: `(tags, source without
+    them)`."""
     lines, tags = source.splitlines(), []
     while lines and (m := _QDIR.match(lines[0])):
         if (t := _TAGS.get((m.group(1), m.group(2).lower()))): tags.append(t)
@@ -124,7 +133,8 @@ def _front_matter(src:str) -> dict:
 
 _ATTRS = re.compile(r'(\]\([^)\s]*\))\{[^}\n]*\}')   # pandoc's link attributes: [source](url){target="_blank" ...}
 _IMG = re.compile(r'(!\[[^\]]*\]\(|<img [^>]*src=")([^)"\s]+)')
-_CELL_KEYS = {'markdown': {'cell_type', 'id', 'metadata', 'source', 'attachments'}, 'raw': {'cell_type', 'id', 'metadata', 'source', 'attachments'},
+_CELL_KEYS = {'markdown': {'cell_type', 'id', 'metadata', 'source', 'attachments'},
+              'raw': {'cell_type', 'id', 'metadata', 'source', 'attachments'},
               'code': {'cell_type', 'id', 'metadata', 'source', 'outputs', 'execution_count'}}
 
 def _images_from_root(md:str, here:Path|None, root:Path|None) -> str:
@@ -142,7 +152,8 @@ def page_notebook(nb, # a notebook as `nbdev_proc_nbs` left it
                   here:Path|None=None, # the notebook's folder (to find images given from `root`)
                   root:Path|None=None, # the repository root
                  ) -> nbformat.NotebookNode:
-    "A processed notebook as myst-nb reads it: front matter → title, Quarto options → cell tags, show_doc markdown plain."
+    """A processed notebook as myst-nb reads it: front matter → title, Quarto options → cell tags, show_doc markdown
+    plain."""
     nb, cells = nbformat.from_dict(nb), []
     for c in nb.cells:
         for k in set(c) - _CELL_KEYS.get(c.cell_type, set(c)): del c[k]
@@ -153,9 +164,11 @@ def page_notebook(nb, # a notebook as `nbdev_proc_nbs` left it
         if c.cell_type == 'raw':
             fm = _front_matter(c.source)
             if fm.get('title'):
-                cells.append(nbformat.v4.new_markdown_cell(f"# {fm['title']}" + (f"\n\n*{fm['description']}*" if fm.get('description') else '')))
+                cells.append(nbformat.v4.new_markdown_cell(f"# {fm['title']}" + (f"\n\n*{fm['description']}*"
+                                                                                 if fm.get('description') else '')))
             continue
-        if c.cell_type == 'markdown': c.source = _images_from_root(_ATTRS.sub(r'\1', c.source.replace('](nbs/', '](')), here, root)
+        if c.cell_type == 'markdown': c.source = _images_from_root(_ATTRS.sub(r'\1', c.source.replace('](nbs/', '](')),
+                                                                   here, root)
         if c.cell_type == 'code':
             tags, c.source = quarto_tags(c.source)
             if tags: c.metadata['tags'] = sorted(set(c.metadata.get('tags', [])) | set(tags))
@@ -171,21 +184,26 @@ def page_notebook(nb, # a notebook as `nbdev_proc_nbs` left it
 
 # %% ../nbs/98_docsite.ipynb #c47a2260
 def _toctree(names:list, caption:str='') -> str:
-    return '```{toctree}\n:hidden:\n:maxdepth: 1\n' + (f':caption: {caption}\n' if caption else '') + '\n'.join(names) + '\n```'
+    return '```{toctree}\n:hidden:\n:maxdepth: 1\n' + (f':caption: {caption}\n' if caption
+                                                       else '') + '\n'.join(names) + '\n```'
 
 def _source_read(app, docname:str, source:list):
-    "Sphinx `source-read` hook: the processed notebook as the page should show it, the index with the site's table of contents."
+    """Sphinx `source-read` hook: the processed notebook as the page should show it, the index with the site's table
+    of contents."""
     if not app.env.doc2path(docname).suffix == '.ipynb': return
     here = Path(app.env.doc2path(docname)).parent
     nb = page_notebook(json.loads(source[0]), here, Path(app.config.zsc_root) if app.config.zsc_root else None)
     if docname == 'index':
         docs = app.config.zsc_docs
-        nb.cells.append(nbformat.v4.new_markdown_cell(_toctree([d for d in docs if d != 'index' and '/' not in d], 'Chapters')))
-        if (runs := [d for d in docs if d.startswith('runs/')]): nb.cells.append(nbformat.v4.new_markdown_cell(_toctree(runs, 'Papermill notebooks')))
+        nb.cells.append(nbformat.v4.new_markdown_cell(_toctree([d for d in docs if d != 'index' and '/' not in d],
+                                                               'Chapters')))
+        if (runs := [d for d in docs if d.startswith('runs/')]):
+            nb.cells.append(nbformat.v4.new_markdown_cell(_toctree(runs, 'Papermill notebooks')))
     source[0] = nbformat.writes(nb)
 
 def setup(app):
-    "The Sphinx extension: `zsc_docs` (the pages in order) and the hook that turns nbdev's processed notebooks into pages."
+    """The Sphinx extension: `zsc_docs` (the pages in order) and the hook that turns nbdev's processed notebooks into
+    pages."""
     app.add_config_value('zsc_docs', [], 'env')
     app.add_config_value('zsc_root', '', 'env')
     app.connect('source-read', _source_read)
@@ -200,7 +218,8 @@ def mathjax_file() -> Path:
     f = Path(list(spec.submodule_search_locations)[0])/'static'/'mathjax'/'es5'/'tex-svg.js' if spec else None
     if f is None or not f.is_file():
         from zsc_nb.errors import ConfigError
-        raise ConfigError('MathJax is missing (the site renders its equations from a local copy)', "pip install -e '.[dev]' (django-static-mathjax)")
+        raise ConfigError('MathJax is missing (the site renders its equations from a local copy)',
+                          "pip install -e '.[dev]' (django-static-mathjax)")
     return f
 
 SITE_CSS = """
@@ -226,15 +245,15 @@ def sphinx_conf(docs:list, # the pages in order (`zsc_docs`)
                 static:Path|None=None, # folder of the site's own static files (MathJax, CSS)
                ) -> dict:
     "The Sphinx configuration of the site (no conf.py): myst-nb on saved outputs, Furo, MathJax from `_static`."
-    return dict(extensions=['myst_nb', 'zsc_nb.docsite'], zsc_docs=docs, project=title, html_title=title,
-                root_doc='index', exclude_patterns=['.*', '_*', '**/.ipynb_checkpoints'],
-                html_theme='furo', html_static_path=[str(static)] if static else [], html_css_files=['zsc_site.css'], html_js_files=['zsc_site.js'],
-                html_copy_source=False, html_show_sourcelink=False, html_permalinks=True,
-                mathjax_path='mathjax/tex-svg.js', nb_execution_mode='off', nb_ipywidgets_js={},
-                nb_render_markdown_format='myst', nb_merge_streams=True, nb_output_stderr='show',
-                myst_enable_extensions=['dollarmath', 'amsmath', 'colon_fence'], myst_dmath_allow_digits=False,
-                myst_dmath_allow_space=False, myst_dmath_double_inline=True, myst_heading_anchors=3,
-                suppress_warnings=['myst.header', 'mystnb.unknown_mime_type', 'misc.highlighting_failure', 'toc.not_included'])
+    return dict(
+        extensions=['myst_nb', 'zsc_nb.docsite'], zsc_docs=docs, project=title, html_title=title, root_doc='index',
+        exclude_patterns=['.*', '_*', '**/.ipynb_checkpoints'], html_theme='furo', html_static_path=[str(static)]
+        if static else [], html_css_files=['zsc_site.css'], html_js_files=['zsc_site.js'], html_copy_source=False,
+        html_show_sourcelink=False, html_permalinks=True, mathjax_path='mathjax/tex-svg.js', nb_execution_mode='off',
+        nb_ipywidgets_js={}, nb_render_markdown_format='myst', nb_merge_streams=True, nb_output_stderr='show',
+        myst_enable_extensions=['dollarmath', 'amsmath', 'colon_fence'], myst_dmath_allow_digits=False,
+        myst_dmath_allow_space=False, myst_dmath_double_inline=True, myst_heading_anchors=3,
+        suppress_warnings=['myst.header', 'mystnb.unknown_mime_type', 'misc.highlighting_failure', 'toc.not_included'])
 
 # %% ../nbs/98_docsite.ipynb #78e8f423
 def sphinx_build(src:Path, # processed notebooks (nbdev's `_proc/`)
@@ -258,7 +277,8 @@ def sphinx_build(src:Path, # processed notebooks (nbdev's `_proc/`)
     shutil.copy2(mathjax_file(), static/'mathjax'/'tex-svg.js')
     (static/'zsc_site.css').write_text(SITE_CSS)
     (static/'zsc_site.js').write_text(SITE_JS)
-    conf = dict(sphinx_conf(docs, title, static), zsc_root=str(src.parent))   # nbdev's _proc/ sits in the repository root
+    # nbdev's _proc/ sits in the repository root
+    conf = dict(sphinx_conf(docs, title, static), zsc_root=str(src.parent))
     if not runs: conf['exclude_patterns'] = conf['exclude_patterns'] + ['runs/*']
     build = src/'.build'   # myst-nb writes beside Sphinx's output folder (../jupyter_execute): keep both inside _proc/
     with patch_docutils(None), docutils_namespace():
@@ -276,8 +296,8 @@ def column_alignment(rows:list, # a table's body as lists of cell texts
                     ) -> list:
     "Each column's alignment: `'right'` when every cell is a number (or blank, nan, —), else `'left'` (text)."
     n = max((len(r) for r in rows), default=0)
-    return ['right' if all(_NUM.match(r[j].strip()) for r in rows if j < len(r)) and any(j < len(r) and r[j].strip() for r in rows)
-            else 'left' for j in range(n)]
+    return ['right' if all(_NUM.match(r[j].strip()) for r in rows if j < len(r))
+            and any(j < len(r) and r[j].strip() for r in rows) else 'left' for j in range(n)]
 
 # %% ../nbs/98_docsite.ipynb #6cab9cac
 def _page_rel(page:Path, out:Path, target:str) -> str:
@@ -288,7 +308,8 @@ def postprocess(out:Path, # the built site
                 pages:dict, # Quarto's output file of each page (`errors.html`) → its docname (`00_errors`)
                 doc_host:str='', # the published docs' URL (settings.ini `doc_host` + `doc_baseurl`)
                ) -> int:
-    "Links to the published docs made local (same page, same anchor), text columns of tables left-aligned; returns pages changed."
+    """Links to the published docs made local (same page, same anchor), text columns of tables left-aligned; returns
+    pages changed."""
     from bs4 import BeautifulSoup
     from docutils.nodes import make_id
     out, n = Path(out), 0
@@ -298,15 +319,19 @@ def postprocess(out:Path, # the built site
         soup = BeautifulSoup(text, 'html.parser')
         for a in soup.find_all('a', href=True):
             u = urlparse(a['href'])
-            if doc_host and a['href'].startswith(doc_host) and (d := pages.get(a['href'][len(doc_host):].split('#')[0])):
+            if doc_host and a['href'].startswith(doc_host) and (
+                d := pages.get(a['href'][len(doc_host):].split('#')[0])):
                 a['href'] = _page_rel(page, out, d + '.html') + (f'#{make_id(u.fragment)}' if u.fragment else '')
         for t in soup.find_all('table'):
             rows = [r.find_all(['td', 'th'], recursive=False) for r in t.find_all('tr')]
-            body = [r for r, tr in zip(rows, t.find_all('tr')) if tr.find_parent('thead') is None and r and r[-1].name == 'td']
+            body = [r for r, tr in zip(rows, t.find_all('tr')) if tr.find_parent('thead') is None and r
+                    and r[-1].name == 'td']
             for j, al in enumerate(column_alignment([[c.get_text() for c in r] for r in body])):
                 for r in rows:
-                    if j < len(r): r[j]['class'] = [c for c in r[j].get('class', []) if not c.startswith('text-')] + [f'text-{al}']
-        page.write_text(str(soup), encoding='utf-8'); n += 1
+                    if j < len(r): r[j]['class'] = [c for c in r[j].get('class', [])
+                                                    if not c.startswith('text-')] + [f'text-{al}']
+        page.write_text(str(soup), encoding='utf-8')
+        n += 1
     return n
 
 # %% ../nbs/98_docsite.ipynb #db1c4052
@@ -318,7 +343,9 @@ def module_pages(nbs:Path, # the notebooks (nbdev's processing drops `default_ex
     for p in site_notebooks(nbs, runs=False):
         for c in json.loads(p.read_text(encoding='utf-8'))['cells']:
             src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
-            if c['cell_type'] == 'code' and (m := re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M)): out[docname(p, nbs)] = f'{lib}.{m.group(1)}'; break
+            if c['cell_type'] == 'code' and (m := re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M)):
+                out[docname(p, nbs)] = f'{lib}.{m.group(1)}'
+                break
     return out
 
 def showdoc_problems(out:Path, # the built site
@@ -331,13 +358,17 @@ def showdoc_problems(out:Path, # the built site
     probs = []
     for doc, modname in pages.items():
         page = Path(out)/f'{doc}.html'
-        if not page.exists(): probs.append(f'{doc}.html: missing (the page of {modname})'); continue
+        if not page.exists():
+            probs.append(f'{doc}.html: missing (the page of {modname})')
+            continue
         mod, refs = importlib.import_module(modname), _Refs()
         refs.feed(page.read_text(encoding='utf-8'))
-        names = [n for n in getattr(mod, '__all__', []) if (inspect.isfunction(o := getattr(mod, n, None)) or inspect.isclass(o))
+        names = [n for n in getattr(mod, '__all__', [])
+                 if (inspect.isfunction(o := getattr(mod, n, None)) or inspect.isclass(o))
                  and getattr(o, '__module__', '') == modname]
         if (miss := [n for n in names if make_id(n) not in refs.ids]):
-            probs.append(f"{doc}.html: no show_doc for {len(miss)} exported symbol(s) of {modname}: {', '.join(miss[:8])}")
+            probs.append(f"{doc}.html: no show_doc for {len(miss)} exported symbol(s) of {modname}: "
+                         f"{', '.join(miss[:8])}")
     return probs
 
 # %% ../nbs/98_docsite.ipynb #f9e7f21b
@@ -355,7 +386,8 @@ def build_site(nbs:Path|None=None, # the notebooks folder (default: settings.ini
     files = {}
     for p in site_notebooks(proc, runs):
         raw = next((c for c in json.loads(p.read_text(encoding='utf-8'))['cells'] if c['cell_type'] == 'raw'), None)
-        if raw is not None and (f := _front_matter(''.join(raw['source'])).get('output-file')): files[(p.parent/f).relative_to(proc).as_posix()] = docname(p, proc)
+        if raw is not None and (f := _front_matter(''.join(raw['source'])).get('output-file')):
+            files[(p.parent/f).relative_to(proc).as_posix()] = docname(p, proc)
     host = (cfg.get('doc_host', '') + cfg.get('doc_baseurl', '')).rstrip('/')
     postprocess(out, files, host + '/' if host else '')
     return docs, probs + showdoc_problems(out, module_pages(Path(nbs) if nbs else cfg.nbs_path, cfg.lib_name))
@@ -363,7 +395,8 @@ def build_site(nbs:Path|None=None, # the notebooks folder (default: settings.ini
 # %% ../nbs/98_docsite.ipynb #bcc7cd7d
 def main(argv=None):
     "`python -m zsc_nb.docsite [--out _site] [--nbs nbs] [--no-runs] [--force] [--check]`"
-    ap = argparse.ArgumentParser(prog='python -m zsc_nb.docsite', description='Build the offline docs site: nbdev_proc_nbs, then Sphinx + myst-nb (no Quarto needed).')
+    ap = argparse.ArgumentParser(prog='python -m zsc_nb.docsite', description='Build the offline docs site: '
+                                 'nbdev_proc_nbs, then Sphinx + myst-nb (no Quarto needed).')
     ap.add_argument('--out', default='_site', help='output folder (default _site)')
     ap.add_argument('--nbs', default=None, help="notebooks folder (default: settings.ini's nbs_path)")
     ap.add_argument('--no-runs', action='store_true', help='leave out the papermill notebooks of nbs/runs/')
@@ -375,8 +408,10 @@ def main(argv=None):
     print(f'{len(docs)} pages written to {a.out} in {time.time() - t:.0f} s; open {Path(a.out)/"index.html"}')
     probs += browser_check(a.out) if a.check else site_problems(a.out)
     for p in probs: print('PROBLEM', p)
-    if a.check and not probs: print(f'browser check passed: {len(docs)} pages, screenshots in {Path(a.out)/"_screenshots"}')
+    if a.check and not probs: print(f'browser check passed: {len(docs)} pages, screenshots in '
+                                    f'{Path(a.out)/"_screenshots"}')
     return 1 if probs else 0
 
 # %% ../nbs/98_docsite.ipynb #054686ae
-if __name__ == '__main__' and 'IPython' not in sys.modules: sys.exit(main())   # `python -m zsc_nb.docsite`, not the notebook
+# `python -m zsc_nb.docsite`, not the notebook
+if __name__ == '__main__' and 'IPython' not in sys.modules: sys.exit(main())

@@ -26,27 +26,31 @@ def download(url:str, # http(s) address of the file
              md5:str|None=None, size:int|None=None, # what the published file has, where known
              timeout:float=60., # seconds without an answer before giving up
              fix:str='', # the one-line fix when the transfer fails
-             verify=None, # `verify(part)`: raises a typed error (a `ZscError`) when the whole file is not the one wanted
+             verify=None, # `verify(part)` raises a typed error (a `ZscError`) when the whole file is not the one wanted
              progress:bool=False # a byte progress bar (tqdm)
             ) -> Path:
     """Fetch `url` into `dest` through `dest.part`, renamed only when whole (announced size, published size and MD5,
     then `verify`); else `DataMissingError` (or `verify`'s own error), nothing left behind. The one download of the
     project: the data sets (`zsc_nb.data`) and the authors' reference archives (`zsc_nb.ref_sources`)."""
     from tqdm.auto import tqdm
-    dest = Path(dest); part = dest.with_name(dest.name + '.part'); dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    part = dest.with_name(dest.name + '.part')
+    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         req = urllib.request.Request(url, headers={'User-Agent': 'zsc-nb'})
         with urllib.request.urlopen(req, timeout=timeout) as r, open(part, 'wb') as f:
             announced = r.headers.get('Content-Length')
             log.info("downloading %s (%s bytes)", url, announced or '?')
-            with tqdm(total=int(announced) if announced else None, unit='B', unit_scale=True, desc=dest.name, disable=not progress) as bar:
+            with tqdm(total=int(announced) if announced else None, unit='B', unit_scale=True, desc=dest.name,
+                      disable=not progress) as bar:
                 for chunk in iter(lambda: r.read(1 << 20), b''):
                     f.write(chunk)
                     bar.update(len(chunk))
             f.flush()
             os.fsync(f.fileno())
         got = part.stat().st_size
-        if announced is not None and got != int(announced): raise ValueError(f"the transfer stopped after {got:,} of {int(announced):,} bytes")
+        if announced is not None and got != int(announced): raise ValueError(f"the transfer stopped after {got:,} of "
+                                                                             f"{int(announced):,} bytes")
         if size is not None and got != size: raise ValueError(f"the file has {got:,} bytes, the published one {size:,}")
         if md5 is not None:
             from torchvision.datasets.utils import check_integrity
@@ -58,5 +62,6 @@ def download(url:str, # http(s) address of the file
         raise
     except (OSError, ValueError) as e:             # URLError, HTTPError, timeouts and disk errors are OSErrors
         part.unlink(missing_ok=True)
-        raise DataMissingError(f"downloading {url} failed ({why_failed(e)})", fix or "check the connection and run again") from None
+        raise DataMissingError(f"downloading {url} failed ({why_failed(e)})",
+                               fix or "check the connection and run again") from None
     return dest

@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from .config import resolve_device, cache_dir, atomic_path
 from .errors import ConfigError, WeightsMissingError, BadImageError
 from .images import load_image, open_image
-from .preprocess import (Preprocess, make_preprocess, clip_preprocess, dino_preprocess, PIPELINES, CLIP_MEAN, CLIP_STD,
-                               IMAGENET_MEAN, IMAGENET_STD)
+from .preprocess import (Preprocess, make_preprocess, clip_preprocess, dino_preprocess, PIPELINES, CLIP_MEAN,
+                               CLIP_STD, IMAGENET_MEAN, IMAGENET_STD)
 
 log = logging.getLogger(__name__)
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
@@ -46,11 +46,14 @@ class _Items(torch.utils.data.Dataset):
     def __getitem__(self, i):
         from PIL import Image
         it = self.items[i]
-        if isinstance(it, np.ndarray): return self.pp.pil(Image.fromarray(it)) if self.pp.backend == 'pil' else self.pp(torch.from_numpy(it))[0]
-        if self.pp.decode == 'authors' and self.pp.backend == 'pil':   # their transform gets the file as opened (it converts)
+        if isinstance(it, np.ndarray):
+            return self.pp.pil(Image.fromarray(it)) if self.pp.backend == 'pil' else self.pp(torch.from_numpy(it))[0]
+        # their transform gets the file as opened (it converts)
+        if self.pp.decode == 'authors' and self.pp.backend == 'pil':
             try:
                 with open_image(it) as im: return self.pp.pil(im)
-            except OSError as e: raise BadImageError(f"{it}: cannot be decoded ({e})", "replace or remove the file") from None
+            except OSError as e: raise BadImageError(f"{it}: cannot be decoded ({e})",
+                                                     "replace or remove the file") from None
         im = load_image(it, self.pp.decode)                             # the one decoding function (zsc_nb.images)
         if self.pp.backend == 'pil': return self.pp.pil(im)
         return self.pp(torch.from_numpy(np.asarray(im).copy()))[0]
@@ -74,10 +77,13 @@ class Encoder:
 
     def __post_init__(self):
         self.dev, _ = resolve_device(self.device)
-        self.precision = resolve_precision(self.precision, self.dev); self.dtype = DTYPES[self.precision]
+        self.precision = resolve_precision(self.precision, self.dev)
+        self.dtype = DTYPES[self.precision]
         self.model = self.model.to(self.dev).eval()
-        if self.kind != 'clip': self.model = self.model.to(self.dtype)   # open_clip models are cast by `create_model(precision=)`
-        if self.workers is None: self.workers = min(8, max(0, (os.cpu_count() or 1) - 1)) if self.dev.type == 'cuda' else 0
+        # open_clip models are cast by `create_model(precision=)`
+        if self.kind != 'clip': self.model = self.model.to(self.dtype)
+        if self.workers is None: self.workers = min(8,
+                                                    max(0, (os.cpu_count() or 1) - 1)) if self.dev.type == 'cuda' else 0
 
     @property
     def id(self) -> str: return f"{self.name}@{self.weights}"
@@ -88,7 +94,8 @@ class Encoder:
                     preprocess=asdict(self.preprocess))
 
     def _forward_images(self, x):
-        self.calls += 1; CALLS['total'] += 1
+        self.calls += 1
+        CALLS['total'] += 1
         with torch.inference_mode():
             x = x.to(self.dev, self.dtype, non_blocking=True)
             f = self.model.encode_image(x) if self.kind == 'clip' else self.model(x)
@@ -100,38 +107,47 @@ class Encoder:
         n = len(images)
         if n == 0: raise ValueError("no images to encode")
         if isinstance(images, np.ndarray):
-            if images.dtype != np.uint8 or images.ndim != 4: raise ValueError(f"image array must be uint8 N×H×W×3, got {images.dtype} {images.shape}")
-        if isinstance(images, np.ndarray) and self.preprocess.backend == 'tensor':   # fast path: resize whole batches on the device
-            batches = (self.preprocess(torch.from_numpy(images[i:i+batch_size]).to(self.dev, non_blocking=True)) for i in range(0, n, batch_size))
+            if images.dtype != np.uint8 or images.ndim != 4: raise ValueError(f"image array must be uint8 N×H×W×3, got "
+                                                                              f"{images.dtype} {images.shape}")
+        # fast path: resize whole batches on the device
+        if isinstance(images, np.ndarray) and self.preprocess.backend == 'tensor':
+            batches = (self.preprocess(torch.from_numpy(images[i:i+batch_size]).to(self.dev, non_blocking=True))
+                       for i in range(0, n, batch_size))
         else:
-            batches = iter(torch.utils.data.DataLoader(_Items(images, self.preprocess), batch_size=batch_size, num_workers=self.workers,
-                                                       pin_memory=self.dev.type == 'cuda'))
-        out = [self._forward_images(b) for b in tqdm(batches, total=-(-n // batch_size), desc=f"{self.name} {desc}", disable=not progress, leave=False)]
+            batches = iter(torch.utils.data.DataLoader(_Items(images, self.preprocess), batch_size=batch_size,
+                                                       num_workers=self.workers, pin_memory=self.dev.type == 'cuda'))
+        out = [self._forward_images(b) for b in tqdm(batches, total=-(-n // batch_size), desc=f"{self.name} {desc}",
+                                                     disable=not progress, leave=False)]
         return np.concatenate(out)
 
     def encode_text(self, texts:list) -> np.ndarray:
         "Raw text features, len(texts)×D float32 (CLIP only)."
-        if self.kind != 'clip': raise ValueError(f"encoder {self.name!r} is a {self.kind} image encoder; text needs a CLIP encoder")
+        if self.kind != 'clip': raise ValueError(f"encoder {self.name!r} is a {self.kind} image encoder; text needs a "
+                                                 f"CLIP encoder")
         if not texts: raise ValueError("no texts to encode")
-        self.calls += 1; CALLS['total'] += 1
+        self.calls += 1
+        CALLS['total'] += 1
         tok = self.tokenizer(list(texts)).to(self.dev)
         with torch.inference_mode(): return self.model.encode_text(tok).float().cpu().numpy()
 
 # %% ../nbs/02_encoders.ipynb #64bf2cdc
 def _weights_missing(name:str, e:Exception):
-    return WeightsMissingError(f"could not load the weights of {name} ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})",
-        "connect to the internet once (the weights are cached under ~/.cache), or unset HF_HUB_OFFLINE; check the model name")
+    return WeightsMissingError(f"could not load the weights of {name} ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0][:160] if str(e) else ''})", "connect to the internet once "
+                               "(the weights are cached under ~/.cache), or unset HF_HUB_OFFLINE; check the model name")
 
 from contextlib import contextmanager
 @contextmanager
 def _quiet(on:bool=True):
     "Root-logger warnings off inside the block (when `on`)."
-    root = logging.getLogger(); level = root.level
+    root = logging.getLogger()
+    level = root.level
     if on: root.setLevel(logging.ERROR)
     try: yield
     finally: root.setLevel(level)
 
-def _quick_gelu(model) -> str: return 'quick_gelu' if any(type(m).__name__ == 'QuickGELU' for m in model.modules()) else 'gelu'
+def _quick_gelu(model) -> str: return 'quick_gelu' if any(type(m).__name__ == 'QuickGELU'
+                                                          for m in model.modules()) else 'gelu'
 
 def clip_encoder(arch:str='ViT-B-32', # an open_clip architecture
                  tag:str|None='openai', # its pretrained weights; None: random
@@ -141,16 +157,23 @@ def clip_encoder(arch:str='ViT-B-32', # an open_clip architecture
     "An open_clip model `arch/tag`, with the activation its weights were trained with (QuickGELU for OpenAI's)."
     import open_clip
     quick = bool(tag and (open_clip.get_pretrained_cfg(arch, tag) or {}).get('quick_gelu'))
-    dev, _ = resolve_device(device); prec = resolve_precision(precision, dev)
+    dev, _ = resolve_device(device)
+    prec = resolve_precision(precision, dev)
     try:
         with _quiet(state_dict is not None):   # open_clip warns "no pretrained weights loaded" before we load them
-            model = open_clip.create_model(arch, pretrained=None if state_dict is not None else tag, precision=prec, force_quick_gelu=quick)
-    except (ConfigError, ValueError, KeyError) as e: raise ConfigError(f"open_clip cannot build {arch}/{tag}: {e}", "see open_clip.list_pretrained()") from e
+            model = open_clip.create_model(arch, pretrained=None if state_dict is not None else tag, precision=prec,
+                                           force_quick_gelu=quick)
+    except (ConfigError, ValueError, KeyError) as e: raise ConfigError(f"open_clip cannot build {arch}/{tag}: {e}",
+                                                                       "see open_clip.list_pretrained()") from e
     except Exception as e: raise _weights_missing(f'clip:{arch}/{tag}', e) from e
-    if state_dict is not None: model.load_state_dict({k: v for k, v in state_dict.items() if k not in ('input_resolution', 'context_length', 'vocab_size')})
-    pp = clip_preprocess(arch, tag, pipeline)   # open_clip's config for arch/tag, taken whole (see the preprocessing chapter)
-    size = model.visual.image_size; size = size[0] if isinstance(size, (tuple, list)) else size
-    if pp.crop != size: raise ConfigError(f"open_clip's preprocessing of {arch}/{tag} is {pp.crop} px but the model takes {size} px", "report it")
+    if state_dict is not None: model.load_state_dict({k: v for k, v in state_dict.items()
+                                                      if k not in ('input_resolution', 'context_length', 'vocab_size')})
+    # open_clip's config for arch/tag, taken whole (see the preprocessing chapter)
+    pp = clip_preprocess(arch, tag, pipeline)
+    size = model.visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    if pp.crop != size: raise ConfigError(f"open_clip's preprocessing of {arch}/{tag} is {pp.crop} px but the model "
+                                          f"takes {size} px", "report it")
     return Encoder(f'clip:{arch}', tag or 'random', 'clip', model, pp, open_clip.get_tokenizer(arch), device, prec,
                    dict(activation=_quick_gelu(model)))
 
@@ -159,38 +182,50 @@ def hub_pos_embed(pos_embed:torch.Tensor, # 1×(prefix+M²)×D, a square M×M gr
                   offset:float=0.1, prefix:int=1) -> torch.Tensor:
     "The DINOv2 hub model's run-time interpolation: bicubic, no antialias, scale (grid + offset) / M."
     import math, torch.nn.functional as F
-    n = pos_embed.shape[1] - prefix; sqrt_n = math.sqrt(n); M = int(sqrt_n); s = float(grid + offset) / sqrt_n
-    p = F.interpolate(pos_embed[:, prefix:].float().reshape(1, M, M, -1).permute(0, 3, 1, 2), scale_factor=(s, s), mode='bicubic', antialias=False)
+    n = pos_embed.shape[1] - prefix
+    sqrt_n = math.sqrt(n)
+    M = int(sqrt_n)
+    s = float(grid + offset) / sqrt_n
+    p = F.interpolate(pos_embed[:, prefix:].float().reshape(1, M, M, -1).permute(0, 3, 1, 2), scale_factor=(s, s),
+                      mode='bicubic', antialias=False)
     assert p.shape[-1] == p.shape[-2] == grid, (p.shape, grid)
-    return torch.cat([pos_embed[:, :prefix].float(), p.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)], 1).to(pos_embed.dtype)
+    return torch.cat([pos_embed[:, :prefix].float(), p.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)],
+                     1).to(pos_embed.dtype)
 
 POS_EMBED_MODES = ('hub', 'timm')
 
 def timm_encoder(name:str='vit_base_patch14_dinov2.lvd142m', # a timm model (with its pretrained tag)
                  pretrained:bool=True, device='auto', precision:str='fp32', pipeline:str='fast',
                  img_size:int=224, resize:int=256,
-                 pos_embed:str='hub', # DINOv2: 'hub' (the hub model's run-time interpolation) or 'timm' (timm's antialiased resampling)
+                 pos_embed:str='hub', # DINOv2: 'hub' (the hub's run-time interpolation) or 'timm' (antialiased resize)
                  state_dict:dict|None=None # timm key names, for parity tests
                 ) -> Encoder:
-    "A timm image model as a feature extractor (pooled output, no head): Resize(256), CenterCrop(224), timm's interpolation and mean/std."
+    """A timm image model as a feature extractor (pooled output, no head): Resize(256), CenterCrop(224), timm's
+    interpolation and mean/std."""
     import timm
-    if pos_embed not in POS_EMBED_MODES: raise ConfigError(f"unknown position-embedding mode {pos_embed!r}", f"use one of {POS_EMBED_MODES}")
+    if pos_embed not in POS_EMBED_MODES: raise ConfigError(f"unknown position-embedding mode {pos_embed!r}",
+                                                           f"use one of {POS_EMBED_MODES}")
     dinov2 = 'dinov2' in name
-    try: model = timm.create_model(name, pretrained=pretrained and state_dict is None, num_classes=0, **({} if dinov2 else dict(img_size=img_size) if 'vit' in name else {}))
+    try: model = timm.create_model(name, pretrained=pretrained and state_dict is None, num_classes=0,
+                                   **({} if dinov2 else dict(img_size=img_size) if 'vit' in name else {}))
     except Exception as e: raise _weights_missing(f'timm:{name}', e) from e
     if state_dict is not None: model.load_state_dict(state_dict)
     spec = dict(activation='gelu')
     if dinov2:
-        native = model.patch_embed.grid_size[0]; grid = img_size // model.patch_embed.patch_size[0]
+        native = model.patch_embed.grid_size[0]
+        grid = img_size // model.patch_embed.patch_size[0]
         prefix = 0 if model.no_embed_class else model.num_prefix_tokens
         old = model.pos_embed.data.clone()
         model.set_input_size(img_size=img_size)     # timm: resampled once, antialiased
         if pos_embed == 'hub': model.pos_embed.data = hub_pos_embed(old, grid, 0.1, prefix)
-        spec['pos_embed'] = (f"hub: {native}x{native} grid interpolated to {grid}x{grid} (bicubic, no antialias, offset 0.1)" if pos_embed == 'hub'
+        spec['pos_embed'] = (f"hub: {native}x{native} grid interpolated to {grid}x{grid} (bicubic, no antialias, "
+                             f"offset 0.1)" if pos_embed == 'hub'
                              else f"timm: {native}x{native} grid resampled to {grid}x{grid} (bicubic, antialias)")
     pp = dino_preprocess(name, img_size, resize, pipeline)
-    return Encoder(f'timm:{name}', 'pretrained' if pretrained and state_dict is None else ('loaded' if state_dict is not None else 'random'),
-                   'dino', model, pp, None, device, precision, spec)
+    return Encoder(f'timm:{name}',
+                   'pretrained' if pretrained and state_dict is None
+                   else ('loaded' if state_dict is not None else 'random'), 'dino', model, pp, None, device, precision,
+                   spec)
 
 def tiny_clip(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32', pipeline:str='fast',
               resize_mode:str='shortest' # open_clip's resize mode, to test 'squash'/'longest' models without weights
@@ -199,7 +234,8 @@ def tiny_clip(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32',
     import open_clip
     from open_clip.model import CLIP, CLIPVisionCfg, CLIPTextCfg, convert_weights_to_lp
     torch.manual_seed(seed)
-    model = CLIP(embed_dim=64, vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=8, image_size=image_size),
+    model = CLIP(embed_dim=64,
+                 vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=8, image_size=image_size),
                  text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=2, layers=2))
     prec = resolve_precision(precision, resolve_device(device)[0])
     if prec != 'fp32': convert_weights_to_lp(model, DTYPES[prec])
@@ -211,10 +247,11 @@ def tiny_dino(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32',
     "A small timm ViT (2 layers, width 64) with random weights: for tests and smoke, no download."
     import timm
     torch.manual_seed(seed)
-    model = timm.create_model('vit_small_patch16_224', pretrained=False, num_classes=0, img_size=image_size, patch_size=8,
-                              embed_dim=64, depth=2, num_heads=2)
-    return Encoder('tiny-dino', f'random-seed{seed}', 'dino', model, dino_preprocess('vit_small_patch16_224', image_size, image_size, pipeline),
-                   None, device, precision, dict(activation='gelu'))
+    model = timm.create_model('vit_small_patch16_224', pretrained=False, num_classes=0, img_size=image_size,
+                              patch_size=8, embed_dim=64, depth=2, num_heads=2)
+    return Encoder('tiny-dino', f'random-seed{seed}', 'dino', model,
+                   dino_preprocess('vit_small_patch16_224', image_size, image_size, pipeline), None, device, precision,
+                   dict(activation='gelu'))
 
 ENCODERS = {
     'clip:ViT-B-32/openai': lambda **kw: clip_encoder('ViT-B-32', 'openai', **kw),
@@ -227,22 +264,27 @@ ENCODERS = {
 }
 
 def check_encoder_name(name:str) -> str:
-    "`name` if `create_encoder` can build it (checked against open_clip's and timm's registries, no download), else a `ConfigError`."
+    """`name` if `create_encoder` can build it (checked against open_clip's and timm's registries, no download), else
+    a `ConfigError`."""
     if name in ENCODERS: return name
     if name.startswith('clip:') and '/' in name:
         import open_clip
-        arch, tag = name[5:].split('/', 1); pairs = open_clip.list_pretrained()
+        arch, tag = name[5:].split('/', 1)
+        pairs = open_clip.list_pretrained()
         if (arch, tag) not in pairs:
             close = [f'{a}/{t}' for a, t in pairs if a.lower() == arch.lower() or t == tag][:8]
-            raise ConfigError(f"open_clip has no pretrained {arch}/{tag}", f"use e.g. {close or [f'{a}/{t}' for a, t in pairs[:8]]} (all: open_clip.list_pretrained())")
+            raise ConfigError(f"open_clip has no pretrained {arch}/{tag}", f"use e.g. "
+                              f"{close or [f'{a}/{t}' for a, t in pairs[:8]]} (all: open_clip.list_pretrained())")
         return name
     if name.startswith('timm:'):
         import timm
         m = name[5:]
         if not timm.is_model(m.split('.')[0]) or ('.' in m and m not in timm.list_pretrained(m)):
-            raise ConfigError(f"timm has no model {m!r}", f"use e.g. {timm.list_pretrained('*dino*')[:8]} (all: timm.list_pretrained())")
+            raise ConfigError(f"timm has no model {m!r}",
+                              f"use e.g. {timm.list_pretrained('*dino*')[:8]} (all: timm.list_pretrained())")
         return name
-    raise ConfigError(f"unknown encoder {name!r}", f"use one of {sorted(ENCODERS)}, 'clip:<arch>/<tag>' or 'timm:<model>'")
+    raise ConfigError(f"unknown encoder {name!r}",
+                      f"use one of {sorted(ENCODERS)}, 'clip:<arch>/<tag>' or 'timm:<model>'")
 
 def create_encoder(name:str, # a key of `ENCODERS`, 'clip:<arch>/<tag>' or 'timm:<model name>'
                    device:str='auto', precision:str='fp32', # 'fp32', 'fp16', 'bf16' or 'auto' (fp16 on CUDA)
@@ -257,9 +299,11 @@ def create_encoder(name:str, # a key of `ENCODERS`, 'clip:<arch>/<tag>' or 'timm
 
 # %% ../nbs/02_encoders.ipynb #c586e5dd
 def feature_key(encoder:Encoder, data_id:str, kind:str='image', n:int|None=None) -> dict:
-    "The fields that identify a cached feature array: model, weights, precision, activation, position embedding, data, preprocessing."
-    return dict(encoder=encoder.name, weights=encoder.weights, data=data_id, kind=kind, n=n, precision=encoder.precision,
-                spec=dict(sorted(encoder.spec.items())), preprocess=encoder.preprocess.key if kind == 'image' else 'tokenizer', version=3)
+    """The fields that identify a cached feature array: model, weights, precision, activation, position embedding,
+    data, preprocessing."""
+    return dict(encoder=encoder.name, weights=encoder.weights, data=data_id, kind=kind, n=n,
+                precision=encoder.precision, spec=dict(sorted(encoder.spec.items())),
+                preprocess=encoder.preprocess.key if kind == 'image' else 'tokenizer', version=3)
 
 def _key_hash(key:dict) -> str: return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 def _checksum(a:np.ndarray) -> str: return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
@@ -269,7 +313,8 @@ def load_cached(path:Path, key:dict):
     try:
         with np.load(path, allow_pickle=False) as z:
             meta, a = json.loads(str(z['meta'])), z['feats']
-        ok = meta.get('key') == key and meta.get('sha256') == _checksum(a) and np.isfinite(a).all() and (key['n'] is None or len(a) == key['n'])
+        ok = (meta.get('key') == key and meta.get('sha256') == _checksum(a) and np.isfinite(a).all()
+              and (key['n'] is None or len(a) == key['n']))
         if ok: return a
         log.warning("stale or corrupt feature cache %s: recomputing", path)
     except FileNotFoundError: return None
@@ -293,11 +338,14 @@ def cached_features(encoder:Encoder, # the model
                     batch_size:int=128, progress:bool=True) -> np.ndarray:
     "Features of `items`, from the cache when a valid entry exists, else computed and cached."
     if kind not in ('image', 'text'): raise ValueError(f"kind must be 'image' or 'text', got {kind!r}")
-    key = feature_key(encoder, data_id, kind, len(items)); path = cache_path(encoder, key, cache)
+    key = feature_key(encoder, data_id, kind, len(items))
+    path = cache_path(encoder, key, cache)
     a = load_cached(path, key)
     if a is None:
-        a = encoder.encode_text(items) if kind == 'text' else encoder.encode_images(items, batch_size, progress, desc=data_id[:24])
+        a = encoder.encode_text(items) if kind == 'text' else encoder.encode_images(items, batch_size, progress,
+                                                                                    desc=data_id[:24])
         a = np.asarray(a, np.float32)
-        if not np.isfinite(a).all(): raise ValueError(f"{encoder.id} produced NaN/inf features for {data_id}; check the inputs and the weights")
+        if not np.isfinite(a).all(): raise ValueError(f"{encoder.id} produced NaN/inf features for {data_id}; check "
+                                                      f"the inputs and the weights")
         save_cached(path, key, a)
     return a

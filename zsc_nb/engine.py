@@ -24,13 +24,15 @@ NORMALIZATION = {False: ((False, False), (False, True), (True, True)),   # the a
 # (the authors' TinyImageNet script: ((False, False), (False, True), (False, True)), see `config.AUTHORS_NORMALIZE`)
 
 def resolve_normalization(normalize) -> tuple:
-    "`((q1, k1), (q2, k2), (q3, k3))`: which side of M1, M2, M3 is L2-normalised, from a bool or an explicit triple of pairs."
+    """`((q1, k1), (q2, k2), (q3, k3))`: which side of M1, M2, M3 is L2-normalised, from a bool or an explicit triple
+    of pairs."""
     if isinstance(normalize, (bool, np.bool_)): return NORMALIZATION[bool(normalize)]
     try:
         spec = tuple((bool(q), bool(k)) for q, k in normalize)
         if len(spec) == 3 and all(isinstance(x, (bool, np.bool_)) for p in normalize for x in p): return spec
     except (TypeError, ValueError): pass
-    raise ConfigError(f"normalize must be True, False or three (query, keys) pairs of booleans for M1, M2, M3, got {normalize!r}",
+    raise ConfigError(f"normalize must be True, False or three (query, keys) pairs of booleans for M1, M2, M3, got "
+                      f"{normalize!r}",
                       "e.g. [[false, false], [false, true], [false, true]] for the authors' TinyImageNet script")
 
 def text_prompts(classes, template:str='a photo of a {}', underscores:bool=True) -> list:
@@ -79,22 +81,25 @@ def encode_all(images, # an `ImageSet`
                batch_size:int=128, template:str='a photo of a {}', underscores:bool=True, progress:bool=True,
                precision:tuple=('fp32', 'fp32'), # of the CLIP and the DINO encoder: 'fp32', 'fp16', 'bf16' or 'auto'
                preprocess:str='fast', # 'fast' (batched tensors) or 'authors' (their PIL transforms)
-               text_features=None # C×D per-class text features (e.g. `zsc_nb.templates.class_text_features`); None: `template`
+               text_features=None # C×D class text features (`zsc_nb.templates.class_text_features`); None: `template`
               ) -> Features:
-    "Features of test images, prompts and references, each through the feature cache. `clip`/`dino`: names or `Encoder`s."
+    """Features of test images, prompts and references, each through the feature cache. `clip`/`dino`: names or
+    `Encoder`s."""
     clip = create_encoder(clip, device, precision[0], preprocess) if isinstance(clip, str) else clip
     dino = create_encoder(dino, device, precision[1], preprocess) if isinstance(dino, str) else dino
     prompts = text_prompts(images.classes, template, underscores)
     kw = dict(cache=cache, batch_size=batch_size, progress=progress)
     t = time.perf_counter()
     F = Features(images.classes, np.asarray(images.labels), list(known),
-        img_clip=cached_features(clip, images.images, images.fingerprint, **kw),
-        img_dino=cached_features(dino, images.images, images.fingerprint, **kw),
-        text_clip=cached_features(clip, prompts, '|'.join(prompts), kind='text', **kw) if text_features is None else np.asarray(text_features, np.float32),
-        ref_clip=cached_features(clip, refs.items, refs.data_id, **kw),
-        ref_dino=cached_features(dino, refs.items, refs.data_id, **kw),
-        ref_labels=np.asarray(refs.labels), ref_k=np.asarray(refs.k),
-        meta=dict(clip=clip.id, dino=dino.id, encoders=dict(clip=clip.describe(), dino=dino.describe()), data=images.fingerprint, refs=refs.data_id, encode_s=time.perf_counter() - t))
+                 img_clip=cached_features(clip, images.images, images.fingerprint, **kw),
+                 img_dino=cached_features(dino, images.images, images.fingerprint, **kw),
+                 text_clip=cached_features(clip, prompts, '|'.join(prompts), kind='text', **kw) if text_features is None
+                 else np.asarray(text_features, np.float32),
+                 ref_clip=cached_features(clip, refs.items, refs.data_id, **kw),
+                 ref_dino=cached_features(dino, refs.items, refs.data_id, **kw), ref_labels=np.asarray(refs.labels),
+                 ref_k=np.asarray(refs.k),
+                 meta=dict(clip=clip.id, dino=dino.id, encoders=dict(clip=clip.describe(), dino=dino.describe()),
+                           data=images.fingerprint, refs=refs.data_id, encode_s=time.perf_counter() - t))
     return F
 
 # %% ../nbs/08_engine.ipynb #09019910
@@ -110,9 +115,11 @@ def load_features(path) -> Features:
     "Read a bundle written by `save_features`."
     import json
     from pathlib import Path
-    if not Path(path).exists(): raise FileNotFoundError(f"no features bundle at {path}: run the evaluation first (zsc-nb reproduce)")
+    if not Path(path).exists(): raise FileNotFoundError(f"no features bundle at {path}: run the evaluation first "
+                                                        f"(zsc-nb reproduce)")
     with np.load(path, allow_pickle=False) as z:
-        info = json.loads(str(z['info'])); arrs = {a: z[a] for a in _ARRAYS}
+        info = json.loads(str(z['info']))
+        arrs = {a: z[a] for a in _ARRAYS}
     return Features(info['classes'], known=info['known'], meta=info['meta'], **arrs)
 
 # %% ../nbs/08_engine.ipynb #9965de91
@@ -121,35 +128,46 @@ from dataclasses import replace
 def _method_sim(F:Features, m:int, qk:tuple, agg:str='mean') -> np.ndarray:
     "One method's N×C similarities (M1: image · text; M2, M3: image · references of each class)."
     q, k = qk
-    if m == 0: return text_scores(l2_normalize(F.img_clip) if q else F.img_clip, l2_normalize(F.text_clip) if k else F.text_clip, normalize=False)
+    if m == 0: return text_scores(l2_normalize(F.img_clip) if q else F.img_clip,
+                                  l2_normalize(F.text_clip) if k else F.text_clip, normalize=False)
     X, R = (F.img_clip, F.ref_clip) if m == 1 else (F.img_dino, F.ref_dino)
     return reference_scores(X, R, F.ref_labels, len(F.classes), agg, q, k)
 
 def method_sims(F:Features, normalize=False, agg:str='mean') -> list:
-    "[M1, M2, M3] similarity matrices, N×C, with the authors' (`normalize=False`), clean (`True`) or a per-method normalisation."
+    """[M1, M2, M3] similarity matrices, N×C, with the authors' (`normalize=False`), clean (`True`) or a per-method
+    normalisation."""
     return [_method_sim(F, m, qk, agg) for m, qk in enumerate(resolve_normalization(normalize))]
 
 class SimCache:
-    "Similarity matrices of one `Features`, per (method, normalisation, aggregation, K, column order), computed once and shared."
+    """Similarity matrices of one `Features`, per (method, normalisation, aggregation, K, column order), computed
+    once and shared."""
     def __init__(self, max_bytes:int=2**31): # least recently used matrices are dropped beyond this
         from collections import OrderedDict
         self.store, self.max_bytes, self.hits, self.misses = OrderedDict(), max_bytes, 0, 0
     def get(self, key, make):
         "The cached value of `key`, else `make()` stored under it."
         if key in self.store:
-            self.store.move_to_end(key); self.hits += 1
+            self.store.move_to_end(key)
+            self.hits += 1
             return self.store[key]
-        self.misses += 1; v = self.store[key] = make()
-        while len(self.store) > 1 and sum(a.nbytes for a in self.store.values()) > self.max_bytes: self.store.popitem(last=False)
+        self.misses += 1
+        v = self.store[key] = make()
+        while len(self.store) > 1 and sum(a.nbytes for a in self.store.values()) > self.max_bytes:
+            self.store.popitem(last=False)
         return v
-    def __repr__(self): return f"SimCache({len(self.store)} matrices, {sum(a.nbytes for a in self.store.values()) / 2**20:.0f} MiB, {self.hits} hits, {self.misses} misses)"
+    def __repr__(self):
+        return (f"SimCache({len(self.store)} matrices, {sum(a.nbytes for a in self.store.values()) / 2**20:.0f} MiB, "
+                f"{self.hits} hits, {self.misses} misses)")
 
 def sim_cache(F:Features) -> SimCache:
-    "The `SimCache` that travels with `F` (made on first use, dropped with `F`; not saved). Replace arrays, don't edit them in place."
+    """The `SimCache` that travels with `F` (made on first use, dropped with `F`; not saved). Replace arrays, don't
+    edit them in place."""
     return F.__dict__.setdefault('_sim_cache', SimCache())
 
-def cached_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, perm=None, cache:SimCache|None=None) -> list:
-    "`method_sims(F.with_refs(k), normalize, agg)` with columns in `perm` order (None: class order), each through the cache."
+def cached_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, perm=None,
+                cache:SimCache|None=None) -> list:
+    """`method_sims(F.with_refs(k), normalize, agg)` with columns in `perm` order (None: class order), each through
+    the cache."""
     cache = sim_cache(F) if cache is None else cache
     ident = tuple((id(getattr(F, a)), np.shape(getattr(F, a))) for a in _ARRAYS)
     pk = None if perm is None else tuple(int(c) for c in perm)
@@ -165,10 +183,14 @@ def cached_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, pe
     return out
 
 def torch_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, perm=None, device='cuda'):
-    "A function `(lo, hi) -> [M1, M2, M3]` of torch tensors on `device`: the rows `lo:hi` of `cached_sims`, computed there."
+    """A function `(lo, hi) -> [M1, M2, M3]` of torch tensors on `device`: the rows `lo:hi` of `cached_sims`,
+    computed there."""
     import torch
-    Fk = F.with_refs(k); C = len(F.classes); perm = np.arange(C) if perm is None else np.asarray(perm)
-    reference_scores(Fk.ref_clip[:1], Fk.ref_clip, Fk.ref_labels, C, agg)        # the same checks (every class has a reference)
+    Fk = F.with_refs(k)
+    C = len(F.classes)
+    perm = np.arange(C) if perm is None else np.asarray(perm)
+    # the same checks (every class has a reference)
+    reference_scores(Fk.ref_clip[:1], Fk.ref_clip, Fk.ref_labels, C, agg)
     t = lambda a: torch.as_tensor(np.ascontiguousarray(a, np.float32), device=device)
     n = lambda a, on: l2_normalize(a) if on else a
     (q1, k1), *rest = resolve_normalization(normalize)
@@ -176,7 +198,8 @@ def torch_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, per
     onehot = np.eye(C, dtype=np.float32)[Fk.ref_labels]
     for X, R, (q, kk) in zip((F.img_clip, F.img_dino), (Fk.ref_clip, Fk.ref_dino), rest):
         R = np.asarray(R, np.float32)
-        if agg == 'max': parts.append((t(n(X, q)), t(n(R, kk)), torch.as_tensor(np.argsort(perm)[Fk.ref_labels], device=device)))
+        if agg == 'max': parts.append((t(n(X, q)), t(n(R, kk)),
+                                       torch.as_tensor(np.argsort(perm)[Fk.ref_labels], device=device)))
         else:
             protos = (onehot / onehot.sum(0)).T @ n(R, kk or agg == 'prototype')
             parts.append((t(n(X, q)), t(n(protos, agg == 'prototype')[perm]), None))
@@ -184,7 +207,9 @@ def torch_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, per
         out = []
         for Q, K, lab in parts:
             s = Q[lo:hi] @ K.T
-            if lab is not None: s = torch.full((hi - lo, C), -torch.inf, device=device).scatter_reduce(1, lab.expand(hi - lo, -1), s, 'amax')
+            if lab is not None:
+                s = torch.full((hi - lo, C), -torch.inf, device=device).scatter_reduce(1, lab.expand(hi - lo, -1), s,
+                                                                                       'amax')
             out.append(s)
         return out
     return rows
@@ -212,43 +237,60 @@ def evaluate(F:Features, # the cached features
              label_space:str='all', # 'all' (unknown names included) or 'known'
              combos=tuple(COMBOS), weightings=WEIGHTINGS,
              normalize_weights:bool=False, agg:str='mean', k:int|None=None, max_test:int|None=None,
-             dtype='float64', # 'float64': exact ranking, ties shared fairly; 'float32': the authors' torch arithmetic and tie-breaks
-             device:str='auto', # 'auto' (a CUDA GPU when torch sees one, else NumPy), 'numpy', or a torch device ('cpu', 'cuda')
+             dtype='float64', # 'float64': exact ranking, fair ties; 'float32': the authors' arithmetic and tie-breaks
+             device:str='auto', # 'auto' (a CUDA GPU torch sees, else NumPy), 'numpy', or a torch device ('cpu', 'cuda')
              cache:SimCache|None=None, # similarity matrices shared between calls; None: the one travelling with `F`
              chunk_elems:int=2**17 # test images are scored in chunks of about this many N×C entries (bounded memory)
             ) -> dict:
     "`{combo: {weighting: metrics}}` for every combination of methods and weighting; single methods under 'none'."
-    return evaluate_scales(F, [scales], normalize, label_space, combos, weightings, normalize_weights, agg, k, max_test, dtype, device, cache, chunk_elems)[0]
+    return evaluate_scales(F, [scales], normalize, label_space, combos, weightings, normalize_weights, agg, k, max_test,
+                           dtype, device, cache, chunk_elems)[0]
 
-def evaluate_scales(F:Features, scale_sets:list, # several (M1, M2, M3) scales: one pass over the test images for all of them
-                    normalize=False, label_space:str='all', combos=tuple(COMBOS), weightings=WEIGHTINGS, normalize_weights:bool=False,
-                    agg:str='mean', k:int|None=None, max_test:int|None=None, dtype='float64', device:str='auto', cache=None,
+def evaluate_scales(F:Features,
+                    scale_sets:list, # several (M1, M2, M3) scales: one pass over the test images for all of them
+                    normalize=False, label_space:str='all', combos=tuple(COMBOS), weightings=WEIGHTINGS,
+                    normalize_weights:bool=False, agg:str='mean', k:int|None=None, max_test:int|None=None,
+                    dtype='float64', device:str='auto', cache=None,
                     chunk_elems:int=2**17) -> list:
     "`[evaluate(F, scales, ...) for scales in scale_sets]`, each method's probabilities made once per scale it takes."
-    if label_space not in ('all', 'known'): raise ValueError(f"label_space must be 'all' or 'known', got {label_space!r}")
+    if label_space not in ('all', 'known'): raise ValueError(f"label_space must be 'all' or 'known', got "
+                                                             f"{label_space!r}")
     t = time.perf_counter()
-    dt = np.dtype(dtype); authors = dt == np.float32; backend = _backend(device, authors)
-    C = len(F.classes); kn = known_mask(C, F.known); nk = int(kn.sum())
-    y = np.asarray(F.labels if max_test is None else F.labels[:max_test]); N = len(y); unk = ~kn[y]
-    perm = None if authors else np.r_[np.flatnonzero(kn), np.flatnonzero(~kn)]   # clean: known classes first (ranks ignore order)
+    dt = np.dtype(dtype)
+    authors = dt == np.float32
+    backend = _backend(device, authors)
+    C = len(F.classes)
+    kn = known_mask(C, F.known)
+    nk = int(kn.sum())
+    y = np.asarray(F.labels if max_test is None else F.labels[:max_test])
+    N = len(y)
+    unk = ~kn[y]
+    # clean: known classes first (ranks ignore order)
+    perm = None if authors else np.r_[np.flatnonzero(kn), np.flatnonzero(~kn)]
     ycol = y if authors else np.argsort(perm)[y]
     width = C if authors or label_space == 'all' else nk
-    if not authors and label_space == 'known': ycol = np.minimum(ycol, nk - 1)   # unknown images are not scored for top-k there
+    # unknown images are not scored for top-k there
+    if not authors and label_space == 'known': ycol = np.minimum(ycol, nk - 1)
     if backend == 'numpy':
         full = cached_sims(F, normalize, agg, k, perm, cache)
         rows_of = lambda lo, hi: [s[lo:hi, :width] for s in full]
     else:
         tsims = torch_sims(F, normalize, agg, k, perm, backend)
         rows_of = lambda lo, hi: [s[:, :width] for s in tsims(lo, hi)]
-    plan = _plan(combos, weightings); accs = [{} for _ in scale_sets]
+    plan = _plan(combos, weightings)
+    accs = [{} for _ in scale_sets]
     step = max(1, chunk_elems // C)
     def chunk(lo:int) -> tuple:
-        hi = min(N, lo + step); S = rows_of(lo, hi); memo = {}
-        return lo, hi, [authors_chunk(S, y[lo:hi], kn, scales, plan, normalize_weights, label_space, memo=memo) if authors else
-                        fair_chunk(S, ycol[lo:hi], nk, scales, plan, normalize_weights, label_space == 'all', memo=memo) for scales in scale_sets]
+        hi = min(N, lo + step)
+        S = rows_of(lo, hi)
+        memo = {}
+        return lo, hi, [authors_chunk(S, y[lo:hi], kn, scales, plan, normalize_weights, label_space, memo=memo)
+                        if authors else fair_chunk(S, ycol[lo:hi], nk, scales, plan, normalize_weights,
+                                                   label_space == 'all', memo=memo) for scales in scale_sets]
     from concurrent.futures import ThreadPoolExecutor
     import os
-    workers = 1 if backend != 'numpy' else max(1, min(4, os.cpu_count() or 1))   # NumPy's kernels release the GIL: chunks in parallel
+    # NumPy's kernels release the GIL: chunks in parallel
+    workers = 1 if backend != 'numpy' else max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as ex:
         for lo, hi, parts in ex.map(chunk, range(0, N, step)):
             for part, acc in zip(parts, accs):
@@ -264,10 +306,10 @@ def evaluate_scales(F:Features, scale_sets:list, # several (M1, M2, M3) scales: 
         res, tied = {}, {}
         for (name, w), m in metrics.items(): res.setdefault(name, {})[w] = m
         for (name, w), n in ties.items(): tied.setdefault(name, {})[w] = n
-        res['_meta'] = dict(n_test=int(N), n_classes=C, n_known=len(F.known), scales=list(scales),
-                            normalize=normalize if isinstance(normalize, bool) else [list(p) for p in resolve_normalization(normalize)],
-                            label_space=label_space, agg=agg, k=k, dtype=str(dt), ties='index' if authors else 'fair', backend=backend,
-                            topk_ties=tied, eval_s=(time.perf_counter() - t) / len(scale_sets))
+        res['_meta'] = dict(n_test=int(N), n_classes=C, n_known=len(F.known), scales=list(scales), normalize=normalize
+                            if isinstance(normalize, bool) else [list(p) for p in resolve_normalization(normalize)],
+                            label_space=label_space, agg=agg, k=k, dtype=str(dt), ties='index' if authors else 'fair',
+                            backend=backend, topk_ties=tied, eval_s=(time.perf_counter() - t) / len(scale_sets))
         out.append(res)
     return out
 
@@ -276,16 +318,20 @@ SCALE_GRID = tuple(np.round(np.geomspace(0.5, 500, 41), 4))
 
 def reference_sims(F:Features) -> list:
     "[(sims, labels)] for M1, M2, M3 with the references as queries (cosine; leave-one-out for M2 and M3)."
-    C = len(F.classes); y = F.ref_labels
+    C = len(F.classes)
+    y = F.ref_labels
     out = [(l2_normalize(F.ref_clip) @ l2_normalize(F.text_clip).T, y)]
     for R in (F.ref_clip, F.ref_dino):
-        Rn = l2_normalize(R); onehot = np.eye(C, dtype=np.float32)[y]
-        n = onehot.sum(0); sums = onehot.T @ Rn                       # C×D sums of each class's references
+        Rn = l2_normalize(R)
+        onehot = np.eye(C, dtype=np.float32)[y]
+        n = onehot.sum(0)
+        sums = onehot.T @ Rn  # C×D sums of each class's references
         S = Rn @ sums.T                                                 # M×C: q·Σ_k r_k
         own = (Rn * Rn).sum(1)                                          # q·q, to take the query out of its own class
         S[np.arange(len(y)), y] -= own
-        cnt = np.broadcast_to(n, S.shape).copy(); cnt[np.arange(len(y)), y] -= 1
-        keep = n[y] >= 2                                                # a class needs another reference to compare with
+        cnt = np.broadcast_to(n, S.shape).copy()
+        cnt[np.arange(len(y)), y] -= 1
+        keep = n[y] >= 2  # a class needs another reference to compare with
         out.append(((S / np.maximum(cnt, 1))[keep], y[keep]))
     return out
 
@@ -304,4 +350,5 @@ def procedural_refs(classes, k:int=4, seed:int=12345, size:int=64) -> RefSet:
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(len(classes)), k)
     items = np.stack([draw_shape(classes[c], rng, size, noise=0) for c in labels])
-    return RefSet(items, labels, np.tile(np.arange(k), len(classes)), f'procedural-{seed}-{k}-{size}-' + ','.join(classes))
+    return RefSet(items, labels, np.tile(np.arange(k), len(classes)),
+                  f'procedural-{seed}-{k}-{size}-' + ','.join(classes))

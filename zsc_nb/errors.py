@@ -11,7 +11,8 @@ class ZscError(Exception):
     def __init__(self, what:str, # what went wrong, naming the culprit
                  fix:str=''      # what the user should do about it
                 ):
-        super().__init__(what); self.what, self.fix = what, fix
+        super().__init__(what)
+        self.what, self.fix = what, fix
     def __str__(self): return f"{self.what} — {self.fix}" if self.fix else self.what
     def __reduce__(self): return (type(self), (self.what, self.fix))
 

@@ -24,8 +24,10 @@ def colours(n:int) -> list:
 
 def save_fig(fig, out, name:str) -> list:
     "Save `fig` as `<out>/figures/<name>.png` and `.pdf`; returns the relative paths."
-    d = Path(out)/'figures'; d.mkdir(parents=True, exist_ok=True)
-    fig.savefig(d/f'{name}.png', dpi=150, bbox_inches='tight'); fig.savefig(d/f'{name}.pdf', bbox_inches='tight')
+    d = Path(out)/'figures'
+    d.mkdir(parents=True, exist_ok=True)
+    fig.savefig(d/f'{name}.png', dpi=150, bbox_inches='tight')
+    fig.savefig(d/f'{name}.pdf', bbox_inches='tight')
     return [f'figures/{name}.png', f'figures/{name}.pdf']
 
 # %% auto #0
@@ -37,19 +39,23 @@ def fig3_references(folder, # a references folder with its `manifest.jsonl`
                     classes:list|None=None, # which classes (default: the manifest's first `max_classes`)
                     per_class:int=2, max_classes:int=6, title:str='', wrap:int=34):
     "Fig. 3: reference images by class, the class name large, the prompt small."
-    style(); folder = Path(folder); man = read_manifest(folder)
+    style()
+    folder = Path(folder)
+    man = read_manifest(folder)
     classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]
     fig, axs = plt.subplots(per_class, len(classes), figsize=(2.3 * len(classes), 2.9 * per_class), squeeze=False)
     for j, c in enumerate(classes):
         recs = sorted((r for (cc, _), r in man.items() if cc == c), key=lambda r: r['k'])[:per_class]
         axs[0, j].set_title(c.replace('_', ' '), fontsize=13, fontweight='bold', pad=8)
         for i in range(per_class):
-            ax = axs[i, j]; ax.axis('off')
+            ax = axs[i, j]
+            ax.axis('off')
             if i < len(recs):
                 ax.imshow(load_image(folder/recs[i]['file']))
                 ax.text(0.5, -0.03, textwrap.fill(recs[i].get('revised_prompt') or recs[i].get('prompt') or '', wrap),
                         transform=ax.transAxes, ha='center', va='top', fontsize=5.5, color='0.25')
-    fig.suptitle(title, fontsize=10); fig.tight_layout(h_pad=3.5)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(h_pad=3.5)
     return fig
 
 # %% ../nbs/08c_figures.ipynb #97bc0c12
@@ -58,14 +64,19 @@ def tsne_points(groups:dict, # {label: N×D features}
     "2-d t-SNE of L2-normalised features of several groups, embedded together; `{label: N×2}`."
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
-    names = list(groups); X = np.concatenate([l2_normalize(groups[n]) for n in names]); n = len(X)
+    names = list(groups)
+    X = np.concatenate([l2_normalize(groups[n]) for n in names])
+    n = len(X)
     with threadpool_limits(1):    # a few hundred points: one thread; OpenMP threads on a busy machine are 10-40x slower
         Y = TSNE(2, perplexity=float(min(30, max(2, (n - 1) // 4))), init='pca', random_state=seed).fit_transform(X)
     out, i = {}, 0
-    for nm in names: out[nm] = Y[i:i + len(groups[nm])]; i += len(groups[nm])
+    for nm in names:
+        out[nm] = Y[i:i + len(groups[nm])]
+        i += len(groups[nm])
     return out
 
-FIG4_SPACES = {'m1': ('M1: CLIP image-text', 'img_clip', None, True), 'm2': ('M2: CLIP image-image', 'img_clip', 'ref_clip', True),
+FIG4_SPACES = {'m1': ('M1: CLIP image-text', 'img_clip', None, True),
+               'm2': ('M2: CLIP image-image', 'img_clip', 'ref_clip', True),
                'm3': ('M3: DINO image-image', 'img_dino', 'ref_dino', False)}
 
 def fig4_tsne(F, # a `Features` bundle
@@ -73,27 +84,42 @@ def fig4_tsne(F, # a `Features` bundle
               space:str='m3', # 'm1', 'm2' or 'm3' (FIG4_SPACES)
               title:str='', max_test:int=300, seed:int=0):
     "Fig. 4: one t-SNE panel per pair in the feature space of one method."
-    style(); name, img, ref, text = FIG4_SPACES[space]; rng = np.random.default_rng(seed)
+    style()
+    name, img, ref, text = FIG4_SPACES[space]
+    rng = np.random.default_rng(seed)
     fig, axs = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 4.2), squeeze=False)
     for ax, pair in zip(axs[0], pairs):
         groups, kinds, col = {}, {}, dict(zip(pair, colours(len(pair))))
         for c in pair:
-            ci = F.classes.index(c); idx = np.flatnonzero(F.labels == ci)
-            groups[f'{c} (test)'] = getattr(F, img)[rng.permutation(idx)[:max_test]]; kinds[f'{c} (test)'] = ('test', c)
-            if ref: groups[f'{c} (reference)'] = getattr(F, ref)[F.ref_labels == ci]; kinds[f'{c} (reference)'] = ('ref', c)
-            if text: groups[f'"a photo of a {c}"'] = F.text_clip[[ci]]; kinds[f'"a photo of a {c}"'] = ('text', c)
+            ci = F.classes.index(c)
+            idx = np.flatnonzero(F.labels == ci)
+            groups[f'{c} (test)'] = getattr(F, img)[rng.permutation(idx)[:max_test]]
+            kinds[f'{c} (test)'] = ('test', c)
+            if ref:
+                groups[f'{c} (reference)'] = getattr(F, ref)[F.ref_labels == ci]
+                kinds[f'{c} (reference)'] = ('ref', c)
+            if text:
+                groups[f'"a photo of a {c}"'] = F.text_clip[[ci]]
+                kinds[f'"a photo of a {c}"'] = ('text', c)
         pts = tsne_points(groups, seed)
         for label in sorted(pts, key=lambda l: kinds[l][0] != 'test'):      # test clouds first, markers last
-            kind, c = kinds[label]; Y = pts[label]
-            if kind == 'test': ax.scatter(Y[:, 0], Y[:, 1], s=7, alpha=.35, color=col[c], label=label, zorder=1, linewidths=0)
+            kind, c = kinds[label]
+            Y = pts[label]
+            if kind == 'test': ax.scatter(Y[:, 0], Y[:, 1], s=7, alpha=.35, color=col[c], label=label, zorder=1,
+                                          linewidths=0)
             else:
-                ax.scatter(Y[:, 0], Y[:, 1], s=170 if kind == 'ref' else 140, marker='*' if kind == 'ref' else 'X', color=col[c],
-                           edgecolors='k', linewidths=.8, label=label, zorder=3)
+                ax.scatter(Y[:, 0], Y[:, 1], s=170 if kind == 'ref' else 140, marker='*' if kind == 'ref' else 'X',
+                           color=col[c], edgecolors='k', linewidths=.8, label=label, zorder=3)
                 for x, y in Y[:1]:
-                    ax.annotate(('ref ' if kind == 'ref' else 'text ') + c, (x, y), xytext=(6, 6), textcoords='offset points', fontsize=7,
-                                zorder=4, bbox=dict(boxstyle='round,pad=0.15', fc='white', ec=col[c], alpha=.85))
-        ax.set_title(' vs '.join(pair), fontsize=10); ax.set_xticks([]); ax.set_yticks([]); ax.legend(fontsize=6, loc='best', framealpha=.85)
-    fig.suptitle(f'{title}Fig. 4: t-SNE, {name}', fontsize=10); fig.tight_layout()
+                    ax.annotate(('ref ' if kind == 'ref' else 'text ') + c, (x, y), xytext=(6, 6),
+                                textcoords='offset points', fontsize=7, zorder=4,
+                                bbox=dict(boxstyle='round,pad=0.15', fc='white', ec=col[c], alpha=.85))
+        ax.set_title(' vs '.join(pair), fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(fontsize=6, loc='best', framealpha=.85)
+    fig.suptitle(f'{title}Fig. 4: t-SNE, {name}', fontsize=10)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/08c_figures.ipynb #c9906936
@@ -102,13 +128,18 @@ def similarity_heatmaps(sims:list, # three N×C matrices (M1, M2, M3)
                         classes:list, title:str=''):
     "The three similarity matrices as heatmaps, rows sorted by true class."
     import seaborn as sns
-    style(); o = np.argsort(labels, kind='stable')
+    style()
+    o = np.argsort(labels, kind='stable')
     fig, axs = plt.subplots(1, 3, figsize=(12, 3.6))
     for ax, S, name in zip(axs, sims, ('M1: CLIP image-text', 'M2: CLIP image-image', 'M3: DINO image-image')):
-        sns.heatmap(np.asarray(S)[o], ax=ax, cmap='viridis', xticklabels=classes, yticklabels=False, cbar_kws={'shrink': .8})
-        ax.set_title(name, fontsize=9); ax.set_xlabel('class'); ax.set_ylabel('test images (sorted by class)')
+        sns.heatmap(np.asarray(S)[o], ax=ax, cmap='viridis', xticklabels=classes, yticklabels=False,
+                    cbar_kws={'shrink': .8})
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel('class')
+        ax.set_ylabel('test images (sorted by class)')
         ax.tick_params(axis='x', labelsize=6, rotation=90)
-    fig.suptitle(title + 'similarity of each test image to each class', fontsize=10); fig.tight_layout()
+    fig.suptitle(title + 'similarity of each test image to each class', fontsize=10)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/08c_figures.ipynb #ca6c9de8
@@ -117,31 +148,50 @@ def scale_figure(ab:dict, # {data set: ablation payload}
                  preset_scales:dict, # {data set: (τ1, τ2, τ3)}
                  names:dict|None=None, title:str=''):
     "Top-1 and AUROC against one method's softmax scale, fusion and the method alone, per data set."
-    style(); names = names or {}; cs = colours(len(ab))
+    style()
+    names = names or {}
+    cs = colours(len(ab))
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
     for col, (d, r) in zip(cs, ab.items()):
-        pts = sorted(r['scale_sweep'][m], key=lambda p: p['scale']); s = [p['scale'] for p in pts]; dn = names.get(d, d)
+        pts = sorted(r['scale_sweep'][m], key=lambda p: p['scale'])
+        s = [p['scale'] for p in pts]
+        dn = names.get(d, d)
         for ax, key in zip(axs, ('top1', 'auroc')):
             ax.plot(s, [100 * p[f'fused_{key}'] for p in pts], 'o-', color=col, label=f'{dn}: M1+M2+M3')
             ax.plot(s, [100 * p[f'single_{key}'] for p in pts], 's--', color=col, alpha=.6, label=f'{dn}: {m} alone')
             ax.axvline(preset_scales[d][int(m[1]) - 1], color=col, ls=':', lw=1)
     for ax, yl in zip(axs, ('top-1 accuracy (%)', 'AUROC (%)')):
-        ax.set_xscale('log'); ax.set_xlabel(f'softmax scale of {m}'); ax.set_ylabel(yl); ax.legend(fontsize=6)
-    fig.suptitle(f"{title}top-1 and AUROC against the scale of {m} (dotted: the preset's scale)", fontsize=9); fig.tight_layout()
+        ax.set_xscale('log')
+        ax.set_xlabel(f'softmax scale of {m}')
+        ax.set_ylabel(yl)
+        ax.legend(fontsize=6)
+    fig.suptitle(f"{title}top-1 and AUROC against the scale of {m} (dotted: the preset's scale)", fontsize=9)
+    fig.tight_layout()
     return fig
 
 def k_figure(ab:dict, names:dict|None=None, title:str='', methods=('M1+M2+M3', 'M2', 'M3')):
     "Top-1 and AUROC against the number of references per class K; colour = method, line style = data set."
-    style(); names = names or {}; cs = dict(zip(methods, colours(len(methods)))); ls = ['-', '--', ':', '-.']
-    fig, axs = plt.subplots(1, 2, figsize=(9, 3.4)); ks_all = set()
+    style()
+    names = names or {}
+    cs = dict(zip(methods, colours(len(methods))))
+    ls = ['-', '--', ':', '-.']
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
+    ks_all = set()
     for j, (d, r) in enumerate(ab.items()):
-        ks = sorted(int(k) for k in r['k_sweep']); ks_all |= set(ks)
+        ks = sorted(int(k) for k in r['k_sweep'])
+        ks_all |= set(ks)
         for m in methods:
             for ax, key in zip(axs, ('top1', 'auroc')):
-                ax.plot(ks, [100 * r['k_sweep'][str(k) if str(k) in r['k_sweep'] else k][m][key] for k in ks], marker='o',
-                        ls=ls[j % 4], color=cs[m], label=f'{names.get(d, d)}: {m}')
+                ax.plot(ks, [100 * r['k_sweep'][str(k) if str(k) in r['k_sweep'] else k][m][key] for k in ks],
+                        marker='o', ls=ls[j % 4], color=cs[m], label=f'{names.get(d, d)}: {m}')
     for ax, yl in zip(axs, ('top-1 accuracy (%)', 'AUROC (%)')):
-        ax.set_xscale('log', base=2); ax.set_xticks(sorted(ks_all)); ax.set_xticklabels([str(k) for k in sorted(ks_all)])
-        ax.minorticks_off(); ax.set_xlabel('reference images per class (K)'); ax.set_ylabel(yl); ax.legend(fontsize=6)
-    fig.suptitle(f'{title}top-1 and AUROC against the number of references', fontsize=9); fig.tight_layout()
+        ax.set_xscale('log', base=2)
+        ax.set_xticks(sorted(ks_all))
+        ax.set_xticklabels([str(k) for k in sorted(ks_all)])
+        ax.minorticks_off()
+        ax.set_xlabel('reference images per class (K)')
+        ax.set_ylabel(yl)
+        ax.legend(fontsize=6)
+    fig.suptitle(f'{title}top-1 and AUROC against the number of references', fontsize=9)
+    fig.tight_layout()
     return fig

@@ -36,7 +36,8 @@ def dataset_slug(name:str) -> str:
     if not name.startswith(PREFIXES): return name
     kind, path = name.split(':', 1)
     p = Path(path).expanduser().resolve()
-    base = ''.join(ch if ch.isalnum() or ch in '-_' else '_' for ch in (p.stem if kind == 'csv' else p.name))[:40] or 'root'
+    base = ''.join(ch if ch.isalnum() or ch in '-_' else '_'
+                   for ch in (p.stem if kind == 'csv' else p.name))[:40] or 'root'
     return f"{kind}-{base}-{hashlib.sha256(str(p).encode()).hexdigest()[:8]}"
 
 def _hash_rows(*parts) -> str:
@@ -47,34 +48,41 @@ def _hash_rows(*parts) -> str:
 # %% ../nbs/01b_folders.ipynb #5a522831
 def is_hidden(name:str # one file or folder name (not a path)
              ) -> bool:
-    "Whether a file manager hides `name`: dot-files (`.DS_Store`, `._x.jpg` AppleDouble, `.Trashes`), `__MACOSX`, `Thumbs.db`, `desktop.ini`."
+    """Whether a file manager hides `name`: dot-files (`.DS_Store`, `._x.jpg` AppleDouble, `.Trashes`), `__MACOSX`,
+    `Thumbs.db`, `desktop.ini`."""
     return name.startswith('.') or name.lower() in HIDDEN_NAMES
 
 def _names_file(folder:Path, # where `classnames.txt` may be
                 labels:list # the data set's labels in label order: folder names or CSV labels
                ) -> tuple:
-    "`(classes, wnids or None, {label key: class index})` from `classnames.txt` beside the labels (see above), else from the labels."
+    """`(classes, wnids or None, {label key: class index})` from `classnames.txt` beside the labels (see above), else
+    from the labels."""
     f = folder/'classnames.txt'
     wnids = list(labels) if labels and all(WNID.match(str(l)) for l in labels) else None
     if not f.exists(): return list(labels), wnids, {class_key(l): i for i, l in enumerate(labels)}
     names = [clean_name(l) for l in f.read_text(encoding='utf-8-sig').splitlines() if l.strip()]
     keys = [class_key(n) for n in names]
-    if wnids is not None and not any(WNID.match(n) for n in names):   # wnid folders/labels: the file gives their names, in order
+    # wnid folders/labels: the file gives their names, in order
+    if wnids is not None and not any(WNID.match(n) for n in names):
         if len(names) != len(labels):
-            raise ConfigError(f"{f} lists {len(names)} names for {len(labels)} wnid classes", "write one name per wnid, in sorted-wnid order")
+            raise ConfigError(f"{f} lists {len(names)} names for {len(labels)} wnid classes",
+                              "write one name per wnid, in sorted-wnid order")
         return names, wnids, {class_key(l): i for i, l in enumerate(labels)}      # repeated names: told apart by wnid
     dup = sorted({n for n, k in zip(names, keys) if keys.count(k) > 1})
-    if dup: raise ConfigError(f"{f} names {dup[:10]} more than once (compared after Unicode NFC, case folding and stripping)",
+    if dup: raise ConfigError(f"{f} names {dup[:10]} more than once (compared after Unicode NFC, case folding and "
+                              f"stripping)",
                               "write each class once: a repeated name leaves a class that can never be predicted")
     have = {class_key(l) for l in labels}
     missing, extra = [l for l in labels if class_key(l) not in keys], [n for n, k in zip(names, keys) if k not in have]
     if missing or extra:
-        raise ConfigError(f"{f} does not name the same classes as the data set: not in the file {missing[:10]}, not among the labels {extra[:10]}",
-                          "list exactly the classes of the folders/labels (one per line; order and spelling are yours), or delete the file")
+        raise ConfigError(f"{f} does not name the same classes as the data set: not in the file {missing[:10]}, not "
+                          f"among the labels {extra[:10]}", "list exactly the classes of the folders/labels (one per "
+                          "line; order and spelling are yours), or delete the file")
     return names, None, {k: i for i, k in enumerate(keys)}
 
 def list_images(folder:Path) -> list:
-    "Image files under `folder` (recursively), sorted; hidden files and folders (`is_hidden`) are skipped at every level."
+    """Image files under `folder` (recursively), sorted; hidden files and folders (`is_hidden`) are skipped at every
+    level."""
     out = []
     for d, subs, files in os.walk(folder):
         subs[:] = [x for x in subs if not is_hidden(x)]
@@ -83,39 +91,47 @@ def list_images(folder:Path) -> list:
 
 def load_imagefolder(path, # a folder holding one sub-folder per class
                      name:str|None=None) -> ImageSet:
-    "Test images from `<path>/<class>/...`: classes are the sorted sub-folders (or `classnames.txt`); hidden files ignored."
+    """Test images from `<path>/<class>/...`: classes are the sorted sub-folders (or `classnames.txt`); hidden files
+    ignored."""
     root = Path(path).expanduser()
-    if not root.is_dir(): raise DataError(f"imagefolder {root} is not a folder", "give a folder with one sub-folder of images per class")
-    folders = sorted((d for d in root.iterdir() if d.is_dir() and not is_hidden(d.name)), key=lambda d: clean_name(d.name))
+    if not root.is_dir(): raise DataError(f"imagefolder {root} is not a folder",
+                                          "give a folder with one sub-folder of images per class")
+    folders = sorted((d for d in root.iterdir() if d.is_dir() and not is_hidden(d.name)),
+                     key=lambda d: clean_name(d.name))
     per = [(d, list_images(d)) for d in folders]
     empty = [d.name for d, f in per if not f]
     if empty: log.warning("imagefolder %s: class folder(s) without images ignored: %s", root, empty[:10])
-    groups = {}                                           # 'Cat' and 'cat ', a composed and a decomposed 'café': one class each
+    groups = {}  # 'Cat' and 'cat ', a composed and a decomposed 'café': one class each
     for d, f in per:
         if f: groups.setdefault(class_key(d.name), []).append((d, f))
     merged = [[d.name for d, _ in g] for g in groups.values() if len(g) > 1]
     if merged: log.warning("imagefolder %s: folders naming the same class were merged: %s", root, merged[:10])
     per = [(g[0][0], sorted(p for _, f in g for p in f)) for g in groups.values()]
-    if len(per) < 2: raise DataError(f"imagefolder {root} has {len(per)} class folder(s) with images", "an image set needs at least two classes, one sub-folder each")
+    if len(per) < 2: raise DataError(f"imagefolder {root} has {len(per)} class folder(s) with images",
+                                     "an image set needs at least two classes, one sub-folder each")
     classes, wnids, pos = _names_file(root, [clean_name(d.name) for d, _ in per])
     paths = [str(p) for _, f in per for p in f]
     labels = np.concatenate([np.full(len(f), pos[class_key(d.name)]) for d, f in per]).astype(int)
-    fp = _hash_rows([(str(Path(p).relative_to(root)), d) for p, d in zip(paths, file_digests(paths))], labels.tolist(), classes)
+    fp = _hash_rows([(str(Path(p).relative_to(root)), d) for p, d in zip(paths, file_digests(paths))], labels.tolist(),
+                    classes)
     meta = {'root': str(root.resolve()), 'folders': [d.name for d, _ in per]} | ({'wnids': wnids} if wnids else {})
-    return ImageSet(name or f'imagefolder:{path}', unique_classes(classes, wnids, f"imagefolder {root}"), labels, paths, fp, meta)
+    return ImageSet(name or f'imagefolder:{path}', unique_classes(classes, wnids, f"imagefolder {root}"), labels, paths,
+                    fp, meta)
 
 # %% ../nbs/01b_folders.ipynb #c966c87b
 CSV_PATH_COLUMNS = ('path', 'file', 'filename', 'filepath', 'image', 'img')
 CSV_LABEL_COLUMNS = ('label', 'class', 'classname', 'class_name', 'category', 'name')
 
 def read_table(f:Path) -> list:
-    "`[(line number, cells)]` of a CSV as spreadsheet programs save it: UTF-8 with or without BOM (UTF-16 with BOM), `,` `;` tab or `|` (sniffed), CRLF, quotes."
+    """`[(line number, cells)]` of a CSV as spreadsheet programs save it: UTF-8 with or without BOM (UTF-16 with
+    BOM), `,` `;` tab or `|` (sniffed), CRLF, quotes."""
     raw = f.read_bytes()
     if raw[:2] in (b'\xff\xfe', b'\xfe\xff'): text = raw.decode('utf-16')
     else:
         try: text = raw.decode('utf-8-sig')
         except UnicodeDecodeError:
-            text = raw.decode('cp1252', errors='replace'); log.warning("%s is not UTF-8: read as Windows-1252 (save it as 'CSV UTF-8' to be sure)", f)
+            text = raw.decode('cp1252', errors='replace')
+            log.warning("%s is not UTF-8: read as Windows-1252 (save it as 'CSV UTF-8' to be sure)", f)
     try: dialect = csv.Sniffer().sniff(text[:8192], delimiters=',;\t|')
     except csv.Error: dialect = csv.excel                 # one column, or nothing to tell: plain commas
     rd = csv.reader(io.StringIO(text, newline=''), dialect)
@@ -137,17 +153,21 @@ def load_csv(path, # a CSV with columns path,label (header optional)
     rows = read_table(f)
     ip, il = 0, 1
     h = [x.lower() for x in rows[0][1]] if rows else []
-    if any(x in CSV_PATH_COLUMNS for x in h) and any(x in CSV_LABEL_COLUMNS for x in h):   # a header: the columns by name
+    # a header: the columns by name
+    if any(x in CSV_PATH_COLUMNS for x in h) and any(x in CSV_LABEL_COLUMNS for x in h):
         ip = next(i for i, x in enumerate(h) if x in CSV_PATH_COLUMNS)
         il = next(i for i, x in enumerate(h) if x in CSV_LABEL_COLUMNS and i != ip)
         rows = rows[1:]
-    elif len(rows) > 1 and Path(rows[0][1][0]).suffix.lower() not in IMAGE_EXTS and Path(rows[1][1][0]).suffix.lower() in IMAGE_EXTS:
-        rows = rows[1:]                                  # a header with other column names ('Datei;Art'): path, label by position
+    elif (len(rows) > 1 and Path(rows[0][1][0]).suffix.lower() not in IMAGE_EXTS
+          and Path(rows[1][1][0]).suffix.lower() in IMAGE_EXTS):
+        rows = rows[1:]  # a header with other column names ('Datei;Art'): path, label by position
     bad = [n for n, r in rows if len(r) <= max(ip, il) or not r[ip] or not r[il]]
     if bad: raise ConfigError(f"{f}: line(s) {bad[:5]} lack a path or a label", "each row must be path,label")
     if not rows: raise DataError(f"{f} lists no images", "add rows path,label")
-    hidden = [n for n, r in rows if any(is_hidden(x) for x in Path(PureWindowsPath(r[ip]).as_posix()).parts if x not in ('.', '..'))]
-    if hidden: log.warning("%s: %d row(s) list hidden files (.DS_Store, ._*, __MACOSX, Thumbs.db): skipped, lines %s", f, len(hidden), hidden[:10])
+    hidden = [n for n, r in rows
+              if any(is_hidden(x) for x in Path(PureWindowsPath(r[ip]).as_posix()).parts if x not in ('.', '..'))]
+    if hidden: log.warning("%s: %d row(s) list hidden files (.DS_Store, ._*, __MACOSX, Thumbs.db): skipped, lines %s",
+                           f, len(hidden), hidden[:10])
     seen, dup, conflict, keep = {}, [], {}, []
     for n, r in rows:
         if n in hidden: continue
@@ -157,29 +177,37 @@ def load_csv(path, # a CSV with columns path,label (header optional)
             if class_key(seen[k][1]) == class_key(lab): dup.append(n)
             else: conflict.setdefault(r[ip], [seen[k][1]]).append(lab)
             continue
-        seen[k] = (n, lab); keep.append((p, lab, r[ip]))
-    if conflict: raise ConfigError(f"{f} gives {len(conflict)} image(s) different labels: " + '; '.join(f"{p}: {l}" for p, l in list(conflict.items())[:5]),
+        seen[k] = (n, lab)
+        keep.append((p, lab, r[ip]))
+    if conflict: raise ConfigError(f"{f} gives {len(conflict)} image(s) different labels: "
+                                   + '; '.join(f"{p}: {l}" for p, l in list(conflict.items())[:5]),
                                    "keep one row per image (one label each)")
-    if dup: log.warning("%s: %d duplicate row(s) (same image, same label) counted once: lines %s", f, len(dup), dup[:10])
+    if dup: log.warning("%s: %d duplicate row(s) (same image, same label) counted once: lines %s", f, len(dup),
+                        dup[:10])
     missing = [str(p) for p, _, _ in keep if not p.is_file()]
-    if missing: raise DataError(f"{len(missing)} image(s) listed in {f} are missing, e.g. {missing[:3]}", "fix the paths (relative to the CSV's folder)")
+    if missing: raise DataError(f"{len(missing)} image(s) listed in {f} are missing, e.g. {missing[:3]}",
+                                "fix the paths (relative to the CSV's folder)")
     first = {}
-    for _, lab, _ in keep: first.setdefault(class_key(lab), lab)      # 'Cat', 'cat ', 'CAT': one class, the first spelling
+    for _, lab, _ in keep: first.setdefault(class_key(lab), lab)  # 'Cat', 'cat ', 'CAT': one class, the first spelling
     variants = sorted({lab for _, lab, _ in keep} - set(first.values()))
-    if variants: log.warning("%s: label spellings %s were read as the same class as %s", f, variants[:10], [first[class_key(v)] for v in variants[:10]])
+    if variants: log.warning("%s: label spellings %s were read as the same class as %s", f, variants[:10],
+                             [first[class_key(v)] for v in variants[:10]])
     uniq = sorted(first.values())
     if len(uniq) < 2: raise DataError(f"{f} has only the label {uniq}", "an image set needs at least two classes")
     classes, wnids, pos = _names_file(f.parent, uniq)
     labels = np.array([pos[class_key(lab)] for _, lab, _ in keep])
-    fp = _hash_rows([(cell, d) for (_, _, cell), d in zip(keep, file_digests([str(p) for p, _, _ in keep]))], labels.tolist(), classes)
+    fp = _hash_rows([(cell, d) for (_, _, cell), d in zip(keep, file_digests([str(p) for p, _, _ in keep]))],
+                    labels.tolist(), classes)
     meta = {'csv': str(f.resolve()), 'labels_in_file': uniq} | ({'wnids': wnids} if wnids else {})
-    return ImageSet(name or f'csv:{path}', unique_classes(classes, wnids, str(f)), labels, [str(p) for p, _, _ in keep], fp, meta)
+    return ImageSet(name or f'csv:{path}', unique_classes(classes, wnids, str(f)), labels, [str(p) for p, _, _ in keep],
+                    fp, meta)
 
 # %% ../nbs/01b_folders.ipynb #243fc965
 def clip_benchmark_json(which:str # 'classnames', 'templates' or 'cupl'
                        ) -> dict:
     "One of the JSON files CLIP_benchmark ships (English class names, zero-shot templates, CuPL prompts)."
-    fn = {'classnames': 'en_classnames.json', 'templates': 'en_zeroshot_classification_templates.json', 'cupl': 'cupl_prompts.json'}[which]
+    fn = {'classnames': 'en_classnames.json', 'templates': 'en_zeroshot_classification_templates.json',
+          'cupl': 'cupl_prompts.json'}[which]
     try:
         from importlib.resources import files
         return json.loads(files('clip_benchmark.datasets').joinpath(fn).read_text())
@@ -188,7 +216,8 @@ def clip_benchmark_json(which:str # 'classnames', 'templates' or 'cupl'
 
 def imagenet_classnames(raw:bool=False # CLIP's list as it is (two names twice)
                        ) -> list:
-    "CLIP's 1,000 ImageNet class names in sorted-wnid order, the repeated 'missile' and 'sunglasses' made unique (`unique_classes`)."
+    """CLIP's 1,000 ImageNet class names in sorted-wnid order, the repeated 'missile' and 'sunglasses' made unique
+    (`unique_classes`)."""
     names = list(clip_benchmark_json('classnames')['imagenet1k'])
     return names if raw else unique_classes(names, imagenet_wnids(), 'ImageNet-1k')
 
@@ -199,18 +228,23 @@ def imagenet_wnids() -> list:
 
 def load_imagenet(root=None, name:str='imagenet') -> ImageSet:
     "ImageNet-1k validation from `<root>/imagenet/val/<wnid>/*` (see above for the layout)."
-    base = data_root(root)/'imagenet'/'val'; wnids = imagenet_wnids()
+    base = data_root(root)/'imagenet'/'val'
+    wnids = imagenet_wnids()
     if not base.is_dir() or not (base/wnids[0]).is_dir():
-        raise DataError(f"ImageNet validation images are not in {base}",
-                        f"place the 50,000 validation images as {base}/<wnid>/*.JPEG (one folder per wnid; ImageNet cannot be downloaded automatically)")
+        raise DataError(f"ImageNet validation images are not in {base}", f"place the 50,000 validation images as "
+                        f"{base}/<wnid>/*.JPEG (one folder per wnid; ImageNet cannot be downloaded automatically)")
     extra = sorted({d.name for d in base.iterdir() if d.is_dir() and not is_hidden(d.name)} - set(wnids))
-    if extra: raise DataError(f"{base} has folders that are not ImageNet-1k wnids: {extra[:5]}", "keep only the 1,000 wnid folders there")
+    if extra: raise DataError(f"{base} has folders that are not ImageNet-1k wnids: {extra[:5]}",
+                              "keep only the 1,000 wnid folders there")
     paths, labels = [], []
     for i, w in enumerate(wnids):
-        fs = list_images(base/w); paths += [str(p) for p in fs]; labels += [i] * len(fs)
+        fs = list_images(base/w)
+        paths += [str(p) for p in fs]
+        labels += [i] * len(fs)
     if len(paths) != 50_000: log.warning("ImageNet val in %s has %d images, not 50,000", base, len(paths))
     labels = np.array(labels)
-    fp = _hash_rows([(str(Path(p).relative_to(base)), d) for p, d in zip(paths, file_digests(paths, progress=True))], labels.tolist())
+    fp = _hash_rows([(str(Path(p).relative_to(base)), d) for p, d in zip(paths, file_digests(paths, progress=True))],
+                    labels.tolist())
     return ImageSet(name, imagenet_classnames(), labels, paths, fp, {'wnids': wnids, 'root': str(base)})
 
 # %% ../nbs/01b_folders.ipynb #dc87fd22
@@ -222,8 +256,10 @@ def _paths_of(ds):
     for attr in ('_image_files', '_images', 'imgs', 'samples', '_samples'):
         v = getattr(ds, attr, None)
         if v is not None and len(v): return [str(x[0] if isinstance(x, (tuple, list)) else x) for x in v]
-    if hasattr(ds, 'categories') and hasattr(ds, 'index') and hasattr(ds, 'y'):   # Caltech-101 (CLIP_benchmark's copy of torchvision's)
-        return [os.path.join(ds.root, '101_ObjectCategories', ds.categories[y], f'image_{i:04d}.jpg') for i, y in zip(ds.index, ds.y)]
+    # Caltech-101 (CLIP_benchmark's copy of torchvision's)
+    if hasattr(ds, 'categories') and hasattr(ds, 'index') and hasattr(ds, 'y'):
+        return [os.path.join(ds.root, '101_ObjectCategories', ds.categories[y], f'image_{i:04d}.jpg')
+                for i, y in zip(ds.index, ds.y)]
     return None
 
 def _labels_of(ds) -> np.ndarray:
@@ -237,7 +273,8 @@ def load_clip_benchmark(name:str, # a key of `EXTERNAL` other than 'imagenet'
                         root=None, download:bool=True) -> ImageSet:
     "A CLIP_benchmark zero-shot set's test split as an `ImageSet`."
     try: from clip_benchmark.datasets.builder import build_dataset
-    except ModuleNotFoundError: raise ConfigError(f"data set {name!r} needs the package clip-benchmark", "pip install clip-benchmark") from None
+    except ModuleNotFoundError: raise ConfigError(f"data set {name!r} needs the package clip-benchmark",
+                                                  "pip install clip-benchmark") from None
     folder = data_root(root)/'clip_benchmark'/name
     try: ds = build_dataset(EXTERNAL[name], root=str(folder), transform=None, split='test', download=download)
     except Exception as e:
@@ -247,11 +284,15 @@ def load_clip_benchmark(name:str, # a key of `EXTERNAL` other than 'imagenet'
     paths = _paths_of(ds)
     if paths is not None:
         labels = _labels_of(ds)
-        fp = _hash_rows(name, [(os.path.relpath(p, folder), d) for p, d in zip(paths, file_digests(paths, progress=True))], labels.tolist())
+        fp = _hash_rows(name,
+                        [(os.path.relpath(p, folder), d) for p, d in zip(paths, file_digests(paths, progress=True))],
+                        labels.tolist())
         return ImageSet(name, classes, labels, paths, fp, {'source': 'clip_benchmark', 'root': str(folder)})
-    imgs, labels = zip(*[(np.asarray(load_image(im, draft_side=None)), int(y)) for im, y in ds])   # in-memory sets (STL-10): same-size images
+    # in-memory sets (STL-10): same-size images
+    imgs, labels = zip(*[(np.asarray(load_image(im, draft_side=None)), int(y)) for im, y in ds])
     images, labels = np.stack(imgs), np.array(labels)
-    return ImageSet(name, classes, labels, images, _hash_rows(name, hashlib.sha256(images[::97].tobytes()).hexdigest(), labels.tolist()), {'source': 'clip_benchmark'})
+    return ImageSet(name, classes, labels, images, _hash_rows(name, hashlib.sha256(images[::97].tobytes()).hexdigest(),
+                                                              labels.tolist()), {'source': 'clip_benchmark'})
 
 # %% ../nbs/01b_folders.ipynb #4befae2c
 def load_external(name:str, root=None, download:bool=True) -> ImageSet:
@@ -260,7 +301,8 @@ def load_external(name:str, root=None, download:bool=True) -> ImageSet:
     if name.startswith('csv:'): return load_csv(name.split(':', 1)[1], name)
     if name == 'imagenet': return load_imagenet(root)
     if name in EXTERNAL: return load_clip_benchmark(name, root, download)
-    raise ConfigError(f"unknown data set {name!r}", f"use a registry name, imagefolder:<path>, csv:<file> or one of {sorted(EXTERNAL)}")
+    raise ConfigError(f"unknown data set {name!r}",
+                      f"use a registry name, imagefolder:<path>, csv:<file> or one of {sorted(EXTERNAL)}")
 
 def external_classnames(name:str, root=None) -> list:
     "Class names of an external data set (without decoding images)."

@@ -36,7 +36,7 @@ def confidence(probs, method:str='inv_entropy') -> np.ndarray:
     if method not in CONFIDENCES: raise ValueError(f"Unknown confidence {method!r}; choose one of {CONFIDENCES}")
     p = as_matrix(probs, 'probs')
     if method == 'max': return p.max(axis=1).astype(np.float64)
-    h = entropy(p).astype(np.float64)          # the authors: H in the probabilities' precision, then `.item()` (float64)
+    h = entropy(p).astype(np.float64)  # the authors: H in the probabilities' precision, then `.item()` (float64)
     return 1.0 / (h + EPS) if method == 'inv_entropy' else np.exp(-h)
 
 # %% auto #0
@@ -50,13 +50,16 @@ def fusion_weights(probs_list:Sequence, # M arrays, N×C each
     "Per-image weights of each method, N×M."
     ps = [as_matrix(p, f'probs[{i}]') for i, p in enumerate(probs_list)]
     if len(ps) < 1: raise ValueError("fuse needs at least one probability matrix")
-    if any(p.shape != ps[0].shape for p in ps): raise ValueError(f"probability matrices differ in shape: {[p.shape for p in ps]}")
+    if any(p.shape != ps[0].shape for p in ps): raise ValueError(f"probability matrices differ in shape: "
+                                                                 f"{[p.shape for p in ps]}")
     if isinstance(weighting, str):
         w = np.stack([confidence(p, weighting) for p in ps], axis=1)
     else:
         w = np.asarray(weighting, dtype=np.float64)
-        if w.shape != (len(ps),): raise ValueError(f"fixed weights must be {len(ps)} numbers (one per method), got {list(np.atleast_1d(w))}")
-        if not np.isfinite(w).all() or (w < 0).any(): raise ValueError(f"fixed weights must be finite and non-negative, got {w.tolist()}")
+        if w.shape != (len(ps),): raise ValueError(f"fixed weights must be {len(ps)} numbers (one per method), got "
+                                                   f"{list(np.atleast_1d(w))}")
+        if not np.isfinite(w).all() or (w < 0).any(): raise ValueError(f"fixed weights must be finite and "
+                                                                       f"non-negative, got {w.tolist()}")
         w = np.broadcast_to(w, (len(ps[0]), len(ps))).astype(np.float64)
     if normalize: w = w / w.sum(axis=1, keepdims=True)
     return w

@@ -41,7 +41,8 @@ def draft_size(size:tuple, # (width, height) of the stored image
                side:int=DRAFT_SIDE # the short side the decoded image must keep at least
               ) -> tuple:
     "The size to ask `Image.draft` for: the image scaled so that its short side is `side` (the decoder rounds up)."
-    w, h = size; s = side / min(w, h)
+    w, h = size
+    s = side / min(w, h)
     return (math.ceil(w * s), math.ceil(h * s))
 
 # %% ../nbs/01a_images.ipynb #caef983c
@@ -50,11 +51,12 @@ def gray_to_uint8(a:np.ndarray, # H×W values of a 16-bit, 32-bit int or float i
                  ) -> np.ndarray: # H×W uint8, 0 = black, 255 = white
     "Scale one high-bit-depth channel to 8 bits by the rule in the text (range of the type, else of the image)."
     a = np.asarray(a).astype(np.float64)
-    fin = np.isfinite(a); lo, hi = (a[fin].min(), a[fin].max()) if fin.any() else (0., 0.)
+    fin = np.isfinite(a)
+    lo, hi = (a[fin].min(), a[fin].max()) if fin.any() else (0., 0.)
     if mode.startswith('I;16') or (mode == 'I' and lo >= 0 and hi <= 65535): x = a / 65535   # the 16-bit type's range
     elif mode == 'F' and lo >= 0 and hi <= 1: x = a                                           # float in [0, 1]
-    elif mode == 'F' and lo >= 0 and hi <= 255: x = a / 255                                   # 8-bit values stored as float
-    else:                                                                                     # anything else: the image's own range
+    elif mode == 'F' and lo >= 0 and hi <= 255: x = a / 255  # 8-bit values stored as float
+    else:  # anything else: the image's own range
         log.warning("a %s image with values in [%g, %g] is scaled by its own range", mode, lo, hi)
         x = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
     return np.round(np.clip(np.where(fin, x, 0), 0, 1) * 255).astype(np.uint8)
@@ -62,10 +64,13 @@ def gray_to_uint8(a:np.ndarray, # H×W values of a 16-bit, 32-bit int or float i
 def to_rgb(im, # a decoded PIL image, any mode
            background:tuple=BACKGROUND # RGB that transparent pixels are composited on
           ):
-    "The RGB picture a viewer shows for `im`: alpha composited on `background`, high bit depths scaled, colour spaces converted."
+    """The RGB picture a viewer shows for `im`: alpha composited on `background`, high bit depths scaled, colour
+    spaces converted."""
     from PIL import Image, ImageCms
     m = im.mode
-    if m in ('PA', 'LA', 'La', 'RGBa') or (m in ('P', 'L', 'RGB', '1') and 'transparency' in im.info): im = im.convert('RGBA'); m = 'RGBA'
+    if m in ('PA', 'LA', 'La', 'RGBa') or (m in ('P', 'L', 'RGB', '1') and 'transparency' in im.info):
+        im = im.convert('RGBA')
+        m = 'RGBA'
     if m == 'RGBA':
         return Image.alpha_composite(Image.new('RGBA', im.size, tuple(background) + (255,)), im).convert('RGB')
     if m.startswith('I;16') or m in ('I', 'F'): return Image.fromarray(gray_to_uint8(np.asarray(im), m)).convert('RGB')
@@ -83,18 +88,22 @@ def _why(e:Exception) -> str:
 
 def load_image(src, # a path, encoded bytes or a PIL image
                mode:str='viewer', # 'viewer': the picture a viewer shows; 'authors': `Image.open(src).convert('RGB')`
-               draft_side:int|None=DRAFT_SIDE # JPEGs: decode reduced while the short side stays ≥ this (None: full size)
+               draft_side:int|None=DRAFT_SIDE # JPEGs: decode reduced while the short side stays ≥ this (None: full)
               ):
     "`src` decoded to an RGB PIL image (first frame of an animation); `BadImageError` naming the file and the fix."
     from PIL import Image, ImageOps
     if mode not in DECODE_MODES: raise ConfigError(f"unknown decoding mode {mode!r}", f"use one of {DECODE_MODES}")
-    f = open_image(src); im = f
+    f = open_image(src)
+    im = f
     try:
         if mode == 'authors': return im.convert('RGB')
-        if draft_side and im.format == 'JPEG' and min(im.size) >= 2 * draft_side: im.draft(im.mode, draft_size(im.size, draft_side))
+        if draft_side and im.format == 'JPEG' and min(im.size) >= 2 * draft_side: im.draft(im.mode,
+                                                                                           draft_size(im.size,
+                                                                                                      draft_side))
         im.load()
         try: im = ImageOps.exif_transpose(im)
-        except Exception as e: log.warning("%s: EXIF orientation unreadable (%s), kept as stored", _name(src), type(e).__name__)
+        except Exception as e: log.warning("%s: EXIF orientation unreadable (%s), kept as stored", _name(src),
+                                           type(e).__name__)
         return to_rgb(im)
     except BadImageError: raise
     except Exception as e: raise BadImageError(f"{_name(src)}: {_why(e)}", FIX) from None
@@ -116,7 +125,8 @@ def scan_images(paths, # image files (paths or str)
     return bad
 
 # %% ../nbs/01a_images.ipynb #026bcc5d
-DIGEST_STORE = 'file_sha256.sqlite'   # under `cache_dir()`: (path, size, mtime_ns, ctime_ns, inode) → sha256 of the bytes
+# under `cache_dir()`: (path, size, mtime_ns, ctime_ns, inode) → sha256 of the bytes
+DIGEST_STORE = 'file_sha256.sqlite'
 
 def file_sha256(path) -> str:
     "sha256 (hex) of the bytes of file `path`, read in 1 MiB blocks."
@@ -134,35 +144,45 @@ def _digest_db(store):
     try:
         os.makedirs(os.path.dirname(p) or '.', exist_ok=True)
         con = sqlite3.connect(p, timeout=60)
-        con.execute("CREATE TABLE IF NOT EXISTS digest (path TEXT PRIMARY KEY, size INT, mtime_ns INT, ctime_ns INT, inode INT, sha256 TEXT)")
+        con.execute("CREATE TABLE IF NOT EXISTS digest (path TEXT PRIMARY KEY, size INT, mtime_ns INT, ctime_ns INT, "
+                    "inode INT, sha256 TEXT)")
         return con
     except (sqlite3.Error, OSError) as e:
-        log.warning("file digest store %s unusable (%s): hashing without it", p, e); return None
+        log.warning("file digest store %s unusable (%s): hashing without it", p, e)
+        return None
 
 def file_digests(paths, # files (paths or str)
-                 store=None, # the sqlite file remembering digests (None: `cache_dir()/DIGEST_STORE`; False: remember nothing)
+                 store=None, # the sqlite file of digests (None: `cache_dir()/DIGEST_STORE`; False: remember nothing)
                  progress:bool=False) -> list: # sha256 hex of each file's bytes, in order
-    "Content digests of `paths`, each file hashed once: a rerun rehashes only files whose size, mtime, ctime or inode changed."
+    """Content digests of `paths`, each file hashed once: a rerun rehashes only files whose size, mtime, ctime or
+    inode changed."""
     import sqlite3
     from tqdm.auto import tqdm
     keys = []
     for p in paths:
         try: st = os.stat(p)
-        except OSError as e: raise DataError(f"{p}: cannot be read ({type(e).__name__})", "check that the file exists and is readable") from None
+        except OSError as e: raise DataError(f"{p}: cannot be read ({type(e).__name__})",
+                                             "check that the file exists and is readable") from None
         keys.append((os.path.abspath(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-    con = _digest_db(store); known = {}
+    con = _digest_db(store)
+    known = {}
     if con is not None:
         try:
             for i in range(0, len(keys), 500):
                 chunk = [k[0] for k in keys[i:i + 500]]
-                q = f"SELECT path, size, mtime_ns, ctime_ns, inode, sha256 FROM digest WHERE path IN ({','.join('?' * len(chunk))})"
+                q = (f"SELECT path, size, mtime_ns, ctime_ns, inode, sha256 FROM digest WHERE path IN "
+                     f"({','.join('?' * len(chunk))})")
                 known.update({r[0]: (tuple(r[:5]), r[5]) for r in con.execute(q, chunk)})
         except sqlite3.Error as e: log.warning("file digest store unreadable (%s): rehashing", e)
     out, new = [], []
     for k in tqdm(keys, desc='hashing files', disable=not progress, leave=False):
         have = known.get(k[0])
-        if have and have[0] == k: out.append(have[1]); continue
-        sha = file_sha256(k[0]); out.append(sha); new.append(k + (sha,))
+        if have and have[0] == k:
+            out.append(have[1])
+            continue
+        sha = file_sha256(k[0])
+        out.append(sha)
+        new.append(k + (sha,))
     if con is not None:
         try:
             if new:

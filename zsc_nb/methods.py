@@ -21,7 +21,8 @@ def as_matrix(x, name:str='array', ndim:int=2, dtype=np.float32) -> np.ndarray:
 def similarity(query, keys, norm_query:bool=True, norm_keys:bool=True) -> np.ndarray:
     "`query @ keys.T` (N×M), each side optionally L2-normalised first."
     q, k = as_matrix(query, 'query features'), as_matrix(keys, 'key features')
-    if q.shape[1] != k.shape[1]: raise ValueError(f"feature dimensions differ: query {q.shape[1]} vs keys {k.shape[1]}; were they made by the same encoder?")
+    if q.shape[1] != k.shape[1]: raise ValueError(f"feature dimensions differ: query {q.shape[1]} vs keys "
+                                                  f"{k.shape[1]}; were they made by the same encoder?")
     return (l2_normalize(q) if norm_query else q) @ (l2_normalize(k) if norm_keys else k).T
 
 def text_scores(img_feats, text_feats, normalize:bool=True) -> np.ndarray:
@@ -37,17 +38,22 @@ def reference_scores(img_feats, # N×D test image features
     "M2/M3: similarity to each class's references, aggregated over them, N×C."
     if agg not in AGGREGATIONS: raise ValueError(f"Unknown aggregation {agg!r}; choose one of {AGGREGATIONS}")
     ref_labels = np.asarray(ref_labels)
-    if ref_labels.ndim != 1 or len(ref_labels) != len(ref_feats): raise ValueError(f"ref_labels must have one entry per reference ({len(ref_feats)}), got shape {ref_labels.shape}")
-    if ref_labels.size and (ref_labels.min() < 0 or ref_labels.max() >= n_classes): raise ValueError(f"ref_labels must lie in 0..{n_classes-1}")
+    if ref_labels.ndim != 1 or len(ref_labels) != len(ref_feats): raise ValueError(f"ref_labels must have one entry "
+                                                                                   f"per reference ({len(ref_feats)}), "
+                                                                                   f"got shape {ref_labels.shape}")
+    if ref_labels.size and (ref_labels.min() < 0 or ref_labels.max() >= n_classes):
+        raise ValueError(f"ref_labels must lie in 0..{n_classes-1}")
     missing = np.setdiff1d(np.arange(n_classes), ref_labels)
-    if missing.size: raise ValueError(f"classes {missing.tolist()} have no reference image; generate or import references for them")
-    onehot = np.zeros((len(ref_labels), n_classes), np.float32); onehot[np.arange(len(ref_labels)), ref_labels] = 1
+    if missing.size: raise ValueError(f"classes {missing.tolist()} have no reference image; generate or import "
+                                      f"references for them")
+    onehot = np.zeros((len(ref_labels), n_classes), np.float32)
+    onehot[np.arange(len(ref_labels)), ref_labels] = 1
     R = as_matrix(ref_feats, 'reference features')
     if agg in ('mean', 'prototype'):
         # the mean over k of q·r_k equals q·(mean of the r_k): one C×D matrix instead of M×D, exactly
         protos = (onehot / onehot.sum(0)).T @ (l2_normalize(R) if norm_refs or agg == 'prototype' else R)
         return similarity(img_feats, protos, norm_query, agg == 'prototype')
-    order = np.argsort(ref_labels, kind='stable')              # each class's references side by side, then one max per run
+    order = np.argsort(ref_labels, kind='stable')  # each class's references side by side, then one max per run
     s = similarity(img_feats, R[order], norm_query, norm_refs)
     return np.maximum.reduceat(s, np.searchsorted(ref_labels[order], np.arange(n_classes)), axis=1)
 

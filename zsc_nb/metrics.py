@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 from .methods import as_matrix as _as_matrix
 
-def as_matrix(x, name='array'): return _as_matrix(x, name, dtype=np.float32 if getattr(x, 'dtype', None) == np.float32 else np.float64)
+def as_matrix(x, name='array'): return _as_matrix(x, name, dtype=np.float32 if getattr(x, 'dtype', None) == np.float32
+                                                  else np.float64)
 from .data import known_mask
 
 UNKNOWN_PROTOCOLS = ('authors', 'msp')
@@ -17,40 +18,47 @@ def _labels(labels, n:int, n_classes:int|None=None) -> np.ndarray:
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) != n: raise ValueError(f"labels must be a vector of length {n}, got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.integer): raise ValueError(f"labels must be integers, got {y.dtype}")
-    if n_classes is not None and y.size and (y.min() < 0 or y.max() >= n_classes): raise ValueError(f"labels must lie in 0..{n_classes-1}, got range {y.min()}..{y.max()}")
+    if n_classes is not None and y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"labels must lie in 0..{n_classes-1}, got range {y.min()}..{y.max()}")
     return y
 
 def rank_counts(scores, # N×C, higher = more likely
                 labels # N true class indices
                ) -> tuple:
-    "`(above, tied)` per row: classes scoring strictly above the true one, and the other classes tied with it (no sort)."
-    s = as_matrix(scores, 'scores'); y = _labels(labels, len(s), s.shape[1])
+    """`(above, tied)` per row: classes scoring strictly above the true one, and the other classes tied with it (no
+    sort)."""
+    s = as_matrix(scores, 'scores')
+    y = _labels(labels, len(s), s.shape[1])
     sy = np.take_along_axis(s, y[:, None], 1)
     return (s > sy).sum(1), (s == sy).sum(1) - 1
 
 def topk_hits(above, tied, k:int) -> np.ndarray:
-    "Per row, the expected top-`k` hit under random tie-breaking: the true label and its `tied` rivals share the `k - above` slots left."
+    """Per row, the expected top-`k` hit under random tie-breaking: the true label and its `tied` rivals share the `k
+    - above` slots left."""
     return np.clip((k - np.asarray(above)) / (np.asarray(tied) + 1.0), 0.0, 1.0)
 
 def index_rank(scores, labels) -> np.ndarray:
     "0-based rank of the true label when ties go to the lowest class index (the authors' `torch.topk` on CPU)."
-    s = as_matrix(scores, 'scores'); y = _labels(labels, len(s), s.shape[1])
+    s = as_matrix(scores, 'scores')
+    y = _labels(labels, len(s), s.shape[1])
     sy = np.take_along_axis(s, y[:, None], 1)
     return (s > sy).sum(1) + ((s == sy) & (np.arange(s.shape[1]) < y[:, None])).sum(1)
 
 def at_boundary(above, tied, ks=(1, 3, 5)) -> np.ndarray:
-    "Rows whose true label sits in a tie across a top-k boundary for some k of `ks` (where the tie rule decides the hit)."
+    """Rows whose true label sits in a tie across a top-k boundary for some k of `ks` (where the tie rule decides the
+    hit)."""
     a, t = np.asarray(above), np.asarray(tied)
     return np.any([(a < k) & (k < a + t + 1) for k in ks], axis=0)
 
 def topk_accuracies(scores, # N×C
                     labels, # N class indices
                     ks=(1, 3, 5), # k larger than C count as C
-                    ties:str='fair' # 'fair' (expected accuracy under random tie-breaking) or 'index' (lowest index wins)
+                    ties:str='fair' # 'fair' (expected accuracy, random tie-breaking) or 'index' (lowest index wins)
                    ) -> dict:
     "`{k: top-k accuracy}` from one count of the scores above and tied with the true label (no sort)."
     if ties not in TIES: raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-    s = as_matrix(scores, 'scores'); y = _labels(labels, len(s), s.shape[1])
+    s = as_matrix(scores, 'scores')
+    y = _labels(labels, len(s), s.shape[1])
     if ties == 'index':
         r = index_rank(s, y)
         return {k: float((r < k).mean()) for k in ks}
@@ -70,32 +78,39 @@ def unknown_score(fused, # N×C fused scores over the label space
                   protocol:str='authors' # 'authors' or 'msp'
                  ) -> np.ndarray:
     "Per-image score of being unknown (higher = more likely unknown)."
-    if protocol not in UNKNOWN_PROTOCOLS: raise ValueError(f"Unknown protocol {protocol!r}; choose one of {UNKNOWN_PROTOCOLS}")
-    f = as_matrix(fused, 'fused'); m = known_mask(f.shape[1], known)
+    if protocol not in UNKNOWN_PROTOCOLS: raise ValueError(f"Unknown protocol {protocol!r}; choose one of "
+                                                           f"{UNKNOWN_PROTOCOLS}")
+    f = as_matrix(fused, 'fused')
+    m = known_mask(f.shape[1], known)
     if protocol == 'authors':
         lo, hi = f.min(1, keepdims=True), f.max(1, keepdims=True)
         rng = hi - lo
         q = np.where(rng > 0, (f - lo) / np.where(rng > 0, rng, 1), 1.0)   # a constant row: uniform
         q = q / q.sum(1, keepdims=True)
-        return 1.0 - q[:, m].astype(np.float64).sum(1)    # float32 scores (the authors') are summed as their `.item()`s are
+        # float32 scores (the authors') are summed as their `.item()`s are
+        return 1.0 - q[:, m].astype(np.float64).sum(1)
     k = f[:, m]
-    if (k < 0).any(): raise ValueError("msp needs non-negative scores (probabilities); fuse probabilities, not raw similarities")
+    if (k < 0).any(): raise ValueError("msp needs non-negative scores (probabilities); fuse probabilities, not raw "
+                                       "similarities")
     tot = k.sum(1, keepdims=True)
     k = np.where(tot > 0, k / np.where(tot > 0, tot, 1), 1.0 / k.shape[1])
     return 1.0 - k.max(1)
 
 def _binary(score, is_unknown):
-    s = np.asarray(score, dtype=np.float64).ravel(); y = np.asarray(is_unknown).ravel().astype(bool)
+    s = np.asarray(score, dtype=np.float64).ravel()
+    y = np.asarray(is_unknown).ravel().astype(bool)
     if s.shape != y.shape: raise ValueError(f"score and is_unknown differ in length: {s.shape} vs {y.shape}")
     if not np.isfinite(s).all(): raise ValueError("unknown scores contain NaN or inf")
-    if y.all() or not y.any(): raise ValueError("AUROC needs both known and unknown samples; check the split's known classes")
+    if y.all() or not y.any(): raise ValueError("AUROC needs both known and unknown samples; check the split's known "
+                                                "classes")
     return s, y
 
 def roc_metrics(unknown_score, is_unknown, tpr:float=0.95) -> tuple:
     "`(AUROC, FPR at tpr)` from one sort of the scores, unknown = positive; tied scores count half in the AUROC."
     s, y = _binary(unknown_score, is_unknown)
     if not 0 < tpr <= 1: raise ValueError(f"tpr must be in (0, 1], got {tpr}")
-    order = np.argsort(s); ss, ys = s[order], y[order]
+    order = np.argsort(s)
+    ss, ys = s[order], y[order]
     start = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])          # first position of each group of equal scores
     end = np.r_[start[1:], len(ss)]
     group = np.repeat(np.arange(len(start)), end - start)

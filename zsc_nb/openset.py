@@ -10,7 +10,8 @@ import numpy as np
 from .fusion import to_probs, fusion_weights, CONFIDENCES
 from .metrics import auroc, fpr_at_tpr, unknown_score as _authors_unknown
 from .engine import RefSet
-from .generation import generate_references, load_references
+from .generation import generate_references
+from .references import load_references
 from .prompting import resolve_backend
 from .encoders import l2_normalize
 from .vocab import same_class
@@ -30,9 +31,12 @@ def block_probs(blocks:list, # per label block: an N×w similarity matrix, or No
     have = [b is not None for b in blocks]
     p = to_probs(np.concatenate([np.asarray(b, np.float64) for b in blocks if b is not None], axis=1), scale)
     if all(have): return p
-    out = np.zeros((len(p), sum(widths))); i = j = 0               # absent blocks: probability 0, no softmax work
+    out = np.zeros((len(p), sum(widths)))
+    i = j = 0  # absent blocks: probability 0, no softmax work
     for b, w, h in zip(blocks, widths, have):
-        if h: out[:, i:i + w] = p[:, j:j + w]; j += w
+        if h:
+            out[:, i:i + w] = p[:, j:j + w]
+            j += w
         i += w
     return out
 
@@ -50,23 +54,28 @@ def msp_score(p, n_known:int) -> np.ndarray:
 
 def mass_score(p, n_known:int) -> np.ndarray:
     "The probability mass on the extra (non-known) labels."
-    p = np.asarray(p); return p[:, n_known:].sum(1) / p.sum(1)
+    p = np.asarray(p)
+    return p[:, n_known:].sum(1) / p.sum(1)
 
 def eoe_score(p, n_known:int, beta:float=0.25) -> np.ndarray:
     "EOE's penalty score, negated: −(max known p − β · max extra p)."
-    p = np.asarray(p); ex = p[:, n_known:].max(1) if p.shape[1] > n_known else 0.0
+    p = np.asarray(p)
+    ex = p[:, n_known:].max(1) if p.shape[1] > n_known else 0.0
     return -(p[:, :n_known].max(1) - beta * ex)
 
 def authors_score(p, n_known:int) -> np.ndarray:
     "The paper's unknown score (min-max scaled mass outside the known classes)."
-    p = np.asarray(p); m = np.zeros(p.shape[1], bool); m[:n_known] = True
+    p = np.asarray(p)
+    m = np.zeros(p.shape[1], bool)
+    m[:n_known] = True
     return _authors_unknown(p, m, 'authors')
 
 SCORE_FNS = {'msp': msp_score, 'mass': mass_score, 'eoe': eoe_score, 'authors': authors_score}
 
 def neglabel_grouped(sims_known, sims_neg, scale:float, groups:int=1, seed:int=0) -> np.ndarray:
     "NegLabel's score with grouping: the negative mass averaged over `groups` random groups of the negatives."
-    neg = np.asarray(sims_neg); perm = np.random.default_rng(seed).permutation(neg.shape[1])
+    neg = np.asarray(sims_neg)
+    perm = np.random.default_rng(seed).permutation(neg.shape[1])
     parts = [g for g in np.array_split(perm, max(1, min(groups, neg.shape[1]))) if len(g)]
     Ck = np.asarray(sims_known).shape[1]
     return np.mean([mass_score(block_probs([sims_known, neg[:, g]], [Ck, len(g)], scale), Ck) for g in parts], axis=0)
@@ -77,10 +86,14 @@ def oscr(unknown_score, # N scores, higher = more likely unknown
          correct # N booleans: the known-class prediction is right (ignored for unknowns)
         ) -> float:
     "Open-set classification rate: area under CCR (knowns accepted and correct) vs FPR (unknowns accepted)."
-    u = np.asarray(unknown_score, np.float64); y = np.asarray(is_unknown, bool); ok = np.asarray(correct, bool) & ~y
+    u = np.asarray(unknown_score, np.float64)
+    y = np.asarray(is_unknown, bool)
+    ok = np.asarray(correct, bool) & ~y
     if y.all() or not y.any(): raise ValueError("OSCR needs both known and unknown samples")
-    order = np.argsort(u, kind='stable'); us = u[order]                # most known-like first
-    tp = np.cumsum(ok[order]) / (~y).sum(); fp = np.cumsum(y[order]) / y.sum()
+    order = np.argsort(u, kind='stable')
+    us = u[order]  # most known-like first
+    tp = np.cumsum(ok[order]) / (~y).sum()
+    fp = np.cumsum(y[order]) / y.sum()
     last = np.r_[np.flatnonzero(np.diff(us) != 0), len(us) - 1]        # ties move together
     x, c = np.r_[0.0, fp[last]], np.r_[0.0, tp[last]]
     return float(np.sum(np.diff(x) * (c[1:] + c[:-1]) / 2))
@@ -96,8 +109,11 @@ METHODS = ('M1', 'M2', 'M3', 'M1+M2+M3')
 SETTINGS = ('known', 'named')
 
 def score_inputs(sims:list, known:list, extras:dict, blocks_of:tuple, setting:str) -> tuple:
-    "`(blocks, widths)`: per label block the three methods' N×w similarities (None: the method lacks it), or None if unavailable."
-    C = sims[0].shape[1]; kn = np.zeros(C, bool); kn[list(known)] = True
+    """`(blocks, widths)`: per label block the three methods' N×w similarities (None: the method lacks it), or None
+    if unavailable."""
+    C = sims[0].shape[1]
+    kn = np.zeros(C, bool)
+    kn[list(known)] = True
     blocks = [[s[:, list(known)] for s in sims]]
     if setting == 'named': blocks.append([s[:, ~kn] for s in sims])
     for b in blocks_of:
@@ -128,9 +144,13 @@ def score_table(sims:list, # [M1, M2, M3] N×C similarities over the data set's 
                 scales=(100., 100., 100.), weighting='inv_entropy',
                 scores=tuple(SCORES), settings=SETTINGS) -> dict:
     "`{setting: {score: {method: {auroc, fpr95, oscr, acc}}}}`; None where a method lacks the score's labels."
-    y = np.asarray(labels); C = sims[0].shape[1]
-    kn = np.zeros(C, bool); kn[list(known)] = True; unk = ~kn[y]
-    pos = -np.ones(C, int); pos[list(known)] = np.arange(len(known))
+    y = np.asarray(labels)
+    C = sims[0].shape[1]
+    kn = np.zeros(C, bool)
+    kn[list(known)] = True
+    unk = ~kn[y]
+    pos = -np.ones(C, int)
+    pos[list(known)] = np.arange(len(known))
     res = {}
     for st in settings:
         res[st] = {}
@@ -139,14 +159,16 @@ def score_table(sims:list, # [M1, M2, M3] N×C similarities over the data set's 
             if all(v is None for v in row.values()): continue
             for m, v in row.items():
                 if v is None: continue
-                u, pred = v; correct = pred == pos[y]
-                row[m] = dict(auroc=auroc(u, unk), fpr95=fpr_at_tpr(u, unk), oscr=oscr(u, unk, correct), acc=float(correct[~unk].mean()))
+                u, pred = v
+                correct = pred == pos[y]
+                row[m] = dict(auroc=auroc(u, unk), fpr95=fpr_at_tpr(u, unk), oscr=oscr(u, unk, correct),
+                              acc=float(correct[~unk].mean()))
             res[st][name] = row
     return res
 
 # %% ../nbs/10_openset.ipynb #b2e8fe04
-VIRTUAL_PROMPT = ("Name {n} classes of objects that could be confused with these classes in appearance but are none of them: "
-                  "[{classes}]. Answer with one class name per line, without descriptions.")
+VIRTUAL_PROMPT = ("Name {n} classes of objects that could be confused with these classes in appearance but are none of "
+                  "them: [{classes}]. Answer with one class name per line, without descriptions.")
 
 def parse_names(text:str, max_words:int=4) -> list:
     "Class names from a list-like reply: one per line (or comma-separated), cleaned, unique, in order."
@@ -156,13 +178,16 @@ def parse_names(text:str, max_words:int=4) -> list:
         s = re.split(r'\s+[-–—:]\s+|:\s|\s\(', s)[0]
         s = re.sub(r'[*_`"]+', ' ', s).strip(' .').lower()
         s = re.sub(r'\s+', ' ', s)
-        if s and len(s.split()) <= max_words and not re.search(r'\b(?:here are|classes|sure|no)\b|scripted', s) and s not in out: out.append(s)
+        if s and len(s.split()) <= max_words and not re.search(r'\b(?:here are|classes|sure|no)\b|scripted',
+                                                               s) and s not in out:
+            out.append(s)
     return out
 
 def virtual_classes(llm, # a chat backend (`zsc_nb.prompting.create_llm`, `ScriptedChat`)
                     known_names:list, n:int=20) -> tuple:
     "`(names, transcript)`: the LLM's virtual unknown classes for `known_names`."
-    msgs = [{'role': 'user', 'content': VIRTUAL_PROMPT.format(n=n, classes=', '.join(c.replace('_', ' ') for c in known_names))}]
+    msgs = [{'role': 'user',
+             'content': VIRTUAL_PROMPT.format(n=n, classes=', '.join(c.replace('_', ' ') for c in known_names))}]
     reply = llm.chat(msgs)
     return parse_names(reply), msgs + [{'role': 'assistant', 'content': reply}]
 
@@ -170,39 +195,51 @@ def virtual_classes(llm, # a chat backend (`zsc_nb.prompting.create_llm`, `Scrip
 def _h(name:str) -> int: return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 def draw_virtual(name:str, rng:np.random.Generator, size:int=64) -> np.ndarray:
-    "A procedural stand-in image for a virtual class `name` (smoke only): a filled polygon, sides and hue from the name."
+    """A procedural stand-in image for a virtual class `name` (smoke only): a filled polygon, sides and hue from the
+    name."""
     from PIL import Image, ImageDraw
     import colorsys
-    h = _h(name); sides = 5 + h % 6; hue = (h >> 8) % 1000 / 1000
-    img = Image.new('RGB', (size, size), tuple(int(v) for v in rng.uniform(60, 200, 3))); d = ImageDraw.Draw(img)
-    r = size * rng.uniform(0.22, 0.38); cx, cy = size / 2 + rng.uniform(-4, 4, 2); rot = rng.uniform(0, 2 * np.pi)
-    pts = [(cx + r * np.cos(rot + 2 * np.pi * i / sides), cy + r * np.sin(rot + 2 * np.pi * i / sides)) for i in range(sides)]
+    h = _h(name)
+    sides = 5 + h % 6
+    hue = (h >> 8) % 1000 / 1000
+    img = Image.new('RGB', (size, size), tuple(int(v) for v in rng.uniform(60, 200, 3)))
+    d = ImageDraw.Draw(img)
+    r = size * rng.uniform(0.22, 0.38)
+    cx, cy = size / 2 + rng.uniform(-4, 4, 2)
+    rot = rng.uniform(0, 2 * np.pi)
+    pts = [(cx + r * np.cos(rot + 2 * np.pi * i / sides), cy + r * np.sin(rot + 2 * np.pi * i / sides))
+           for i in range(sides)]
     d.polygon(pts, fill=tuple(int(255 * v) for v in colorsys.hsv_to_rgb(hue, 0.8, 0.9)))
     return np.asarray(img)
 
 def virtual_references(names:list, generator:str='procedural', k:int=2, root=None, seed:int=0, yes:bool=False):
-    "A `RefSet` of `k` references per virtual class: drawn in memory ('procedural', smoke) or generated and cached on disk."
+    """A `RefSet` of `k` references per virtual class: drawn in memory ('procedural', smoke) or generated and cached
+    on disk."""
     if not names: return None
     if generator == 'procedural':
         rng = np.random.default_rng(seed)
         items = np.stack([draw_virtual(n, rng) for n in names for _ in range(k)])
-        return RefSet(items, np.repeat(np.arange(len(names)), k), np.tile(np.arange(k), len(names)), f"virtual-procedural-{seed}-{k}-" + ','.join(names))
+        return RefSet(items, np.repeat(np.arange(len(names)), k), np.tile(np.arange(k), len(names)),
+                      f"virtual-procedural-{seed}-{k}-" + ','.join(names))
     generator = resolve_backend(generator, 'diffusers')
     prompts = {n: f"generate an image of {n}. As realistic as possible. More fit for life." for n in names}
     rep = generate_references(prompts, 'virtual', generator, k, root=root, yes=yes, seed=seed)
-    if rep.failed: raise RuntimeError(f"{len(rep.failed)} virtual reference image(s) failed, e.g. {rep.failed[:3]}; rerun to retry")
+    if rep.failed: raise RuntimeError(f"{len(rep.failed)} virtual reference image(s) failed, e.g. {rep.failed[:3]}; "
+                                      f"rerun to retry")
     return load_references('virtual', generator, names, root, k)
 
 # %% ../nbs/10_openset.ipynb #569a6f67
 def top_names(img_feats, name_feats, k:int=5) -> tuple:
     "`(indices, cosines)`, N×k, of the `k` names most similar to each image (L2-normalised features)."
     Q, T = l2_normalize(np.asarray(img_feats, np.float32)), l2_normalize(np.asarray(name_feats, np.float32))
-    k = min(k, len(T)); I, C = [], []
+    k = min(k, len(T))
+    I, C = [], []
     for i in range(0, len(Q), 2048):                      # chunks: 10k images × 20k names would be 800 MB at once
         S = Q[i:i + 2048] @ T.T
         idx = np.argpartition(-S, k - 1, axis=1)[:, :k]
         idx = np.take_along_axis(idx, np.argsort(-np.take_along_axis(S, idx, 1), axis=1, kind='stable'), 1)
-        I.append(idx); C.append(np.take_along_axis(S, idx, 1))
+        I.append(idx)
+        C.append(np.take_along_axis(S, idx, 1))
     return (np.concatenate(I), np.concatenate(C)) if I else (np.zeros((0, k), int), np.zeros((0, k), np.float32))
 
 def reject_threshold(unknown_score, is_unknown, tpr_known:float=0.95) -> float:

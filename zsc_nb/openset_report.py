@@ -11,22 +11,28 @@ from .openset import (score_table, unknown_scores, neglabel_grouped, top_names, 
 from .vocab import leakage_check, mine_negatives, norm_name, load_vocabulary, sample_names, encode_names
 
 OPENSET_DATASETS = ['cifar10', 'cifarplus10', 'cifarplus50', 'tinyimagenet']
-ZOC_SPLITS = {'cifar10': [['airplane', 'automobile', 'truck', 'horse', 'cat', 'bird'], ['airplane', 'automobile', 'truck', 'horse', 'cat', 'bird'],
-                          ['airplane', 'bird', 'deer', 'cat', 'horse', 'dog'], ['dog', 'automobile', 'truck', 'ship', 'horse', 'airplane'],
-                          ['dog', 'horse', 'automobile', 'ship', 'deer', 'frog'], ['ship', 'automobile', 'dog', 'cat', 'deer', 'frog']]}
+ZOC_SPLITS = {'cifar10': [['airplane', 'automobile', 'truck', 'horse', 'cat', 'bird'],
+                          ['airplane', 'automobile', 'truck', 'horse', 'cat', 'bird'],
+                          ['airplane', 'bird', 'deer', 'cat', 'horse', 'dog'],
+                          ['dog', 'automobile', 'truck', 'ship', 'horse', 'airplane'],
+                          ['dog', 'horse', 'automobile', 'ship', 'deer', 'frog'],
+                          ['ship', 'automobile', 'dog', 'cat', 'deer', 'frog']]}
 # AUROC %, quoted from their sources (not ours): CIFAR10 | CIFAR+10 | CIFAR+50 | TinyImageNet
-PUBLISHED = {
-    'ZOC (Esmaeilpour et al., AAAI 2022; CLIP + trained caption decoder)': ((93.0, 97.8, 97.6, 84.6), 'ZOC paper, Table 1 (quoted; check before citing)'),
-    'LMC (Qu et al., NeurIPS 2023; training-free, virtual classes)': ((96.6, 98.9, 98.5, 86.7), 'as reported by a secondary source (see the protocol page, nbs/protocol.ipynb); check the paper'),
-    'RPL (trained)': ((82.7, 84.2, None, 68.8), "the paper's comparison table"),
-    'Class-inclusion (trained)': ((94.8, 96.1, None, 78.5), "the paper's comparison table"),
-    'MLS, Vaze et al. ICLR 2022 (trained)': ((None, None, None, 83.0), "the paper's comparison table"),
-    'the paper, unknown names in the label space': ((99.78, 96.03, None, 96.48), "the paper (its 'CIFAR+10' is CIFAR-100 with 10 known)"),
-}
+PUBLISHED = {'ZOC (Esmaeilpour et al., AAAI 2022; CLIP + trained caption '
+             'decoder)': ((93.0, 97.8, 97.6, 84.6), 'ZOC paper, Table 1 (quoted; check before citing)'),
+             'LMC (Qu et al., NeurIPS 2023; training-free, virtual '
+             'classes)': ((96.6, 98.9, 98.5, 86.7),
+                          'as reported by a secondary source (see the protocol page, nbs/protocol.ipynb); check the '
+                          'paper'), 'RPL (trained)': ((82.7, 84.2, None, 68.8), "the paper's comparison table"),
+             'Class-inclusion (trained)': ((94.8, 96.1, None, 78.5), "the paper's comparison table"),
+             'MLS, Vaze et al. ICLR 2022 (trained)': ((None, None, None, 83.0), "the paper's comparison table"),
+             'the paper, unknown names in the label '
+             'space': ((99.78, 96.03, None, 96.48), "the paper (its 'CIFAR+10' is CIFAR-100 with 10 known)"),}
 
 def zoc_known(dataset:str, split:int, classes:list) -> list:
     "Known class indices of ZOC's split `split` (CIFAR-10 only)."
-    if dataset not in ZOC_SPLITS: raise ValueError(f"ZOC splits are included for {sorted(ZOC_SPLITS)} only, not {dataset!r}")
+    if dataset not in ZOC_SPLITS: raise ValueError(f"ZOC splits are included for {sorted(ZOC_SPLITS)} only, not "
+                                                   f"{dataset!r}")
     return [classes.index(c) for c in ZOC_SPLITS[dataset][split]]
 from .paper import DISPLAY
 from .results import load_results, fmt_values
@@ -35,7 +41,7 @@ from .engine import method_sims
 from .methods import reference_scores
 from .metrics import auroc
 from .config import SMOKE_BANNER
-from .generation import IMAGE_EXTS
+from .references import IMAGE_EXTS
 from .errors import ConfigError, DataError
 
 # %% auto #0
@@ -47,9 +53,11 @@ def _cos(a, b):
     return l2_normalize(np.asarray(a, np.float32)) @ l2_normalize(np.asarray(b, np.float32)).T
 
 def _hist(u, unk, bins:int=30) -> dict:
-    lo, hi = float(np.min(u)), float(np.max(u)); hi = hi if hi > lo else lo + 1e-6
+    lo, hi = float(np.min(u)), float(np.max(u))
+    hi = hi if hi > lo else lo + 1e-6
     e = np.linspace(lo, hi, bins + 1)
-    return dict(edges=e.round(6).tolist(), known=np.histogram(u[~unk], e)[0].tolist(), unknown=np.histogram(u[unk], e)[0].tolist())
+    return dict(edges=e.round(6).tolist(), known=np.histogram(u[~unk], e)[0].tolist(),
+                unknown=np.histogram(u[unk], e)[0].tolist())
 
 def openset_split(F, # `engine.Features` of one split
                   names:list, name_feats, # vocabulary names and their "a photo of a <name>" text features
@@ -58,12 +66,17 @@ def openset_split(F, # `engine.Features` of one split
                   scales=(100., 100., 100.), weighting:str='inv_entropy',
                   n_neg:int=10000, eta:float=0.05, groups:int=10, n_names:int=5, hist:bool=False) -> dict:
     "Every open-set score, the leakage lists, naming accuracy and the ablation for one split (JSON-ready)."
-    known = list(F.known); C = len(F.classes); y = np.asarray(F.labels)
-    kn = np.zeros(C, bool); kn[known] = True; unk = ~kn[y]
+    known = list(F.known)
+    C = len(F.classes)
+    y = np.asarray(F.labels)
+    kn = np.zeros(C, bool)
+    kn[known] = True
+    unk = ~kn[y]
     kn_names, un_names = [F.classes[i] for i in known], [F.classes[i] for i in range(C) if not kn[i]]
     sims = method_sims(F, normalize=True)
     # negatives: leakage-free vocabulary, farthest from the known classes
-    wn = F.meta.get('wnids') if len(F.meta.get('wnids') or ()) == C else [None] * C   # the classes' own synsets, where known
+    # the classes' own synsets, where known
+    wn = F.meta.get('wnids') if len(F.meta.get('wnids') or ()) == C else [None] * C
     kw_wn = dict(unknown_wnids=[wn[i] for i in range(C) if not kn[i]], known_wnids=[wn[i] for i in known])
     chk = leakage_check(names, un_names, kn_names, vocab, **kw_wn)
     pos = {}
@@ -82,10 +95,14 @@ def openset_split(F, # `engine.Features` of one split
             if not vi: return None
             b = [_cos(F.img_clip, np.asarray(virtual['text'])[vi]), None, None]
             if virtual.get('ref_clip') is not None:
-                rl = np.asarray(virtual['ref_labels']); m = np.isin(rl, vi); remap = {v: j for j, v in enumerate(vi)}
+                rl = np.asarray(virtual['ref_labels'])
+                m = np.isin(rl, vi)
+                remap = {v: j for j, v in enumerate(vi)}
                 lab = np.array([remap[l] for l in rl[m]])
-                b[1] = reference_scores(F.img_clip, np.asarray(virtual['ref_clip'])[m], lab, len(vi), 'mean', True, True)
-                b[2] = reference_scores(F.img_dino, np.asarray(virtual['ref_dino'])[m], lab, len(vi), 'mean', True, True)
+                b[1] = reference_scores(F.img_clip, np.asarray(virtual['ref_clip'])[m], lab, len(vi), 'mean', True,
+                                        True)
+                b[2] = reference_scores(F.img_dino, np.asarray(virtual['ref_dino'])[m], lab, len(vi), 'mean', True,
+                                        True)
             return b
         extras['virtual'] = vblocks(vchk['kept'])
         if vchk['leaked'] and extras['virtual'] is not None:     # ablation: what the leaked names would have given
@@ -97,42 +114,55 @@ def openset_split(F, # `engine.Features` of one split
     if extras['neg'] is not None:
         Sk, Sn = sims[0][:, known], extras['neg'][0]
         for g in sorted({1, groups}):
-            ab[f'NegLabel M1, {len(neg_idx)} negatives, {g} group(s)'] = _auroc(neglabel_grouped(Sk, Sn, scales[0], g), unk)
+            ab[f'NegLabel M1, {len(neg_idx)} negatives, {g} group(s)'] = _auroc(neglabel_grouped(Sk, Sn, scales[0], g),
+                                                                                unk)
         for frac in (0.1, 0.5):
             k = max(1, int(frac * Sn.shape[1]))
-            ab[f'NegLabel M1, only the {k} farthest negatives'] = _auroc(neglabel_grouped(Sk, Sn[:, :k], scales[0], 1), unk)
+            ab[f'NegLabel M1, only the {k} farthest negatives'] = _auroc(neglabel_grouped(Sk, Sn[:, :k], scales[0], 1),
+                                                                         unk)
         rnd = np.random.default_rng(0).choice(len(nf), len(neg_idx), replace=False)
-        ab[f'NegLabel M1, {len(neg_idx)} random (unmined) names'] = _auroc(neglabel_grouped(Sk, _cos(F.img_clip, nf[rnd]), scales[0], 1), unk)
+        ab[f'NegLabel M1, {len(neg_idx)} random (unmined) '
+           f'names'] = _auroc(neglabel_grouped(Sk, _cos(F.img_clip, nf[rnd]), scales[0], 1), unk)
     if extras['virtual'] is not None:
         for m in ('M1', 'M1+M2+M3'):
             r = unknown_scores(sims, known, extras, 'virtual', m, 'known', scales, weighting)
-            if r is not None: ab[f'virtual, {m}' + (' (text + references)' if m != 'M1' else ' (text only)')] = _auroc(r[0], unk)
+            if r is not None: ab[f'virtual, {m}'
+                                 + (' (text + references)' if m != 'M1' else ' (text only)')] = _auroc(r[0], unk)
         for beta in (0.25, 1.0):
-            got = [block_probs([sims[m][:, known], extras['virtual'][m]], [len(known), extras['virtual'][0].shape[1]], scales[m]) for m in range(3) if extras['virtual'][m] is not None]
+            got = [block_probs([sims[m][:, known], extras['virtual'][m]], [len(known), extras['virtual'][0].shape[1]],
+                               scales[m]) for m in range(3) if extras['virtual'][m] is not None]
             ab[f'virtual (EOE), β = {beta}'] = _auroc(eoe_score(fuse_rows(got, weighting), len(known), beta), unk)
     for w in ('max', 'inv_entropy', 'neg_exp_entropy', (1, 1, 1)):
-        r = unknown_scores(sims, known, extras, 'NegLabel' if extras['neg'] is not None else 'MSP', 'M1+M2+M3', 'known', scales, w)
-        ab[f"{'NegLabel' if extras['neg'] is not None else 'MSP'} fused, weighting {w if isinstance(w, str) else ':'.join(map(str, w))}"] = _auroc(r[0], unk)
+        r = unknown_scores(sims, known, extras, 'NegLabel' if extras['neg'] is not None else 'MSP', 'M1+M2+M3', 'known',
+                           scales, w)
+        ab[f"{'NegLabel' if extras['neg'] is not None else 'MSP'} fused, weighting "
+           f"{w if isinstance(w, str) else ':'.join(map(str, w))}"] = _auroc(r[0], unk)
     # naming the rejected unknowns with the open vocabulary (all names except the known classes' synonyms)
-    main = 'NegLabel + virtual' if extras['neg'] is not None and extras['virtual'] is not None else ('NegLabel' if extras['neg'] is not None else 'MSP')
+    both = extras['neg'] is not None and extras['virtual'] is not None
+    main = 'NegLabel + virtual' if both else ('NegLabel' if extras['neg'] is not None else 'MSP')
     u, _ = unknown_scores(sims, known, extras, main, 'M1+M2+M3', 'known', scales, weighting)
-    thr = reject_threshold(u, unk); rej = (u > thr) & unk
+    thr = reject_threshold(u, unk)
+    rej = (u > thr) & unk
     open_names = [n for n in dict.fromkeys(norm_name(x) for x in names) if n not in {a for a, _ in chk['known']}]
     op = [pos[n] for n in open_names]
     idx, cos = top_names(F.img_clip[unk], np.asarray(name_feats)[op], n_names)
-    tops = [[open_names[i] for i in r] for r in idx]; truth = [F.classes[c] for c in y[unk]]
+    tops = [[open_names[i] for i in r] for r in idx]
+    truth = [F.classes[c] for c in y[unk]]
     r_in = rej[unk]
     naming = dict(score=main, threshold=thr, rejected=int(r_in.sum()), unknowns=int(unk.sum()),
-                  rejected_acc=naming_accuracy([t for t, r in zip(tops, r_in) if r], [t for t, r in zip(truth, r_in) if r], vocab),
+                  rejected_acc=naming_accuracy([t for t, r in zip(tops, r_in) if r],
+                                               [t for t, r in zip(truth, r_in) if r], vocab),
                   all_acc=naming_accuracy(tops, truth, vocab),
-                  examples=[dict(true=truth[i], names=tops[i][:3], cos=[round(float(c), 3) for c in cos[i][:3]]) for i in np.flatnonzero(r_in)[:5]])
+                  examples=[dict(true=truth[i], names=tops[i][:3], cos=[round(float(c), 3) for c in cos[i][:3]])
+                            for i in np.flatnonzero(r_in)[:5]])
     out = dict(results=res, ablation=ab, naming=naming, n_neg=len(neg_idx), negatives_sample=neg_names[:20],
                vocabulary=len(names), leakage=dict(negatives=chk['leaked'], negatives_known=chk['known'][:50],
-                                                   virtual=vchk['leaked'] if vchk else [], virtual_known=vchk['known'] if vchk else []),
-               virtual=vchk['kept'] if vchk else [])
+                                                   virtual=vchk['leaked'] if vchk else [], virtual_known=vchk['known']
+                                                   if vchk else []), virtual=vchk['kept'] if vchk else [])
     if hist:
         out['hist'] = {s: _hist(unknown_scores(sims, known, extras, s, 'M1+M2+M3', 'known', scales, weighting)[0], unk)
-                       for s in ('MSP', 'NegLabel', 'virtual') if unknown_scores(sims, known, extras, s, 'M1+M2+M3', 'known', scales, weighting) is not None}
+                       for s in ('MSP', 'NegLabel', 'virtual')
+                       if unknown_scores(sims, known, extras, s, 'M1+M2+M3', 'known', scales, weighting) is not None}
     return out
 
 def _auroc(u, unk):
@@ -147,13 +177,15 @@ def _mean(vals) -> str:
     return fmt_values([v for v in vals if v is not None]) if any(v is not None for v in vals) else '—'
 
 def _split_metric(r:dict, setting:str, score:str, method:str, metric:str) -> list:
-    return [((s['results'].get(setting, {}).get(score) or {}).get(method) or {}).get(metric) for s in r['splits'].values()]
+    return [((s['results'].get(setting, {}).get(score) or {}).get(method) or {}).get(metric)
+            for s in r['splits'].values()]
 
 def openset_tables(out, preset:str) -> dict:
     "`{name: (title, header, rows)}`: the open-set table, ours beside the published numbers, the ablation and naming."
     R = openset_results(out, preset)
     if not R: return {}
-    smoke = any(r['config'].get('smoke') for r in R.values()); pre = f"{SMOKE_BANNER}. " if smoke else ''
+    smoke = any(r['config'].get('smoke') for r in R.values())
+    pre = f"{SMOKE_BANNER}. " if smoke else ''
     nm = lambda d: DISPLAY.get(d, d) + (' (SMOKE)' if smoke else '')
     T, rows = {}, []
     for d, r in R.items():
@@ -161,31 +193,40 @@ def openset_tables(out, preset:str) -> dict:
             for m in METHODS:
                 cells = [_mean(_split_metric(r, st, sc, m, k)) for st in SETTINGS for k in ('auroc', 'fpr95', 'oscr')]
                 if any(c != '—' for c in cells): rows.append([nm(d), sc, m] + cells)
-    T['openset'] = (pre + "Open-set recognition (%), mean ± std over the splits: 'known' = standard (no unknown names), 'named' = the paper's "
-                    "protocol (real unknown names in the label space); FPR@95 with unknown positive",
-                    ['data set', 'score', 'method', 'AUROC known', 'FPR@95 known', 'OSCR known', 'AUROC named', 'FPR@95 named', 'OSCR named'], rows)
+    T['openset'] = (pre + "Open-set recognition (%), mean ± std over the splits: 'known' = standard (no unknown "
+                    "names), 'named' = the paper's protocol (real unknown names in the label space); FPR@95 with "
+                    "unknown positive", ['data set', 'score', 'method', 'AUROC known', 'FPR@95 known', 'OSCR known',
+                                         'AUROC named', 'FPR@95 named', 'OSCR named'], rows)
     cols = OPENSET_DATASETS
-    rows = [[k, *('—' if v is None else f"{v:.1f}" for v in vals), f"quoted: {src}"] for k, (vals, src) in PUBLISHED.items()]
+    rows = [[k, *('—' if v is None else f"{v:.1f}" for v in vals), f"quoted: {src}"]
+            for k, (vals, src) in PUBLISHED.items()]
     for sc in ('MSP', 'NegLabel', 'virtual', 'NegLabel + virtual'):
-        rows.append([f"zsc_nb {sc}, M1+M2+M3, no unknown names ({preset})"] + [_mean(_split_metric(R[c], 'known', sc, 'M1+M2+M3', 'auroc')) if c in R else '—' for c in cols] + ['ours'])
+        rows.append([f"zsc_nb {sc}, M1+M2+M3, no unknown names ({preset})"]
+                    + [_mean(_split_metric(R[c], 'known', sc, 'M1+M2+M3', 'auroc')) if c in R else '—' for c in cols]
+                    + ['ours'])
     extra = [d for d in R if d not in cols]
-    if extra: rows.append([f"(also ran: {', '.join(nm(d) for d in extra)}; see the open-set table)"] + [''] * (len(cols) + 1))
-    T['openset_published'] = (pre + 'Open-set AUROC (%): ours beside the published numbers (quoted from their sources, their protocols; not ours)',
-                              ['method', 'CIFAR10', 'CIFAR+10', 'CIFAR+50', 'TinyImageNet', 'source'], rows)
+    if extra: rows.append([f"(also ran: {', '.join(nm(d) for d in extra)}; see the open-set table)"]
+                          + [''] * (len(cols) + 1))
+    T['openset_published'] = (pre + 'Open-set AUROC (%): ours beside the published numbers (quoted from their sources, '
+                              'their protocols; not ours)', ['method', 'CIFAR10', 'CIFAR+10', 'CIFAR+50',
+                                                             'TinyImageNet', 'source'], rows)
     rows = []
     for d, r in R.items():
         keys = list(dict.fromkeys(k for s in r['splits'].values() for k in s['ablation']))
         rows += [[nm(d), k, _mean([s['ablation'].get(k) for s in r['splits'].values()])] for k in keys]
-    T['openset_ablation'] = (pre + "Open-set ablation: AUROC (%) of each score's ingredients, standard setting (no unknown names), mean over splits",
-                             ['data set', 'variant', 'AUROC'], rows)
+    T['openset_ablation'] = (pre + "Open-set ablation: AUROC (%) of each score's ingredients, standard setting (no "
+                             "unknown names), mean over splits", ['data set', 'variant', 'AUROC'], rows)
     rows = []
     for d, r in R.items():
         ns = [s['naming'] for s in r['splits'].values()]
         rows.append([nm(d), ns[0]['score'], f"{sum(n['rejected'] for n in ns)} / {sum(n['unknowns'] for n in ns)}",
                      _mean([n['rejected_acc']['top1'] for n in ns]), _mean([n['rejected_acc']['top5'] for n in ns]),
                      _mean([n['all_acc']['top1'] for n in ns]), _mean([n['all_acc']['top5'] for n in ns])])
-    T['openset_naming'] = (pre + 'Naming the unknowns (%): top-1/top-5 of open-vocabulary names (M1) that are the true class or a WordNet synonym',
-                           ['data set', 'rejection score (fused)', 'rejected / unknown images', 'top-1 rejected', 'top-5 rejected', 'top-1 all unknowns', 'top-5 all unknowns'], rows)
+    T['openset_naming'] = (pre
+                           + 'Naming the unknowns (%): top-1/top-5 of open-vocabulary names (M1) that are the true '
+                           'class or a WordNet synonym',
+                           ['data set', 'rejection score (fused)', 'rejected / unknown images', 'top-1 rejected',
+                            'top-5 rejected', 'top-1 all unknowns', 'top-5 all unknowns'], rows)
     return T
 
 def score_figure(hist:dict, # {score: {'edges', 'known', 'unknown'}} from `openset_split(..., hist=True)`
@@ -194,38 +235,51 @@ def score_figure(hist:dict, # {score: {'edges', 'known', 'unknown'}} from `opens
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, len(hist), figsize=(3.4 * len(hist), 2.6), squeeze=False)
     for ax, (s, h) in zip(axs[0], hist.items()):
-        e = np.asarray(h['edges']); w = np.diff(e)
+        e = np.asarray(h['edges'])
+        w = np.diff(e)
         for k, col in (('known', '#1f77b4'), ('unknown', '#d62728')):
-            c = np.asarray(h[k], float); ax.bar(e[:-1], c / max(c.sum(), 1), w, align='edge', alpha=.55, color=col, label=f"{k} classes")
-        ax.set_title(s, fontsize=9); ax.set_xlabel('unknown score (fused)'); ax.set_ylabel('share of images')
-    axs[0][0].legend(fontsize=7); fig.suptitle(title, fontsize=10); fig.tight_layout()
+            c = np.asarray(h[k], float)
+            ax.bar(e[:-1], c / max(c.sum(), 1), w, align='edge', alpha=.55, color=col, label=f"{k} classes")
+        ax.set_title(s, fontsize=9)
+        ax.set_xlabel('unknown score (fused)')
+        ax.set_ylabel('share of images')
+    axs[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return fig
 
 def openset_report_lines(out, preset:str) -> list:
     "The REPORT.md section: the open-set tables, the leakage lists and naming examples."
     R = openset_results(out, preset)
     if not R: return []
-    L = ['## Open-set recognition without the unknown names', '',
-         "Scores: MSP (1 − max known probability), NegLabel (mass on negative labels mined from timm's ImageNet-21k/WordNet "
-         "vocabulary, M1 only; M2/M3 give the negatives probability 0 in the fusion), virtual (mass on the LLM's virtual unknown "
-         "classes, with references so M2/M3 see them), EOE (penalty score on the virtual classes), all fused with the paper's "
-         "confidence weighting (weights normalised per image). ARPL's CIFAR-10 splits 0 and 1 are the same class set.", '',
-         '| data set | CLIP | DINO | splits | vocabulary names | negatives | virtual classes from | seconds |', '|---|---|---|---|---|---|---|---|']
+    L = ['## Open-set recognition without the unknown names', '', "Scores: MSP (1 − max known probability), NegLabel "
+         "(mass on negative labels mined from timm's ImageNet-21k/WordNet vocabulary, M1 only; M2/M3 give the "
+         "negatives probability 0 in the fusion), virtual (mass on the LLM's virtual unknown classes, with references "
+         "so M2/M3 see them), EOE (penalty score on the virtual classes), all fused with the paper's confidence "
+         "weighting (weights normalised per image). ARPL's CIFAR-10 splits 0 and 1 are the same class set.", '', '| '
+         'data set | CLIP | DINO | splits | vocabulary names | negatives | virtual classes from | seconds |',
+         '|---|---|---|---|---|---|---|---|']
     for d, r in R.items():
-        m = r['meta']; llm = m.get('llm'); llm = llm if isinstance(llm, str) or llm is None else f"{llm.get('backend')} {llm.get('model')}"
-        L.append(f"| {DISPLAY.get(d, d)} | {m.get('clip')} | {m.get('dino')} | {r.get('split_source')} {', '.join(r['splits'])} | {m.get('vocabulary')} | "
-                 f"{m.get('n_neg')} | {llm or 'none'} | {m.get('seconds')} |")
+        m = r['meta']
+        llm = m.get('llm')
+        llm = llm if isinstance(llm, str) or llm is None else f"{llm.get('backend')} {llm.get('model')}"
+        L.append(f"| {DISPLAY.get(d, d)} | {m.get('clip')} | {m.get('dino')} | {r.get('split_source')} "
+                 f"{', '.join(r['splits'])} | {m.get('vocabulary')} | {m.get('n_neg')} | {llm or 'none'} | "
+                 f"{m.get('seconds')} |")
     L.append('')
     for name in ('openset', 'openset_published', 'openset_ablation', 'openset_naming'):
         p = Path(out)/'tables'/f'{name}.md'
         if p.exists(): L += [p.read_text(), '']
-    L += ['**Leakage check**: virtual or negative names equal to, or WordNet synonyms of, a real unknown class were dropped:', '']
+    L += ['**Leakage check**: virtual or negative names equal to, or WordNet synonyms of, a real unknown class were '
+          'dropped:', '']
     for d, r in R.items():
         for s, x in r['splits'].items():
             lv, ln = x['leakage']['virtual'], x['leakage']['negatives']
             L.append(f"- {DISPLAY.get(d, d)} split {s}: virtual {', '.join(f'{a} (= {b})' for a, b in lv) or 'none'}; "
-                     f"vocabulary {', '.join(f'{a} (= {b})' for a, b in ln[:30]) or 'none'}{' …' if len(ln) > 30 else ''}")
-    L += ['', '**Naming examples** (rejected unknowns of split 0: true class → the three nearest vocabulary names):', '']
+                     f"vocabulary "
+                     f"{', '.join(f'{a} (= {b})' for a, b in ln[:30]) or 'none'}{' …' if len(ln) > 30 else ''}")
+    L += ['', '**Naming examples** (rejected unknowns of split 0: true class → the three nearest vocabulary names):',
+          '']
     for d, r in R.items():
         ex = next(iter(r['splits'].values()))['naming']['examples']
         L += [f"- {DISPLAY.get(d, d)}: " + '; '.join(f"{e['true']} → {', '.join(e['names'])}" for e in ex)]
@@ -241,25 +295,32 @@ def classify_folder(folder, # a folder of images (png, jpg, jpeg, webp, bmp), se
                     top:int=3, # names offered for an unknown image
                     vocab_max:int|None=None, n_neg:int=10000, scale:float=100., device:str='auto', cache=None,
                     template:str='a photo of a {}',
-                    files:list|None=None # the pictures, already listed and checked (`preflight.classify_inputs`); None: every image under `folder`
+                    files:list|None=None # the pictures, checked (`preflight.classify_inputs`); None: all in `folder`
                    ) -> list:
     "Per image: `{'file', 'known', 'class', 'p', 'unknown_score', 'names', 'cos'}`."
     classes = [c for c in dict.fromkeys(str(c).strip() for c in classes) if c]
     if not classes: raise ConfigError("no classes given", "pass at least one class name, e.g. --classes cat dog")
-    if not 0 < threshold < 1: raise ConfigError(f"threshold {threshold} is outside (0, 1)", "pick a threshold such as 0.5")
-    if files is None: files = sorted(p for p in Path(folder).rglob('*') if p.suffix.lower() in IMAGE_EXTS) if Path(folder).is_dir() else []
-    if not files: raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}", "point to a folder that holds images")
-    enc = create_encoder(clip, device); V = load_vocabulary()
+    if not 0 < threshold < 1: raise ConfigError(f"threshold {threshold} is outside (0, 1)",
+                                                "pick a threshold such as 0.5")
+    if files is None: files = sorted(p for p in Path(folder).rglob('*')
+                                     if p.suffix.lower() in IMAGE_EXTS) if Path(folder).is_dir() else []
+    if not files: raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}",
+                                  "point to a folder that holds images")
+    enc = create_encoder(clip, device)
+    V = load_vocabulary()
     chk = leakage_check(sample_names(V, vocab_max), [], classes, V)
-    names = chk['kept']; nf = encode_names(enc, names, template, cache)
+    names = chk['kept']
+    nf = encode_names(enc, names, template, cache)
     K = encode_names(enc, classes, template, cache)
     img = enc.encode_images([str(f) for f in files], progress=False)
     neg = mine_negatives(nf, K, min(n_neg, len(names)), 0.05)
     p = block_probs([_cos(img, K), _cos(img, nf[neg])], [len(classes), len(neg)], scale)
-    u = p[:, len(classes):].sum(1); pk = p[:, :len(classes)] / p[:, :len(classes)].sum(1, keepdims=True)
+    u = p[:, len(classes):].sum(1)
+    pk = p[:, :len(classes)] / p[:, :len(classes)].sum(1, keepdims=True)
     idx, cos = top_names(img, nf, top)
-    return [dict(file=str(f), known=bool(u[i] <= threshold), **{'class': classes[int(pk[i].argmax())]}, p=float(pk[i].max()), unknown_score=float(u[i]),
-                 names=[names[j] for j in idx[i]], cos=[float(c) for c in cos[i]]) for i, f in enumerate(files)]
+    return [dict(file=str(f), known=bool(u[i] <= threshold), **{'class': classes[int(pk[i].argmax())]},
+                 p=float(pk[i].max()), unknown_score=float(u[i]), names=[names[j] for j in idx[i]],
+                 cos=[float(c) for c in cos[i]]) for i, f in enumerate(files)]
 
 def format_classification(r:dict) -> str:
     "One line per image: its known class, or 'unknown — probably: x, y, z' with scores."

@@ -12,33 +12,40 @@ __all__ = ['PAPER_DATASETS', 'DISPLAY', 'FIG4_PAIRS', 'PAPER', 'WEIGHTING_NAMES'
 PAPER_DATASETS = ['cifar10', 'cifar100', 'tinyimagenet']
 DISPLAY = {'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100', 'tinyimagenet': 'TinyImageNet', 'cifarplus10': 'CIFAR+10',
            'cifarplus50': 'CIFAR+50', 'shapes': 'shapes'}
-FIG4_PAIRS = {'cifar10': [['cat', 'dog'], ['automobile', 'truck']], 'shapes': [['circle', 'ring'], ['square', 'diamond']]}
+FIG4_PAIRS = {'cifar10': [['cat', 'dog'], ['automobile', 'truck']],
+              'shapes': [['circle', 'ring'], ['square', 'diamond']]}
 
 # %% ../nbs/09a_paper.ipynb #48f9bc68
+def _by_dataset(*values) -> dict:
+    "One published row: its values for CIFAR-10, CIFAR-100 and TinyImageNet, in that order."
+    return dict(zip(('cifar10', 'cifar100', 'tinyimagenet'), values))
+
 PAPER = {
-    'table1': {'M1': {'cifar10': (79.99, 93.22, 97.41), 'cifar100': (47.69, 66.14, 72.35), 'tinyimagenet': (41.20, 61.16, 69.24)},
-               'M2': {'cifar10': (65.90, 86.20, 86.20), 'cifar100': (30.43, 48.55, 56.67), 'tinyimagenet': (31.56, 48.17, 55.57)},
-               'M3': {'cifar10': (79.36, 90.48, 94.51), 'cifar100': (66.75, 81.77, 86.48), 'tinyimagenet': (72.32, 72.32, 86.79)},
-               'M1+M2+M3': {'cifar10': (91.96, 98.14, 99.30), 'cifar100': (72.17, 86.55, 90.36), 'tinyimagenet': (73.52, 84.95, 88.55)}},
-    'table2': {'M1': {'cifar10': 97.26, 'cifar100': 91.41, 'tinyimagenet': 85.95}, 'M2': {'cifar10': 98.12, 'cifar100': 85.73, 'tinyimagenet': 82.68},
-               'M3': {'cifar10': 97.97, 'cifar100': 94.28, 'tinyimagenet': 96.07}, 'M1+M2+M3': {'cifar10': 99.78, 'cifar100': 96.03, 'tinyimagenet': 96.48}},
-    'table3': {'M1+M2': {'cifar10': (83.83, 94.85, 98.22), 'cifar100': (48.00, 66.41, 73.27), 'tinyimagenet': (43.52, 63.97, 71.79)},
-               'M1+M3': {'cifar10': (92.51, 98.16, 99.35), 'cifar100': (71.93, 86.59, 90.50), 'tinyimagenet': (73.29, 84.73, 88.41)},
-               'M2+M3': {'cifar10': (79.99, 93.22, 97.41), 'cifar100': (64.19, 79.29, 84.63), 'tinyimagenet': (72.74, 84.33, 87.30)},
-               'M1+M2+M3': {'cifar10': (92.96, 98.32, 99.33), 'cifar100': (72.17, 86.55, 90.36), 'tinyimagenet': (73.52, 84.95, 88.55)}},
-    'table4': {'M1+M2': {'cifar10': 97.94, 'cifar100': 92.99, 'tinyimagenet': 87.03}, 'M1+M3': {'cifar10': 99.75, 'cifar100': 95.87, 'tinyimagenet': 96.54},
-               'M2+M3': {'cifar10': 97.26, 'cifar100': 94.70, 'tinyimagenet': 96.09}, 'M1+M2+M3': {'cifar10': 99.78, 'cifar100': 96.03, 'tinyimagenet': 96.48}},
+    'table1': {'M1': _by_dataset((79.99, 93.22, 97.41), (47.69, 66.14, 72.35), (41.20, 61.16, 69.24)),
+               'M2': _by_dataset((65.90, 86.20, 86.20), (30.43, 48.55, 56.67), (31.56, 48.17, 55.57)),
+               'M3': _by_dataset((79.36, 90.48, 94.51), (66.75, 81.77, 86.48), (72.32, 72.32, 86.79)),
+               'M1+M2+M3': _by_dataset((91.96, 98.14, 99.30), (72.17, 86.55, 90.36), (73.52, 84.95, 88.55))},
+    'table2': {'M1': _by_dataset(97.26, 91.41, 85.95), 'M2': _by_dataset(98.12, 85.73, 82.68),
+               'M3': _by_dataset(97.97, 94.28, 96.07), 'M1+M2+M3': _by_dataset(99.78, 96.03, 96.48)},
+    'table3': {'M1+M2': _by_dataset((83.83, 94.85, 98.22), (48.00, 66.41, 73.27), (43.52, 63.97, 71.79)),
+               'M1+M3': _by_dataset((92.51, 98.16, 99.35), (71.93, 86.59, 90.50), (73.29, 84.73, 88.41)),
+               'M2+M3': _by_dataset((79.99, 93.22, 97.41), (64.19, 79.29, 84.63), (72.74, 84.33, 87.30)),
+               'M1+M2+M3': _by_dataset((92.96, 98.32, 99.33), (72.17, 86.55, 90.36), (73.52, 84.95, 88.55))},
+    'table4': {'M1+M2': _by_dataset(97.94, 92.99, 87.03), 'M1+M3': _by_dataset(99.75, 95.87, 96.54),
+               'M2+M3': _by_dataset(97.26, 94.70, 96.09), 'M1+M2+M3': _by_dataset(99.78, 96.03, 96.48)},
     'table5': {'1:1:1': (92.36, 98.22, 99.31), '3:3:4': (92.29, 98.21, 99.26), 'max': (92.75, 98.26, 99.34),
                'inv_entropy': (92.96, 98.32, 99.33), 'neg_exp_entropy': (92.90, 98.31, 99.36)},
     'table6': {'1:1:1': 99.55, '3:3:4': 99.60, 'max': 99.68, 'inv_entropy': 99.78, 'neg_exp_entropy': 99.73},
-    'table7': {'one': {'cifar10': (88.71, 99.05), 'cifar100': (67.78, 96.025), 'tinyimagenet': (67.77, 96.00)},
-               'multiple': {'cifar10': (92.96, 99.78), 'cifar100': (72.17, 96.026), 'tinyimagenet': (73.52, 96.48)}},
-    # AUROC, CIFAR10 | CIFAR+10 | TinyImageNet; published figures under their own protocols (trained on the known classes)
-    'comparison': {'RPL': (82.7, 84.2, 68.8), 'OpenHybrid': (None, None, None), 'PMAL': (None, None, None), 'ZOC': (None, None, None),
-                   'MLS (Vaze et al.)': (None, None, 83.0), 'Class-inclusion': (94.8, 96.1, 78.5), 'CSSR': (None, None, None),
-                   'RCSSR': (None, None, None), 'the paper (ours)': (99.78, 96.03, 96.48)},
+    'table7': {'one': _by_dataset((88.71, 99.05), (67.78, 96.025), (67.77, 96.00)),
+               'multiple': _by_dataset((92.96, 99.78), (72.17, 96.026), (73.52, 96.48))},
+    # AUROC on CIFAR10 | CIFAR+10 | TinyImageNet, published under their own protocols (trained on the known classes)
+    'comparison': {'RPL': (82.7, 84.2, 68.8), 'OpenHybrid': (None, None, None), 'PMAL': (None, None, None),
+                   'ZOC': (None, None, None), 'MLS (Vaze et al.)': (None, None, 83.0),
+                   'Class-inclusion': (94.8, 96.1, 78.5), 'CSSR': (None, None, None), 'RCSSR': (None, None, None),
+                   'the paper (ours)': (99.78, 96.03, 96.48)},
 }
-WEIGHTING_NAMES = {'1:1:1': '1:1:1', '3:3:4': '3:3:4', 'max': 'maximum', 'inv_entropy': 'inverse entropy', 'neg_exp_entropy': 'neg. exp. entropy'}
+WEIGHTING_NAMES = {'1:1:1': '1:1:1', '3:3:4': '3:3:4', 'max': 'maximum', 'inv_entropy': 'inverse entropy',
+                   'neg_exp_entropy': 'neg. exp. entropy'}
 INCONSISTENCIES = [
     "Table 1 gives the fused CIFAR-10 result as 91.96/98.14/99.30, but Tables 3, 5 and 7 give 92.96/98.32/99.33.",
     "Table 1: M2's CIFAR-10 top-3 equals its top-5 (86.20); M3's TinyImageNet top-1 equals its top-3 (72.32).",
@@ -50,16 +57,18 @@ INCONSISTENCIES = [
 ]
 
 # %% ../nbs/09a_paper.ipynb #96629f65
-AUTHORS_DIFFERENCES = [
-    "On CUDA the authors' CLIP runs in fp16 end to end, softmax and entropy included (`clip.load`); the `authors` preset encodes "
-    "in fp16 too (`clip_precision='auto'`) but computes the softmax, confidences and fusion from the cached features in float32/64. "
-    "On CPU both are fp32 and the pipelines agree to the parity suite's bounds.",
-    "The authors' loops list the reference folder with `os.listdir` (file-system order) and sum 0.5 × each reference of a class; "
-    "the mean over a class's K references is the same number up to float rounding.",
-    "Their DINOv2 is the `torch.hub` model of January 2024; ours is timm's port of the same weights with the hub's run-time "
-    "position-embedding interpolation computed once at load time (identical for 224 px inputs; see the parity chapter).",
-    "Image files the encoders read (references, folder and CSV data sets) are decoded the authors' way in this preset (their plain "
-    "`Image.open(...).convert('RGB')`: no EXIF rotation, no compositing of transparency, no rescaling of 16-bit or float images); the "
-    "other presets decode them as a viewer shows them (`zsc_nb.images.load_image`, which also reads TinyImageNet in every preset). "
-    "On the paper's data (CIFAR arrays, TinyImageNet's 8-bit JPEGs, opaque PNG references) both give the same pixels.",
-]
+AUTHORS_DIFFERENCES = ["On CUDA the authors' CLIP runs in fp16 end to end, softmax and entropy included (`clip.load`); "
+                       "the `authors` preset encodes in fp16 too (`clip_precision='auto'`) but computes the softmax, "
+                       "confidences and fusion from the cached features in float32/64. On CPU both are fp32 and the "
+                       "pipelines agree to the parity suite's bounds.", "The authors' loops list the reference folder "
+                       "with `os.listdir` (file-system order) and sum 0.5 × each reference of a class; the mean over a "
+                       "class's K references is the same number up to float rounding.", "Their DINOv2 is the "
+                       "`torch.hub` model of January 2024; ours is timm's port of the same weights with the hub's "
+                       "run-time position-embedding interpolation computed once at load time (identical for 224 px "
+                       "inputs; see the parity chapter).", "Image files the encoders read (references, folder and CSV "
+                       "data sets) are decoded the authors' way in this preset (their plain "
+                       "`Image.open(...).convert('RGB')`: no EXIF rotation, no compositing of transparency, no "
+                       "rescaling of 16-bit or float images); the other presets decode them as a viewer shows them "
+                       "(`zsc_nb.images.load_image`, which also reads TinyImageNet in every preset). On the paper's "
+                       "data (CIFAR arrays, TinyImageNet's 8-bit JPEGs, opaque PNG references) both give the same "
+                       "pixels.",]

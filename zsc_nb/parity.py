@@ -19,7 +19,7 @@ AUTHORS_ENV, DINOV2_ENV = 'ZSC_NB_AUTHORS_CODE', 'ZSC_NB_DINOV2_CODE'
 _MARKERS = {'authors': ('clip', 'model.py'), 'dinov2': ('hub', 'backbones.py')}
 
 def reference_code(which:str, # 'authors' (their `clip/` package) or 'dinov2' (the hub code)
-                   path=None # a folder; default: env `ZSC_NB_AUTHORS_CODE` / `ZSC_NB_DINOV2_CODE`, else `../shared/<which>`
+                   path=None # a folder; default: `ZSC_NB_AUTHORS_CODE` / `ZSC_NB_DINOV2_CODE`, else `../shared/<which>`
                   ) -> tuple:
     "`(folder, '')` if the reference code is there, else `(None, why it is not)`."
     env = AUTHORS_ENV if which == 'authors' else DINOV2_ENV
@@ -38,26 +38,35 @@ def load_authors_clip(path): # the folder holding their `clip/` package
     if 'authors_clip' in sys.modules: return sys.modules['authors_clip']
     if 'pkg_resources' not in sys.modules:
         import packaging.version
-        shim = types.ModuleType('pkg_resources'); shim.packaging = packaging; sys.modules['pkg_resources'] = shim
+        shim = types.ModuleType('pkg_resources')
+        shim.packaging = packaging
+        sys.modules['pkg_resources'] = shim
     d = Path(path)/'clip'
     spec = importlib.util.spec_from_file_location('authors_clip', d/'__init__.py', submodule_search_locations=[str(d)])
-    m = importlib.util.module_from_spec(spec); sys.modules['authors_clip'] = m; spec.loader.exec_module(m)
+    m = importlib.util.module_from_spec(spec)
+    sys.modules['authors_clip'] = m
+    spec.loader.exec_module(m)
     return m
 
 def authors_clip_vitb32(mod, seed:int=0) -> torch.nn.Module:
     "Their `CLIP` with ViT-B/32's hyper-parameters and seeded random weights, fp32, eval mode."
     torch.manual_seed(seed)
-    return sys.modules['authors_clip.model'].CLIP(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768,
-        vision_patch_size=32, context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8, transformer_layers=12).eval()
+    return sys.modules['authors_clip.model'].CLIP(embed_dim=512, image_resolution=224, vision_layers=12,
+                                                  vision_width=768, vision_patch_size=32, context_length=77,
+                                                  vocab_size=49408, transformer_width=512, transformer_heads=8,
+                                                  transformer_layers=12).eval()
 
 def hub_dinov2_vitb14(path, seed:int=0) -> torch.nn.Module: # `path`: the folder holding DINOv2's `hub/`
     "The hub's `dinov2_vitb14(pretrained=False)` with seeded random weights, eval mode."
     import warnings
-    path = Path(path).resolve(); parent = str(path.parent)
-    if path.name != 'dinov2': raise ValueError(f"the DINOv2 code folder must be named 'dinov2' (it is imported as a package), got {path}")
+    path = Path(path).resolve()
+    parent = str(path.parent)
+    if path.name != 'dinov2': raise ValueError(f"the DINOv2 code folder must be named 'dinov2' (it is imported as a "
+                                               f"package), got {path}")
     if parent not in sys.path: sys.path.insert(0, parent)
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')     # "xFormers is not available": the plain attention path, as on the authors' machines without it
+        # "xFormers is not available": the plain attention path, as on the authors' machines without it
+        warnings.simplefilter('ignore')
         backbones = importlib.import_module('dinov2.hub.backbones')
         torch.manual_seed(seed)
         return backbones.dinov2_vitb14(pretrained=False).eval()
@@ -79,13 +88,16 @@ def _pil(x):
 def authors_clip_features(mod, model, images) -> np.ndarray: # `images`: uint8 arrays or file paths
     "CLIP image features the way their `compute_clip_features` makes them: one image at a time."
     tr = sys.modules['authors_clip.clip']._transform(224)
-    with torch.no_grad(): return torch.cat([model.encode_image(tr(_pil(x)).unsqueeze(0)) for x in images]).float().numpy()
+    with torch.no_grad(): return torch.cat([model.encode_image(tr(_pil(x)).unsqueeze(0))
+                                            for x in images]).float().numpy()
 
 def authors_dino_features(model, images) -> np.ndarray:
-    "DINOv2 features the way their `compute_dino_features` makes them: RGB, Resize(256), CenterCrop(224), one at a time."
+    """DINOv2 features the way their `compute_dino_features` makes them: RGB, Resize(256), CenterCrop(224), one at a
+    time."""
     import torchvision.transforms as T
     tr = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    with torch.no_grad(): return torch.cat([model(tr(_pil(x).convert('RGB')).unsqueeze(0)) for x in images]).float().numpy()
+    with torch.no_grad(): return torch.cat([model(tr(_pil(x).convert('RGB')).unsqueeze(0))
+                                            for x in images]).float().numpy()
 
 def authors_text_features(mod, model, classes) -> tuple:
     "Their token ids and text features of `a photo of a <class>` (class names as written, underscores kept)."
@@ -108,7 +120,8 @@ def authors_loop(img_clip, img_dino, text, ref_clip, ref_dino, # raw features (N
     t = lambda a: torch.from_numpy(np.asarray(a, np.float32))
     T_, R1 = t(text), torch.nn.functional.normalize(t(ref_clip), dim=1)
     R2 = torch.nn.functional.normalize(t(ref_dino), dim=1)
-    main = [f.split('.')[0] for f in ref_files]; main = [m[:-1] if m[-1].isdigit() else m for m in main]
+    main = [f.split('.')[0] for f in ref_files]
+    main = [m[:-1] if m[-1].isdigit() else m for m in main]
     hits, targets, scores, P, FU = np.zeros(3), [], [], [[], [], []], []
     for i in range(len(labels)):
         x1, x3 = t(img_clip[i:i+1]), t(img_dino[i:i+1])
@@ -126,7 +139,8 @@ def authors_loop(img_clip, img_dino, text, ref_clip, ref_dino, # raw features (N
             total += w * p[m]
         top5 = [classes[j] for j in total.topk(min(5, len(classes))).indices]
         hits += [classes[labels[i]] in top5[:k] for k in (1, 3, 5)]
-        q = (total - total.min()) / (total.max() - total.min()); q = q / q.sum()
+        q = (total - total.min()) / (total.max() - total.min())
+        q = q / q.sum()
         targets.append(0 if classes[labels[i]] in known else 1)
         scores.append(1 - sum(q[classes.index(c)].item() for c in known))
         for m in range(3): P[m].append(p[m].numpy())
@@ -141,17 +155,23 @@ def parity_task(kind:str, # 'cifar' or 'tiny'
                 folder, n_test:int=20, seed:int=0) -> dict:
     "Classes, known classes, test images (arrays or files), labels and reference files of a procedural parity task."
     from PIL import Image
-    folder = Path(folder); (folder/'refs').mkdir(parents=True, exist_ok=True); rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    (folder/'refs').mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
     if kind == 'cifar': classes, known = list(CIFAR10_CLASSES), [CIFAR10_CLASSES[i] for i in (0, 6, 4, 9, 1, 7)]
-    else: classes = AUTHORS_TINY_KNOWN[:4] + ['goldfish', 'bullfrog', 'jellyfish', 'koala', 'lion', 'acorn']; known = classes[:4]
+    else:
+        classes = AUTHORS_TINY_KNOWN[:4] + ['goldfish', 'bullfrog', 'jellyfish', 'koala', 'lion', 'acorn']
+        known = classes[:4]
     labels = np.arange(n_test) % len(classes)
     side = 32 if kind == 'cifar' else 64
     imgs = [draw_shape(SHAPES_CLASSES[l], rng, side) for l in labels]
     if kind == 'tiny':
         paths = []
         for i, a in enumerate(imgs):
-            p = folder/'test'/f'val_{i}.JPEG'; p.parent.mkdir(exist_ok=True)
-            (Image.fromarray(a).convert('L') if i == 1 else Image.fromarray(a)).save(p, quality=90); paths.append(str(p))
+            p = folder/'test'/f'val_{i}.JPEG'
+            p.parent.mkdir(exist_ok=True)
+            (Image.fromarray(a).convert('L') if i == 1 else Image.fromarray(a)).save(p, quality=90)
+            paths.append(str(p))
         test = paths
     else: test = np.stack(imgs)
     sizes = [(512, 512), (640, 480), (300, 420), (1024, 1024)]
@@ -161,48 +181,69 @@ def parity_task(kind:str, # 'cifar' or 'tiny'
             w, h = sizes[(2 * ci + k) % len(sizes)] if (ci, k) != (0, 0) or kind == 'cifar' else (1024, 1024)
             im = Image.fromarray(draw_shape(SHAPES_CLASSES[ci], rng, max(w, h), noise=4)).resize((w, h))
             if ci == 1 and k == 1:
-                im = im.convert('RGBA'); a = np.asarray(im).copy(); a[..., 3] = np.linspace(60, 255, w, dtype=np.uint8)[None, :]; im = Image.fromarray(a)
-            name = f"{c}{'' if k == 0 else k}.png"; im.save(folder/'refs'/name); files.append(name)
-    return dict(kind=kind, classes=classes, known=known, labels=labels, test=test, refs=[str(folder/'refs'/f) for f in files], ref_files=files)
+                im = im.convert('RGBA')
+                a = np.asarray(im).copy()
+                a[..., 3] = np.linspace(60, 255, w, dtype=np.uint8)[None, :]
+                im = Image.fromarray(a)
+            name = f"{c}{'' if k == 0 else k}.png"
+            im.save(folder/'refs'/name)
+            files.append(name)
+    return dict(kind=kind, classes=classes, known=known, labels=labels, test=test,
+                refs=[str(folder/'refs'/f) for f in files], ref_files=files)
 
 # %% ../nbs/08a_parity.ipynb #f8cc7a73
 def run_parity(task:dict, mod, their_clip, their_dino, ours:tuple, cache) -> dict:
     "Feature cosines, token ids, probabilities, fused scores and metrics of both sides on one `task`."
     cfg = get_preset('authors', 'cifar10' if task['kind'] == 'cifar' else 'tinyimagenet')
     classes, known, labels = task['classes'], [task['classes'].index(c) for c in task['known']], task['labels']
-    import time; t0 = time.perf_counter()
-    theirs = dict(img_clip=authors_clip_features(mod, their_clip, task['test']), img_dino=authors_dino_features(their_dino, task['test']),
-                  ref_clip=authors_clip_features(mod, their_clip, task['refs']), ref_dino=authors_dino_features(their_dino, task['refs']))
-    tokens, theirs['text'] = authors_text_features(mod, their_clip, classes); t1 = time.perf_counter()
+    import time
+    t0 = time.perf_counter()
+    theirs = dict(img_clip=authors_clip_features(mod, their_clip, task['test']),
+                  img_dino=authors_dino_features(their_dino, task['test']),
+                  ref_clip=authors_clip_features(mod, their_clip, task['refs']),
+                  ref_dino=authors_dino_features(their_dino, task['refs']))
+    tokens, theirs['text'] = authors_text_features(mod, their_clip, classes)
+    t1 = time.perf_counter()
     fp = f"parity-{task['kind']}-{len(labels)}"
     ds = ImageSet(fp, classes, labels, task['test'], fp)
     main = [f.split('.')[0].rstrip('0123456789') for f in task['ref_files']]
-    refs = RefSet(task['refs'], np.array([classes.index(m) for m in main]), np.array([int(f.split('.')[0][len(m):] or 0) for f, m in zip(task['ref_files'], main)]), fp + '-refs')
-    F = encode_all(ds, refs, known, ours[0], ours[1], cache, 'cpu', 16, progress=False); t2 = time.perf_counter()
+    refs = RefSet(task['refs'], np.array([classes.index(m) for m in main]),
+                  np.array([int(f.split('.')[0][len(m):] or 0) for f, m in zip(task['ref_files'], main)]), fp + '-refs')
+    F = encode_all(ds, refs, known, ours[0], ours[1], cache, 'cpu', 16, progress=False)
+    t2 = time.perf_counter()
     cos = lambda a, b: (l2_normalize(a) * l2_normalize(b)).sum(1)
-    out = dict(cfg=cfg, F=F, theirs=theirs, tokens_equal=bool(torch.equal(tokens.long(), ours[0].tokenizer([f"a photo of a {c}" for c in classes]).long())),
-               cos={k: cos(theirs[k], getattr(F, a)) for k, a in (('img_clip', 'img_clip'), ('ref_clip', 'ref_clip'), ('text', 'text_clip'),
-                                                                  ('img_dino', 'img_dino'), ('ref_dino', 'ref_dino'))})
+    out = dict(cfg=cfg, F=F, theirs=theirs,
+               tokens_equal=bool(torch.equal(tokens.long(),
+                                             ours[0].tokenizer([f"a photo of a {c}" for c in classes]).long())),
+               cos={k: cos(theirs[k], getattr(F, a))
+                    for k, a in (('img_clip', 'img_clip'), ('ref_clip', 'ref_clip'), ('text', 'text_clip'),
+                                 ('img_dino', 'img_dino'), ('ref_dino', 'ref_dino'))})
     raw_q = not resolve_normalization(cfg.normalize)[2][0]
     unk = ~np.isin(labels, known)
     dt = np.dtype(cfg.arithmetic)
     probs = [to_probs(s, sc, dt) for s, sc in zip(method_sims(F, cfg.normalize), cfg.scales)]
     rows = []
-    ours_ev = evaluate(F, cfg.scales, cfg.normalize, 'all', normalize_weights=cfg.normalize_weights, agg=cfg.ref_agg, dtype=cfg.arithmetic)
+    ours_ev = evaluate(F, cfg.scales, cfg.normalize, 'all', normalize_weights=cfg.normalize_weights, agg=cfg.ref_agg,
+                       dtype=cfg.arithmetic)
     for combo, idx in COMBOS.items():
         for w in (['none'] if len(idx) == 1 else WEIGHTINGS):
-            th = authors_loop(theirs['img_clip'], theirs['img_dino'], theirs['text'], theirs['ref_clip'], theirs['ref_dino'], task['ref_files'],
-                              classes, task['known'], labels, cfg.scales, raw_q, idx, 'inv_entropy' if w == 'none' else w)
-            fused = probs[idx[0]] if w == 'none' else fuse([probs[i] for i in idx], w if w in CONFIDENCES else tuple(FIXED[w][i] for i in idx), cfg.normalize_weights)
+            th = authors_loop(theirs['img_clip'], theirs['img_dino'], theirs['text'], theirs['ref_clip'],
+                              theirs['ref_dino'], task['ref_files'], classes, task['known'], labels, cfg.scales, raw_q,
+                              idx, 'inv_entropy' if w == 'none' else w)
+            fused = probs[idx[0]] if w == 'none' else fuse([probs[i] for i in idx], w if w in CONFIDENCES
+                                                           else tuple(FIXED[w][i] for i in idx), cfg.normalize_weights)
             o = ours_ev[combo][w]
             flipped, beyond = pair_flips(unknown_score(fused, known, 'authors'), th['scores'], unk, len(classes))
             rows.append(dict(combo=combo, weighting=w, **{f'{m}_ours': o[m] for m in ('top1', 'top3', 'top5', 'auroc')},
                              pairs_flipped=flipped, pairs_beyond_rounding=beyond,
                              **{f'{m}_theirs': th[m] for m in ('top1', 'top3', 'top5', 'auroc')},
-                             fused_maxdiff=float(np.abs(fused - th['fused']).max() / max(np.abs(th['fused']).max(), 1e-12))))
-            if combo == 'M1+M2+M3' and w == 'inv_entropy': out['prob_maxdiff'] = [float(np.abs(probs[m] - th['probs'][m]).max()) for m in range(3)]
+                             fused_maxdiff=float(np.abs(fused - th['fused']).max() / max(np.abs(th['fused']).max(),
+                                                                                         1e-12))))
+            if combo == 'M1+M2+M3' and w == 'inv_entropy':
+                out['prob_maxdiff'] = [float(np.abs(probs[m] - th['probs'][m]).max()) for m in range(3)]
     import pandas as pd
-    out['metrics'] = pd.DataFrame(rows); out['n'] = len(labels)
+    out['metrics'] = pd.DataFrame(rows)
+    out['n'] = len(labels)
     out['seconds'] = dict(authors_encode=t1 - t0, project_encode=t2 - t1, evaluate=time.perf_counter() - t2)
     return out
 
@@ -210,10 +251,11 @@ def pair_flips(ours, theirs, # per-image unknown scores of both sides (N,)
                is_unknown, # boolean (N,)
                n_classes:int # C: the authors' score is 1 − a float32 sum over C probabilities
               ) -> tuple:
-    """`(flipped, beyond)`: (unknown, known) image pairs that the two sides order differently, and how many of those differ
-    by more than float32 rounding. Their score `1 − Σ q` is a float32 sum over C terms close to 1, so each side's score
-    carries up to about C·eps32 of rounding that depends on the summation order (torch's kernels, NumPy's pairwise sum):
-    a pair whose two gaps together stay within 2·C·eps32 is decided by that rounding, not by the pipeline."""
+    """`(flipped, beyond)`: (unknown, known) image pairs that the two sides order differently, and how many of those
+    differ by more than float32 rounding. Their score `1 − Σ q` is a float32 sum over C terms close to 1, so each
+    side's score carries up to about C·eps32 of rounding that depends on the summation order (torch's kernels, NumPy's
+    pairwise sum): a pair whose two gaps together stay within 2·C·eps32 is decided by that rounding, not by the
+    pipeline."""
     u, k = np.flatnonzero(is_unknown), np.flatnonzero(~np.asarray(is_unknown, bool))
     go = np.asarray(ours, np.float64)[u][:, None] - np.asarray(ours, np.float64)[k][None, :]
     gt = np.asarray(theirs, np.float64)[u][:, None] - np.asarray(theirs, np.float64)[k][None, :]
@@ -222,19 +264,22 @@ def pair_flips(ours, theirs, # per-image unknown scores of both sides (N,)
     return int(flip.sum()), int((flip & (np.abs(go) + np.abs(gt) > eps)).sum())
 
 def parity_verdict(r:dict, clip_min:float=0.99998, dino_min:float=0.999999, max_cells:int=2) -> dict:
-    "Feature cosines, top-k cells that differ (and by how many images), AUROC rows whose (unknown, known) pairs differ beyond float32 rounding (and by how many)."
+    """Feature cosines, top-k cells that differ (and by how many images), AUROC rows whose (unknown, known) pairs
+    differ beyond float32 rounding (and by how many)."""
     m = r['metrics']
     da = np.abs(m['auroc_ours'] - m['auroc_theirs']).to_numpy()
     beyond = m['pairs_beyond_rounding'].to_numpy()      # pairs ordered differently by more than float32 rounding
     d = np.concatenate([np.abs(m[f'{k}_ours'] - m[f'{k}_theirs']).to_numpy() for k in ('top1', 'top3', 'top5')])
     return dict(clip_cos_min=float(min(r['cos'][k].min() for k in ('img_clip', 'ref_clip', 'text'))),
-                dino_cos_min=float(min(r['cos'][k].min() for k in ('img_dino', 'ref_dino'))),
-                cells=len(d), cells_off=int((d > 1e-9).sum()), max_off_images=float(d.max() * r['n']),
-                auroc_maxdiff=float(da.max()), auroc_rows_off=int((beyond > 0).sum()), auroc_max_pairs_off=float(beyond.max()),
+                dino_cos_min=float(min(r['cos'][k].min() for k in ('img_dino', 'ref_dino'))), cells=len(d),
+                cells_off=int((d > 1e-9).sum()), max_off_images=float(d.max() * r['n']), auroc_maxdiff=float(da.max()),
+                auroc_rows_off=int((beyond > 0).sum()), auroc_max_pairs_off=float(beyond.max()),
                 auroc_pairs_rounding=int((m['pairs_flipped'] - m['pairs_beyond_rounding']).sum()),
                 tokens_equal=r['tokens_equal'])
 
 def parity_ok(v:dict, clip_min:float=0.99998, dino_min:float=0.999999, max_cells:int=2) -> bool:
-    "Whether a `parity_verdict` is inside the bounds (cosines; at most `max_cells` top-k cells and AUROCs off, each by one image or pair)."
+    """Whether a `parity_verdict` is inside the bounds (cosines; at most `max_cells` top-k cells and AUROCs off, each
+    by one image or pair)."""
     return (v['clip_cos_min'] >= clip_min and v['dino_cos_min'] >= dino_min and v['cells_off'] <= max_cells
-            and v['max_off_images'] <= 1 + 1e-6 and v['auroc_rows_off'] <= max_cells and v['auroc_max_pairs_off'] <= 1 + 1e-6 and v['tokens_equal'])
+            and v['max_off_images'] <= 1 + 1e-6 and v['auroc_rows_off'] <= max_cells and v['auroc_max_pairs_off'] <= 1
+            + 1e-6 and v['tokens_equal'])

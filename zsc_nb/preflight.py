@@ -24,16 +24,19 @@ __all__ = ['SHOWN', 'DATA_FILES', 'PRESET_DATASETS', 'SMOKE_K', 'CLASSIFY_EXTS',
 def check_writable(path, # a folder the command writes into (it need not exist yet)
                    option:str # the option that named it, e.g. '--out'
                   ) -> Path:
-    "`path` if it is, or can be made, a folder we can write into (nothing is created); else `ConfigError` (a file in the way) or `DataError` naming `option`."
+    """`path` if it is, or can be made, a folder we can write into (nothing is created); else `ConfigError` (a file
+    in the way) or `DataError` naming `option`."""
     p = Path(path).expanduser()
     for q in [p, *p.parents]:
         if q.exists() and not q.is_dir():
-            raise ConfigError(f"{option} {p} is a file, not a folder" if q == p else f"{option} {p} lies under {q}, which is a file", f"give a folder for {option}")
+            raise ConfigError(f"{option} {p} is a file, not a folder" if q == p
+                              else f"{option} {p} lies under {q}, which is a file", f"give a folder for {option}")
     there = next(q for q in [p, *p.parents] if q.exists())   # the folder itself, or the one it would be made in
     try:
         with tempfile.NamedTemporaryFile(dir=there, prefix='.zsc-nb-write-test-'): pass
     except OSError as e:
-        raise DataError(f"{option} {p} is not writable ({e.strerror or type(e).__name__} in {there})", f"give a folder you can write to for {option}, or fix its permissions") from None
+        raise DataError(f"{option} {p} is not writable ({e.strerror or type(e).__name__} in {there})",
+                        f"give a folder you can write to for {option}, or fix its permissions") from None
     return p
 
 # %% ../nbs/08d_preflight.ipynb #3a55b13f
@@ -41,26 +44,35 @@ def missing_datasets(datasets:list, # data set names as given to --datasets
                      root=None, # data folder (default <repo>/data)
                      download:bool=True # fetch what is missing now (checked, atomic)
                     ) -> dict:
-    "`{name: why}` of the registry data sets (and ImageNet) that are neither in `root` nor downloadable now; the others are fetched."
+    """`{name: why}` of the registry data sets (and ImageNet) that are neither in `root` nor downloadable now; the
+    others are fetched."""
     out = {}
     for d in dict.fromkeys(datasets):
         if d == 'imagenet':                                   # no download exists: the folder must be there
             if not (data_root(root)/'imagenet'/'val').is_dir(): out[d] = 'cannot be downloaded automatically'
             continue
         if is_external(d) or d == 'shapes' or is_present(d, root): continue
-        if not download: out[d] = 'not downloaded (--no-download)'; continue
+        if not download:
+            out[d] = 'not downloaded (--no-download)'
+            continue
         try: fetch_dataset(d, root)
-        except DataMissingError as e: out[d] = m.group(1) if (m := re.search(r'failed \((.*)\)$', e.what)) else e.what   # the reason alone
+        # the reason alone
+        except DataMissingError as e: out[d] = m.group(1) if (m := re.search(r'failed \((.*)\)$', e.what)) else e.what
     return out
 
 def missing_error(missing:dict, root=None, download:bool=True) -> DataMissingError:
     "One line for every missing data set: which, why, and how to get each."
-    root = data_root(root); steps = '; '.join(f"{d}: {manual_step(d, root)}" for d in missing)
+    root = data_root(root)
+    steps = '; '.join(f"{d}: {manual_step(d, root)}" for d in missing)
     if not download:
-        return DataMissingError(f"data set(s) not in {root}: {', '.join(missing)}", f"run without --no-download to fetch them, or {steps}")
-    why = {w: [d for d in missing if missing[d] == w] for w in missing.values()}      # the same reason once: 'no connection'
-    return DataMissingError(f"data set(s) not in {root} and not downloadable now: " + '; '.join(f"{', '.join(ds)} ({w})" for w, ds in why.items()),
-                            steps if set(missing.values()) == {'cannot be downloaded automatically'} else f"check the connection and run again, or {steps}")
+        return DataMissingError(f"data set(s) not in {root}: {', '.join(missing)}",
+                                f"run without --no-download to fetch them, or {steps}")
+    # the same reason once: 'no connection'
+    why = {w: [d for d in missing if missing[d] == w] for w in missing.values()}
+    return DataMissingError(f"data set(s) not in {root} and not downloadable now: "
+                            + '; '.join(f"{', '.join(ds)} ({w})" for w, ds in why.items()),
+                            steps if set(missing.values()) == {'cannot be downloaded automatically'}
+                            else f"check the connection and run again, or {steps}")
 
 # %% ../nbs/08d_preflight.ipynb #12f47ece
 def own_dataset(name:str, root=None) -> ImageSet:
@@ -69,21 +81,25 @@ def own_dataset(name:str, root=None) -> ImageSet:
     return load_external(name, root, False)
 
 def bad_images(datasets:list, root=None, progress:bool=False) -> list:
-    "`[(path, reason)]` of every file of the `imagefolder:`/`csv:` data sets that does not decode (`images.scan_images`)."
+    """`[(path, reason)]` of every file of the `imagefolder:`/`csv:` data sets that does not decode
+    (`images.scan_images`)."""
     from zsc_nb.images import scan_images
-    return [b for d in dict.fromkeys(datasets) if str(d).startswith(PREFIXES) for b in scan_images(own_dataset(d, root).images, progress=progress)]
+    return [b for d in dict.fromkeys(datasets) if str(d).startswith(PREFIXES)
+            for b in scan_images(own_dataset(d, root).images, progress=progress)]
 
 def bad_images_error(bad:list, listing=None, fix:str|None=None) -> BadImageError:
     "One line naming the unusable files (all of them, or the first `SHOWN` and the file `listing` with the rest)."
     shown = '; '.join(f"{p} ({why})" for p, why in bad[:SHOWN])
-    more = f"; … all {len(bad)} in {listing}" if len(bad) > SHOWN and listing else (f"; … and {len(bad) - SHOWN} more" if len(bad) > SHOWN else '')
-    return BadImageError(f"{len(bad)} file(s) are not usable images: {shown}{more}",
-                         fix or "remove or replace them, or add --skip-bad to go on without them (the run lists them in skipped.txt)")
+    more = f"; … all {len(bad)} in {listing}" if len(bad) > SHOWN and listing else (f"; … and {len(bad) - SHOWN} more"
+                                                                                    if len(bad) > SHOWN else '')
+    return BadImageError(f"{len(bad)} file(s) are not usable images: {shown}{more}", fix or "remove or replace them, "
+                         "or add --skip-bad to go on without them (the run lists them in skipped.txt)")
 
 def write_list(path, bad:list) -> Path:
     "`path` holding one `path<TAB>reason` line per file."
     from zsc_nb.config import atomic_write
-    atomic_write(path, ''.join(f"{p}\t{why}\n" for p, why in bad)); return Path(path)
+    atomic_write(path, ''.join(f"{p}\t{why}\n" for p, why in bad))
+    return Path(path)
 
 def without_files(ds:ImageSet, # a data set whose images are paths
                   skip # paths to leave out (as listed by `bad_images`)
@@ -93,7 +109,8 @@ def without_files(ds:ImageSet, # a data set whose images are paths
     if not skip or not isinstance(ds.images, list): return ds
     keep = [i for i, p in enumerate(ds.images) if str(p) not in skip]
     fp = hashlib.sha256(json.dumps([ds.fingerprint, sorted(skip)]).encode()).hexdigest()[:16]
-    return ImageSet(ds.name, ds.classes, ds.labels[keep], [ds.images[i] for i in keep], fp, dict(ds.meta, skipped=len(ds) - len(keep)))
+    return ImageSet(ds.name, ds.classes, ds.labels[keep], [ds.images[i] for i in keep], fp,
+                    dict(ds.meta, skipped=len(ds) - len(keep)))
 
 # %% ../nbs/08d_preflight.ipynb #5db21a37
 def reference_sources(dataset:str) -> list:
@@ -108,17 +125,22 @@ def references_missing(cfg, # a `RunConfig`
     from zsc_nb.data import class_names
     from zsc_nb.generation import references_dir, read_manifest
     from zsc_nb.prompting import resolve_backend
-    root = Path(root) if root else repo_root()/'data'; backend = resolve_backend(cfg.generator, 'diffusers'); out = {}
+    root = Path(root) if root else repo_root()/'data'
+    backend = resolve_backend(cfg.generator, 'diffusers')
+    out = {}
     plus = cfg.dataset in ('cifarplus10', 'cifarplus50')
-    wanted = {c for s in range(5) for c in class_names(cfg.dataset, root, split=s)} if plus else None   # every split's classes
+    # every split's classes
+    wanted = {c for s in range(5) for c in class_names(cfg.dataset, root, split=s)} if plus else None
     for d in reference_sources(cfg.dataset):
         have = Counter(c for c, _ in read_manifest(references_dir(dataset_slug(d), backend, root/'references')))
-        need = sum(max(0, (1 if backend == 'imported' else k) - have[c]) for c in class_names(d, root) if wanted is None or c in wanted)
+        need = sum(max(0, (1 if backend == 'imported' else k) - have[c]) for c in class_names(d, root) if wanted is None
+                   or c in wanted)
         if need: out[d] = need
     return backend, out
 
 def check_references(cfg, k:int, root=None, yes:bool=False, cost_limit:float=1.0):
-    "Raise now what making the missing references would raise later: no imports, no key, a cost above the limit, no weights."
+    """Raise now what making the missing references would raise later: no imports, no key, a cost above the limit, no
+    weights."""
     from zsc_nb.generation import CostGuardError, create_generator
     from zsc_nb.prompting import api_key
     backend, todo = references_missing(cfg, k, root)
@@ -130,12 +152,15 @@ def check_references(cfg, k:int, root=None, yes:bool=False, cost_limit:float=1.0
                         f"import them first: zsc-nb import-references FOLDER --dataset {first}{rootopt}")
     if backend == 'openai':
         if not (api_key() or os.environ.get('OPENAI_BASE_URL')):
-            raise ConfigError(f"{n} reference image(s) of {', '.join(todo)} are to be made with the generator openai, but OPENAI_API_KEY is not set",
+            raise ConfigError(f"{n} reference image(s) of {', '.join(todo)} are to be made with the generator openai, "
+                              f"but OPENAI_API_KEY is not set",
                               "export OPENAI_API_KEY=..., or use the generator diffusers (local) or imported")
-        est = n * create_generator('openai').price_per_image        # the generator the run would build (no request is made)
+        est = n * create_generator('openai').price_per_image  # the generator the run would build (no request is made)
         if est > cost_limit and not yes:
-            raise CostGuardError(f"{n} reference image(s) of {', '.join(todo)} would cost about ${est:.2f}, above the limit ${cost_limit:.2f}",
-                                 f"confirm the spend by making them first: zsc-nb references --dataset {first} --k {k} --generator openai --yes{rootopt}; then run the same command again")
+            raise CostGuardError(f"{n} reference image(s) of {', '.join(todo)} would cost about ${est:.2f}, above the "
+                                 f"limit ${cost_limit:.2f}",
+                                 f"confirm the spend by making them first: zsc-nb references --dataset {first} --k {k} "
+                                 f"--generator openai --yes{rootopt}; then run the same command again")
     if backend == 'diffusers' and os.environ.get('HF_HUB_OFFLINE', '0') not in ('0', '', 'false', 'False'):
         try:
             from huggingface_hub import try_to_load_from_cache
@@ -143,30 +168,39 @@ def check_references(cfg, k:int, root=None, yes:bool=False, cost_limit:float=1.0
         except ImportError: cached = False
         if not cached:
             from zsc_nb.errors import WeightsMissingError
-            raise WeightsMissingError(f"{n} reference image(s) of {', '.join(todo)} are to be made with diffusers (stabilityai/sd-turbo), which is not in the local Hugging Face cache (HF_HUB_OFFLINE is set)",
-                                      "download it once online (huggingface-cli download stabilityai/sd-turbo), or use the generator openai or imported")
+            raise WeightsMissingError(f"{n} reference image(s) of {', '.join(todo)} are to be made with diffusers "
+                                      f"(stabilityai/sd-turbo), which is not in the local Hugging Face cache "
+                                      f"(HF_HUB_OFFLINE is set)", "download it once online (huggingface-cli download "
+                                      "stabilityai/sd-turbo), or use the generator openai or imported")
 
 # %% ../nbs/08d_preflight.ipynb #24e16f78
 DATA_FILES = {'cifar10': ['cifar-10-batches-py'], 'cifar100': ['cifar-100-python'],
               'tinyimagenet': ['tiny-imagenet-200/val', 'tiny-imagenet-200/wnids.txt', 'tiny-imagenet-200/words.txt'],
-              'cifarplus10': ['cifar-10-batches-py', 'cifar-100-python'], 'cifarplus50': ['cifar-10-batches-py', 'cifar-100-python'],
-              'imagenet': ['imagenet/val']}
+              'cifarplus10': ['cifar-10-batches-py', 'cifar-100-python'],
+              'cifarplus50': ['cifar-10-batches-py', 'cifar-100-python'], 'imagenet': ['imagenet/val']}
 
 def _stat_walk(paths) -> list:
     "(path, size, mtime in ns) of every file under `paths`: what changes when a file is added, removed or rewritten."
     out = []
     for p in map(Path, paths):
-        if p.is_file(): st = p.stat(); out.append((str(p), st.st_size, st.st_mtime_ns)); continue
+        if p.is_file():
+            st = p.stat()
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+            continue
         for dp, dn, fn in os.walk(p):
             dn.sort()
-            for f in sorted(fn): st = os.stat(os.path.join(dp, f)); out.append((os.path.join(dp, f), st.st_size, st.st_mtime_ns))
+            for f in sorted(fn):
+                st = os.stat(os.path.join(dp, f))
+                out.append((os.path.join(dp, f), st.st_size, st.st_mtime_ns))
     return out
 
 def data_fingerprint(name:str, root=None) -> str:
-    "What identifies the files of data set `name` now, no pixel decoded: listing, sizes and times, and for your own sets the content digests of `ImageSet.fingerprint` (remembered, so unchanged files are not hashed again)."
+    """What identifies the files of data set `name` now, no pixel decoded: listing, sizes and times, and for your own
+    sets the content digests of `ImageSet.fingerprint` (remembered, so unchanged files are not hashed again)."""
     if name == 'shapes': return 'shapes-procedural'
     if str(name).startswith(PREFIXES):
-        ds = own_dataset(name, root); files = list(ds.images) + [p for p in (Path(ds.meta.get('csv', '')),) if p.is_file()]
+        ds = own_dataset(name, root)
+        files = list(ds.images) + [p for p in (Path(ds.meta.get('csv', '')),) if p.is_file()]
         return hashlib.sha256(json.dumps([ds.fingerprint, ds.classes, _stat_walk(files)]).encode()).hexdigest()[:16]
     base = data_root(root)
     parts = [base/f for f in DATA_FILES.get(name, [])] or [base/'clip_benchmark'/name]
@@ -182,22 +216,27 @@ def input_fingerprint(cfg, # a `RunConfig`
     r = Path(root) if root else repo_root()/'data'
     h = hashlib.sha256(json.dumps([data_fingerprint(cfg.dataset, root), sorted(map(str, skip or ()))]).encode())
     for d in reference_sources(cfg.dataset):
-        m = references_dir(dataset_slug(d), resolve_backend(cfg.generator, 'diffusers'), r/'references')/'manifest.jsonl'
+        m = references_dir(dataset_slug(d), resolve_backend(cfg.generator, 'diffusers'),
+                           r/'references')/'manifest.jsonl'
         h.update(m.read_bytes() if m.is_file() else b'-')
     return h.hexdigest()[:16]
 
 # %% ../nbs/08d_preflight.ipynb #91969183
 def _subclasses(c):
-    for s in c.__subclasses__(): yield s; yield from _subclasses(s)
+    for s in c.__subclasses__():
+        yield s
+        yield from _subclasses(s)
 
 def typed_error(ename:str, # the exception's class name, as papermill reports it
                 evalue:str # its message
                ) -> ZscError|None:
-    "The expected error a notebook raised, rebuilt in this process (same class, message and exit code); None for anything else."
+    """The expected error a notebook raised, rebuilt in this process (same class, message and exit code); None for
+    anything else."""
     import zsc_nb.data, zsc_nb.generation, zsc_nb.prompting   # noqa: the modules that define typed errors
     cls = {c.__name__: c for c in [ZscError, *_subclasses(ZscError)]}.get(ename)
     if cls is None: return None
-    e = cls.__new__(cls); ZscError.__init__(e, evalue)
+    e = cls.__new__(cls)
+    ZscError.__init__(e, evalue)
     return e
 
 # %% ../nbs/08d_preflight.ipynb #77c272fc
@@ -208,7 +247,8 @@ def preflight(cfgs:list, # the `RunConfig` of every data set to run
               skip_bad:bool=False, # go on without unusable images (else they are an error)
               k:int|list=2, # references needed per class (one per config, or one for all)
               progress:bool=False) -> dict:
-    "Check everything a run needs before the first notebook: folders, data sets, images, references; `{'skip': {dataset: [paths]}, 'bad': [(path, why)]}`."
+    """Check everything a run needs before the first notebook: folders, data sets, images, references; `{'skip':
+    {dataset: [paths]}, 'bad': [(path, why)]}`."""
     if out is not None: check_writable(out, '--out')
     check_writable(root or data_root(None), '--root')
     names = [c.dataset for c in cfgs]
@@ -216,43 +256,53 @@ def preflight(cfgs:list, # the `RunConfig` of every data set to run
     if missing: raise missing_error(missing, root, download)
     bad = bad_images(names, root, progress)
     if bad and not skip_bad:
-        raise bad_images_error(bad, write_list(Path(out)/'unusable_images.txt', bad) if out is not None and len(bad) > SHOWN else None)
+        raise bad_images_error(bad, write_list(Path(out)/'unusable_images.txt', bad) if out is not None
+                               and len(bad) > SHOWN else None)
     for c, kk in zip(cfgs, k if isinstance(k, (list, tuple)) else [k] * len(cfgs)): check_references(c, kk, root)
-    skip = {d: [p for p, _ in bad if p in set(map(str, own_dataset(d, root).images))] for d in names if str(d).startswith(PREFIXES)}
+    skip = {d: [p for p, _ in bad if p in set(map(str, own_dataset(d, root).images))] for d in names
+            if str(d).startswith(PREFIXES)}
     return dict(skip={d: v for d, v in skip.items() if v}, bad=bad)
 
 # %% ../nbs/08d_preflight.ipynb #3a1443aa
-PRESET_DATASETS = {'authors': ['cifar10', 'cifar100', 'tinyimagenet'], 'clean': ['cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10'],
-                   'smoke': ['shapes'], 'openset': ['cifar10', 'cifarplus10', 'cifarplus50', 'tinyimagenet']}
-SMOKE_K = 8   # references per class a smoke run makes: the largest K of the ablations' sweep (`ablations.K_SWEEP`, checked in 09)
+PRESET_DATASETS = {'authors': ['cifar10', 'cifar100', 'tinyimagenet'],
+                   'clean': ['cifar10', 'cifar100', 'tinyimagenet', 'cifarplus10'], 'smoke': ['shapes'],
+                   'openset': ['cifar10', 'cifarplus10', 'cifarplus50', 'tinyimagenet']}
+# references per class a smoke run makes: the largest K of the ablations' sweep (`ablations.K_SWEEP`, checked in 09)
+SMOKE_K = 8
 
 def refs_needed(cfg) -> int:
-    "References to make per class: `SMOKE_K` for smoke (so the K sweep has 1, 2, 4, 8), else the preset's K (paid APIs)."
+    """References to make per class: `SMOKE_K` for smoke (so the K sweep has 1, 2, 4, 8), else the preset's K (paid
+    APIs)."""
     return SMOKE_K if cfg.smoke else cfg.k_refs
 
 def check_run(preset:str, # 'authors', 'clean', 'smoke' or 'openset'
               datasets:list|None=None, # default: the preset's (`PRESET_DATASETS`)
               out=None, # output folder (default `<repo>/runs/<preset>`)
-              root=None, download:bool=True, overrides:dict|None=None, skip_bad:bool=False, progress:bool=False) -> dict:
-    "`reproduce`'s preflight, torch-free: every configuration, then `preflight`; adds `datasets` and `out` to its answer."
+              root=None, download:bool=True, overrides:dict|None=None, skip_bad:bool=False,
+              progress:bool=False) -> dict:
+    """`reproduce`'s preflight, torch-free: every configuration, then `preflight`; adds `datasets` and `out` to its
+    answer."""
     from zsc_nb.config import config_from
     config_from(preset)                                                            # the preset's name first
     datasets = list(datasets or PRESET_DATASETS[preset])
     if not datasets: raise ConfigError("no data sets given", f"name at least one, e.g. {PRESET_DATASETS[preset][0]}")
     cfgs = [config_from(preset, d, overrides) for d in datasets]
     out = Path(out) if out else repo_root()/'runs'/preset
-    return dict(preflight(cfgs, out, root, download, skip_bad, [refs_needed(c) for c in cfgs], progress), datasets=datasets, out=out)
+    return dict(preflight(cfgs, out, root, download, skip_bad, [refs_needed(c) for c in cfgs], progress),
+                datasets=datasets, out=out)
 
 def verify_results(out, # the run's output folder
                    runs:list # the runner's log: `result` (relative to `out`) and `run_key` of each notebook
                   ):
-    "`DataError` unless every result JSON of the run is there, readable and carries its run key: no table from missing inputs."
+    """`DataError` unless every result JSON of the run is there, readable and carries its run key: no table from
+    missing inputs."""
     for r in runs:
         p = Path(out)/r['result']
         try: key = json.loads(p.read_text()).get('run_key')
         except (OSError, ValueError): key = None
         if key != r['run_key']:
-            raise DataError(f"{p} is missing, unreadable or from another run after the notebook {r['notebook']} {r.get('dataset') or ''} (deleted during the run?)",
+            raise DataError(f"{p} is missing, unreadable or from another run after the notebook {r['notebook']} "
+                            f"{r.get('dataset') or ''} (deleted during the run?)",
                             "run the same command again; no table or report was built from it")
 
 # %% ../nbs/08d_preflight.ipynb #79d6ee04
@@ -268,17 +318,24 @@ def classify_inputs(folder, # the pictures, searched recursively
     "`(files, classes, bad)` for `classify`, checked before any model loads; one typed line for each fault."
     if classes_file is not None:
         f = Path(classes_file).expanduser()
-        if not f.is_file(): raise DataError(f"--classes-file {f} does not exist", "give a text file with one class name per line, or --classes a b c")
+        if not f.is_file(): raise DataError(f"--classes-file {f} does not exist",
+                                            "give a text file with one class name per line, or --classes a b c")
         try: classes = f.read_text(encoding='utf-8-sig').splitlines()
-        except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"--classes-file {f} is not a readable text file ({type(e).__name__})", "save it as UTF-8 text, one class name per line") from None
+        except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"--classes-file {f} is not a readable text file "
+                                                                     f"({type(e).__name__})", "save it as UTF-8 text, "
+                                                                     "one class name per line") from None
     classes = [c for c in dict.fromkeys(str(c).strip() for c in classes or []) if c]
-    if not classes: raise ConfigError("no classes given" + (f" ({classes_file} lists none)" if classes_file else ''), "pass at least one class name, e.g. --classes cat dog")
+    if not classes: raise ConfigError("no classes given" + (f" ({classes_file} lists none)" if classes_file else ''),
+                                      "pass at least one class name, e.g. --classes cat dog")
     top = Path(folder).expanduser()
     if not top.is_dir(): raise DataError(f"{top} is not a folder", "give the folder that holds the pictures")
-    files = sorted(p for p in top.rglob('*') if p.suffix.lower() in CLASSIFY_EXTS and p.is_file() and not _hidden(p, top))
-    if not files: raise DataError(f"no images ({', '.join(CLASSIFY_EXTS)}) in {top}", "point to a folder that holds images")
+    files = sorted(p for p in top.rglob('*') if p.suffix.lower() in CLASSIFY_EXTS and p.is_file()
+                   and not _hidden(p, top))
+    if not files: raise DataError(f"no images ({', '.join(CLASSIFY_EXTS)}) in {top}",
+                                  "point to a folder that holds images")
     from zsc_nb.images import scan_images
     bad = scan_images(files)
-    if bad and not skip_bad: raise bad_images_error(bad, fix="remove or replace them, or add --skip-bad to classify the others")
+    if bad and not skip_bad: raise bad_images_error(bad, fix="remove or replace them, or add --skip-bad to classify "
+                                                    "the others")
     skip = {p for p, _ in bad}
     return [p for p in files if str(p) not in skip], classes, bad

@@ -30,16 +30,23 @@ class Preprocess:
     mean: tuple
     std: tuple
     interpolation: str = 'bicubic'  # 'bicubic' or 'bilinear'
-    backend: str = 'tensor'         # 'tensor': batched on the device, antialiased; 'pil': torchvision on PIL images, image by image
-    convert_first: bool = True      # PIL: convert to RGB before resizing (torchvision pipelines) or after the crop (OpenAI CLIP)
-    resize_mode: str = 'shortest'   # 'shortest' (short side to `size`, centre crop), 'squash' (both sides), 'longest' (long side, pad)
+    # 'tensor': batched on the device, antialiased; 'pil': torchvision on PIL images, image by image
+    backend: str = 'tensor'
+    # PIL: convert to RGB before resizing (torchvision pipelines) or after the crop (OpenAI CLIP)
+    convert_first: bool = True
+    # 'shortest' (short side to `size`, centre crop), 'squash' (both sides), 'longest' (long side, pad)
+    resize_mode: str = 'shortest'
     fill: int = 0                   # 'longest': the padding value, 0-255 in every channel (open_clip's `fill_color`)
     decode: str = 'viewer'          # how image files are decoded (`zsc_nb.images.load_image` mode)
-    library: str = 'open_clip'      # whose transform is the reference: 'open_clip' (`image_transform_v2`) or 'timm' (`create_transform`)
+    # whose transform is the reference: 'open_clip' (`image_transform_v2`) or 'timm' (`create_transform`)
+    library: str = 'open_clip'
 
     def __post_init__(self):
-        if self.resize_mode not in RESIZE_MODES: raise ConfigError(f"unknown resize mode {self.resize_mode!r}", f"use one of {RESIZE_MODES}")
-        if self.resize_mode != 'shortest' and self.size != self.crop: raise ConfigError(f"resize mode {self.resize_mode!r} needs size == crop, got {self.size}, {self.crop}", "give the model's input side as both")
+        if self.resize_mode not in RESIZE_MODES: raise ConfigError(f"unknown resize mode {self.resize_mode!r}",
+                                                                   f"use one of {RESIZE_MODES}")
+        if self.resize_mode != 'shortest' and self.size != self.crop:
+            raise ConfigError(f"resize mode {self.resize_mode!r} needs size == crop, got {self.size}, {self.crop}",
+                              "give the model's input side as both")
 
     @property
     def key(self) -> str: return json.dumps(asdict(self), sort_keys=True)
@@ -47,7 +54,8 @@ class Preprocess:
     def __call__(self, x:torch.Tensor # uint8 images, N×H×W×3 (or H×W×3)
                 ) -> torch.Tensor:    # float N×3×crop×crop
         if x.ndim == 3: x = x[None]
-        if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f"images must be N×H×W×3 uint8, got shape {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f"images must be N×H×W×3 uint8, got shape "
+                                                             f"{tuple(x.shape)}")
         if self.backend == 'pil':
             from PIL import Image
             return torch.stack([self.pil(Image.fromarray(a)) for a in x.cpu().numpy()]).to(x.device)
@@ -58,30 +66,36 @@ class Preprocess:
             x = F.center_crop(F.resize(x, self.size, interpolation=mode, antialias=True), [self.crop, self.crop])
         elif self.resize_mode == 'squash': x = F.resize(x, [self.crop, self.crop], interpolation=mode, antialias=True)
         else:
-            h, w = x.shape[-2:]; r = max(h / self.crop, w / self.crop)
+            h, w = x.shape[-2:]
+            r = max(h / self.crop, w / self.crop)
             x = F.resize(x, [round(h / r), round(w / r)], interpolation=mode, antialias=True)
             x = _crop_or_pad(x, self.crop, self.fill / 255.)
         x = x.clamp_(0, 1)
-        m = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1); s = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        m = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        s = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
         return (x - m) / s
 
     def pil(self, im) -> torch.Tensor:
-        "One PIL image → 3×crop×crop: the authors' torchvision transforms ('shortest'), else the library's own transform."
+        """One PIL image → 3×crop×crop: the authors' torchvision transforms ('shortest'), else the library's own
+        transform."""
         import torchvision.transforms.functional as TF
         if self.convert_first: im = im.convert('RGB')
         if self.resize_mode != 'shortest': return self.reference()(im.convert('RGB'))
-        im = TF.center_crop(TF.resize(im, self.size, interpolation=getattr(TF.InterpolationMode, self.interpolation.upper())), self.crop)
+        im = TF.center_crop(TF.resize(im, self.size, interpolation=getattr(TF.InterpolationMode,
+                                                                           self.interpolation.upper())), self.crop)
         if not self.convert_first: im = im.convert('RGB')
         return TF.normalize(TF.to_tensor(im), self.mean, self.std)
 
     def reference(self):
-        "The library's own transform for this preprocessing (PIL RGB image → 3×crop×crop): what the fast path is checked against."
+        """The library's own transform for this preprocessing (PIL RGB image → 3×crop×crop): what the fast path is
+        checked against."""
         if self.library == 'timm':
             from timm.data import create_transform
-            return create_transform(input_size=(3, self.crop, self.crop), interpolation=self.interpolation, mean=self.mean, std=self.std,
-                                    crop_pct=self.crop / self.size, crop_mode='center')
+            return create_transform(input_size=(3, self.crop, self.crop), interpolation=self.interpolation,
+                                    mean=self.mean, std=self.std, crop_pct=self.crop / self.size, crop_mode='center')
         from open_clip.transform import PreprocessCfg, image_transform_v2
-        cfg = PreprocessCfg(size=self.crop, mean=self.mean, std=self.std, interpolation=self.interpolation, resize_mode=self.resize_mode, fill_color=self.fill)
+        cfg = PreprocessCfg(size=self.crop, mean=self.mean, std=self.std, interpolation=self.interpolation,
+                            resize_mode=self.resize_mode, fill_color=self.fill)
         return image_transform_v2(cfg, is_train=False)
 
 def _crop_or_pad(x:torch.Tensor, side:int, fill:float) -> torch.Tensor:
@@ -90,7 +104,8 @@ def _crop_or_pad(x:torch.Tensor, side:int, fill:float) -> torch.Tensor:
     h, w = x.shape[-2:]
     if side > w or side > h:
         pw, ph = max(side - w, 0), max(side - h, 0)
-        x = tF.pad(x, (pw // 2, (pw + 1) // 2, ph // 2, (ph + 1) // 2), value=fill); h, w = x.shape[-2:]
+        x = tF.pad(x, (pw // 2, (pw + 1) // 2, ph // 2, (ph + 1) // 2), value=fill)
+        h, w = x.shape[-2:]
     top, left = int(round((h - side) / 2.0)), int(round((w - side) / 2.0))
     return x[..., top:top + side, left:left + side]
 
@@ -98,20 +113,26 @@ def _crop_or_pad(x:torch.Tensor, side:int, fill:float) -> torch.Tensor:
 def make_preprocess(kind:str, # 'clip' or 'dino'
                     size:int, crop:int, mean:tuple, std:tuple,
                     pipeline:str='fast', # 'fast' or 'authors'
-                    interpolation:str='bicubic', resize_mode:str='shortest', fill:int=0 # the model's own (ignored by 'authors' where it differs)
+                    interpolation:str='bicubic', resize_mode:str='shortest',
+                    fill:int=0 # the model's own (ignored by 'authors' where it differs)
                    ) -> Preprocess:
-    "The preprocessing of a `kind` encoder: the model's own on batched tensors ('fast') or the authors' PIL transforms ('authors')."
-    if pipeline not in PIPELINES: raise ConfigError(f"unknown preprocessing pipeline {pipeline!r}", f"use one of {PIPELINES}")
+    """The preprocessing of a `kind` encoder: the model's own on batched tensors ('fast') or the authors' PIL
+    transforms ('authors')."""
+    if pipeline not in PIPELINES: raise ConfigError(f"unknown preprocessing pipeline {pipeline!r}",
+                                                    f"use one of {PIPELINES}")
     lib = 'open_clip' if kind == 'clip' else 'timm'
     common = dict(resize_mode=resize_mode, fill=int(fill), library=lib)
     if pipeline == 'fast': return Preprocess(size, crop, tuple(mean), tuple(std), interpolation, **common)
-    if kind == 'clip': return Preprocess(size, crop, tuple(mean), tuple(std), interpolation, 'pil', False, decode='authors', **common)  # OpenAI's _transform
-    return Preprocess(size, crop, tuple(mean), tuple(std), 'bilinear', 'pil', True, decode='authors', **common)  # torchvision Resize's default
+    if kind == 'clip': return Preprocess(size, crop, tuple(mean), tuple(std), interpolation, 'pil', False,
+                                         decode='authors', **common)  # OpenAI's _transform
+    # torchvision Resize's default
+    return Preprocess(size, crop, tuple(mean), tuple(std), 'bilinear', 'pil', True, decode='authors', **common)
 
 def clip_preprocess_cfg(arch:str, # an open_clip architecture, e.g. 'ViT-H-14-378-quickgelu'
                         tag:str|None # its pretrained tag, e.g. 'dfn5b' (None: the architecture's defaults)
-                       ) -> dict: # open_clip's PreprocessCfg fields: size, mode, mean, std, interpolation, resize_mode, fill_color
-    "open_clip's preprocessing of `arch/tag` from its configs alone (no weights), merged as `open_clip.create_model` merges it."
+                       ) -> dict: # open_clip's PreprocessCfg: size, mode, mean, std, interpolation, resize_mode, fill
+    """open_clip's preprocessing of `arch/tag` from its configs alone (no weights), merged as
+    `open_clip.create_model` merges it."""
     import open_clip
     from open_clip.transform import PreprocessCfg, merge_preprocess_dict
     mc = open_clip.get_model_config(arch)
@@ -124,14 +145,17 @@ def clip_preprocess_cfg(arch:str, # an open_clip architecture, e.g. 'ViT-H-14-37
 def clip_preprocess(arch:str, tag:str|None, pipeline:str='fast') -> Preprocess:
     "The `Preprocess` of open_clip's `arch/tag`, its config taken whole."
     c = clip_preprocess_cfg(arch, tag)
-    return make_preprocess('clip', c['size'], c['size'], c['mean'], c['std'], pipeline, c['interpolation'], c['resize_mode'], c['fill_color'])
+    return make_preprocess('clip', c['size'], c['size'], c['mean'], c['std'], pipeline, c['interpolation'],
+                           c['resize_mode'], c['fill_color'])
 
 def dino_data_config(name:str) -> dict:
-    "timm's resolved data config of model `name` (from its pretrained config, no weights): input_size, interpolation, mean, std, crop_pct, crop_mode."
+    """timm's resolved data config of model `name` (from its pretrained config, no weights): input_size,
+    interpolation, mean, std, crop_pct, crop_mode."""
     import timm
     from timm.data import resolve_data_config
     try: pc = timm.models.get_pretrained_cfg(name)
-    except RuntimeError as e: raise ConfigError(f"timm has no pretrained config {name!r}: {e}", "see timm.list_pretrained()") from None
+    except RuntimeError as e: raise ConfigError(f"timm has no pretrained config {name!r}: {e}",
+                                                "see timm.list_pretrained()") from None
     return resolve_data_config(pretrained_cfg=pc.to_dict() if pc is not None else {})
 
 def dino_preprocess(name:str, # a timm model name (with tag)
@@ -139,7 +163,8 @@ def dino_preprocess(name:str, # a timm model name (with tag)
                     pipeline:str='fast') -> Preprocess:
     "The `Preprocess` of timm's `name`: its interpolation, mean and std, at the method's input size (see the text)."
     c = dino_data_config(name)
-    if c.get('crop_mode', 'center') != 'center': raise ConfigError(f"{name}: timm crop mode {c['crop_mode']!r} is not supported", "use a model with crop_mode 'center'")
+    if c.get('crop_mode', 'center') != 'center': raise ConfigError(f"{name}: timm crop mode {c['crop_mode']!r} is not "
+                                                                   f"supported", "use a model with crop_mode 'center'")
     return make_preprocess('dino', resize, img_size, c['mean'], c['std'], pipeline, c['interpolation'])
 
 # %% ../nbs/02a_preprocess.ipynb #6d90c130
@@ -149,11 +174,14 @@ def fast_vs_reference(pp:Preprocess, # a 'tensor'-backend preprocessing
     "How far the fast tensor path is from the library's own transform on `images`."
     from PIL import Image
     ref = pp.reference()
-    return max(float((pp(torch.from_numpy(np.ascontiguousarray(a)))[0] - ref(Image.fromarray(a))).abs().max()) for a in images)
+    return max(float((pp(torch.from_numpy(np.ascontiguousarray(a)))[0] - ref(Image.fromarray(a))).abs().max())
+               for a in images)
 
 def bound_pictures(seed:int=0) -> list:
-    "Procedural photographs-like pictures for the bound: 360×240 landscape, 240×360 portrait, 301×517 odd, 64×48 small (upsampled)."
-    rng = np.random.default_rng(seed); out = []
+    """Procedural photographs-like pictures for the bound: 360×240 landscape, 240×360 portrait, 301×517 odd, 64×48
+    small (upsampled)."""
+    rng = np.random.default_rng(seed)
+    out = []
     for h, w in ((240, 360), (360, 240), (517, 301), (48, 64)):
         y, x = np.mgrid[0:h, 0:w] / max(h, w)
         a = np.stack([128 + 100 * np.sin(9 * x + 3 * y), 128 + 90 * np.cos(7 * y - 2 * x), 255 * x * y], -1)

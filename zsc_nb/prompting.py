@@ -9,19 +9,20 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from .config import repo_root, atomic_write, utc_now, resolve_device
 from .errors import ZscError, ConfigError, AuthError, APIRefusal, APIExhausted, BadImageError
-from .api_models import (default_model, check_model, MODEL_OPTIONS, load_dotenv, api_key, redact, check_url, openai_client,
-                         MalformedReply, NullReply, QuotaError, classify, retry_base, with_retries)
+from .api_models import (default_model, check_model, MODEL_OPTIONS, load_dotenv, api_key, redact, check_url,
+                               openai_client, MalformedReply, NullReply, QuotaError, classify, retry_base, with_retries)
 
 log = logging.getLogger(__name__)
 
 TURN_DESCRIBE = "Please analyze the appearance characteristics of these classes [{classes}]"
-TURN_GROUP = ("Please group the classes I'm talking about without using any other class names. Ask for similar features in "
-              "appearance, a group of two class names, and tell me what the features of similar appearance are, a sentence "
-              "description is fine. Format: desk and dining_table - Both have flat horizontal surfaces with legs for support")
+TURN_GROUP = ("Please group the classes I'm talking about without using any other class names. Ask for similar "
+              "features in appearance, a group of two class names, and tell me what the features of similar appearance "
+              "are, a sentence description is fine. Format: desk and dining_table - Both have flat horizontal surfaces "
+              "with legs for support")
 TURN_MORE = "Is there any other combination with similar appearance? If not, answer no"
-TURN_COMMON = ("What does the similarity between {a} and {b} in appearance? Please answer in the format of: both {a} and {b} "
-               "have A, B, C…., where A, B, and C are phrases to describe the similarities between {a} and {b}. Please state "
-               "specific similarities, not just generalizations such as similar shape!")
+TURN_COMMON = ("What does the similarity between {a} and {b} in appearance? Please answer in the format of: both {a} "
+               "and {b} have A, B, C…., where A, B, and C are phrases to describe the similarities between {a} and "
+               "{b}. Please state specific similarities, not just generalizations such as similar shape!")
 GEN_PROMPT = "generate an image of {c} that has {cc}. As realistic as possible. More fit for life."
 GEN_PLAIN = "generate an image of {c}. As realistic as possible. More fit for life."
 
@@ -38,7 +39,8 @@ __all__ = ['log', 'TURN_DESCRIBE', 'TURN_GROUP', 'TURN_MORE', 'TURN_COMMON', 'GE
 # %% ../nbs/06_prompting.ipynb #36fe0cb4
 def _norm(s:str) -> str:
     import unicodedata
-    s = unicodedata.normalize('NFC', s).casefold().replace('’', "'").replace("'", '')   # macOS writes file names decomposed
+    # macOS writes file names decomposed
+    s = unicodedata.normalize('NFC', s).casefold().replace('’', "'").replace("'", '')
     s = re.sub(r'[_\-]+', ' ', s)
     return re.sub(r'\s+', ' ', s).strip()
 
@@ -46,7 +48,8 @@ class ClassMatcher:
     "Finds mentions of `classes` in text; returns canonical names."
     def __init__(self, classes):
         if not classes: raise ValueError("the class list is empty; give the data set's class names")
-        self.classes = list(classes); self.forms = {}
+        self.classes = list(classes)
+        self.forms = {}
         for c in self.classes:
             n = _norm(c)
             for f in (n, n + 's', n + 'es', (n[:-1] + 'ies') if n.endswith('y') else None):
@@ -81,7 +84,8 @@ _NO = re.compile(r'^\W*(no|none|nope|no more|there are no (other|more)[^.]*)\W*$
 
 def _clean_line(line:str) -> str:
     line = re.sub(r'[*_`#]{2,}|(?<!\w)[*`#](?!\w)|\*\*|__', ' ', line)      # markdown emphasis, headings
-    line = re.sub(r'^\s*(?:[-*•>]+|\(?\d+[.)]|\(?[a-z][.)](?=\s)|group\s*\d+\s*[:.)-]?|pair\s*\d+\s*[:.)-]?)\s*', '', line, flags=re.I)
+    line = re.sub(r'^\s*(?:[-*•>]+|\(?\d+[.)]|\(?[a-z][.)](?=\s)|group\s*\d+\s*[:.)-]?|pair\s*\d+\s*[:.)-]?)\s*', '',
+                  line, flags=re.I)
     return line.strip()
 
 def _split_groups(head:str, matcher:ClassMatcher):
@@ -102,13 +106,16 @@ def parse_pairs(text:str, # an LLM reply
                 dropped:list|None=None # if given, collects what was dropped and why
                ) -> list:
     "Pairs of classes (canonical names) with their reasons, from a free-form reply."
-    matcher = ClassMatcher(classes); pairs, seen = [], set()
+    matcher = ClassMatcher(classes)
+    pairs, seen = [], set()
     dropped = [] if dropped is None else dropped
-    def drop(raw, why): dropped.append({'line': raw.strip(), 'why': why}); log.info("dropped %r: %s", raw.strip(), why)
+    def drop(raw, why):
+        dropped.append({'line': raw.strip(), 'why': why})
+        log.info("dropped %r: %s", raw.strip(), why)
     if _NO.match(text.strip()): return []
     for raw in text.splitlines():
         if re.match(r'^\s*\|?\s*:?-{3,}', raw): continue                      # table rule
-        if raw.strip().startswith('|'):                                      # table row: names in the cells, reason in the last
+        if raw.strip().startswith('|'):  # table row: names in the cells, reason in the last
             cells = [c.strip() for c in raw.strip().strip('|').split('|')]
             head, reason = ' and '.join(cells[:-1]), cells[-1]
             if len(matcher.find(head)) < 2: head, reason = ' and '.join(cells), ''
@@ -116,16 +123,19 @@ def parse_pairs(text:str, # an LLM reply
             line = _clean_line(raw)
             if not line: continue
             head, reason = _head_and_reason(line, matcher)
-            if not reason and re.search(r'\b(both|share|similar)\b', line, re.I) and len(line) > 120: continue   # prose mentioning classes
-            if not reason and len(matcher.find(line)) == 1:                 # 'desk and chair - …': a pair with a non-class
+            # prose mentioning classes
+            if not reason and re.search(r'\b(both|share|similar)\b', line, re.I) and len(line) > 120: continue
+            if not reason and len(matcher.find(line)) == 1:  # 'desk and chair - …': a pair with a non-class
                 head = re.split(r'\s[-–—:]\s', line)[0]
         names, unknown = _split_groups(head, matcher)
-        if unknown and names and _CONNECT.search(head): drop(raw, f"not a class: {unknown}")    # a pair-like line naming a non-class
+        # a pair-like line naming a non-class
+        if unknown and names and _CONNECT.search(head): drop(raw, f"not a class: {unknown}")
         if len(names) < 2: continue
         for a, b in itertools.combinations(names, 2):                        # groups of three → pairs
             key = frozenset((a, b))
             if a == b or key in seen: continue
-            seen.add(key); pairs.append(Pair(a, b, reason.strip(' .') + ('.' if reason.strip() else '')))
+            seen.add(key)
+            pairs.append(Pair(a, b, reason.strip(' .') + ('.' if reason.strip() else '')))
     return pairs
 
 # %% ../nbs/06_prompting.ipynb #c6f3dc1e
@@ -146,14 +156,17 @@ def parse_common_features(text:str, a:str, b:str) -> list:
         body = re.sub(r'[.…]+\s*$', '', body.strip())
         parts = re.split(r'\s*[;,]\s*(?:and\s+)?|\s+and\s+(?=[a-z])', body)
         feats = [p.strip(' .…') for p in parts]
-    feats = [re.sub(r'^(?:and|also)\s+', '', f) for f in feats if f and len(f) > 1 and not re.fullmatch(r'(etc|and so on)\.?', f)]
+    feats = [re.sub(r'^(?:and|also)\s+', '', f) for f in feats if f and len(f) > 1
+             and not re.fullmatch(r'(etc|and so on)\.?', f)]
     return list(dict.fromkeys(feats))
 
 # %% ../nbs/06_prompting.ipynb #0c528a39
 class OpenAIChat:
-    "Chat completions through the openai SDK (OpenAI or any OpenAI-compatible `base_url`); default model: `default_model('chat')`."
+    """Chat completions through the openai SDK (OpenAI or any OpenAI-compatible `base_url`); default model:
+    `default_model('chat')`."""
     name = 'openai'
-    def __init__(self, model:str|None=None, temperature:float|None=0.0, base_url:str|None=None, timeout:float=120., max_retries:int=4):
+    def __init__(self, model:str|None=None, temperature:float|None=0.0, base_url:str|None=None, timeout:float=120.,
+                 max_retries:int=4):
         self.client, self.base_url = openai_client(base_url, timeout, "choose llm='none' for plain prompts")
         self.model = check_model('chat', model or default_model('chat'), self.base_url)
         self.temperature, self.max_retries = temperature, max_retries
@@ -162,8 +175,9 @@ class OpenAIChat:
         kw = dict(model=self.model, messages=messages)
         if self.temperature is not None: kw['temperature'] = self.temperature
         try: r = self.client.chat.completions.create(**kw)
-        except openai.BadRequestError as e:                           # reasoning models take only their default temperature
-            if self.temperature is None or (getattr(e, 'param', None) != 'temperature' and 'temperature' not in str(e)): raise
+        except openai.BadRequestError as e:  # reasoning models take only their default temperature
+            if self.temperature is None or (getattr(e, 'param', None) != 'temperature' and 'temperature' not in str(e)):
+                raise
             log.warning("%s does not take temperature=%s: using its default", self.model, self.temperature)
             self.temperature = None
             return self._once(messages)
@@ -172,34 +186,40 @@ class OpenAIChat:
         msg = getattr(choices[0], 'message', None)
         if msg is None: raise MalformedReply("the answer's first choice has no message")
         if getattr(msg, 'refusal', None): raise NullReply(f"the model refused: {msg.refusal[:200]}")
-        if getattr(choices[0], 'finish_reason', None) == 'content_filter': raise NullReply("the answer was withheld by the content filter")
+        if getattr(choices[0], 'finish_reason', None) == 'content_filter': raise NullReply("the answer was withheld by "
+                                                                                           "the content filter")
         if not (msg.content or '').strip(): raise NullReply("the answer's content is null or empty")
         return msg.content
     def chat(self, messages:list) -> str:
-        return with_retries(lambda: self._once(messages), self.max_retries, what='chat completion', where=self.base_url or 'api.openai.com',
-                            model=self.model, option=MODEL_OPTIONS['chat'])
-    def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=self.temperature, base_url=self.base_url)
+        return with_retries(lambda: self._once(messages), self.max_retries, what='chat completion',
+                            where=self.base_url or 'api.openai.com', model=self.model, option=MODEL_OPTIONS['chat'])
+    def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=self.temperature,
+                                            base_url=self.base_url)
 
 class TransformersChat:
     "A local instruct model through `transformers` and its chat template."
     name = 'transformers'
-    def __init__(self, model:str='Qwen/Qwen2.5-7B-Instruct', temperature:float=0.0, max_new_tokens:int=1024, device:str='auto', pipeline=None):
+    def __init__(self, model:str='Qwen/Qwen2.5-7B-Instruct', temperature:float=0.0, max_new_tokens:int=1024,
+                 device:str='auto', pipeline=None):
         self.model, self.temperature, self.max_new_tokens = model, temperature, max_new_tokens
         if pipeline is None:
             import importlib.util
             from transformers import pipeline as hf_pipeline
-            spread = device == 'auto' and importlib.util.find_spec('accelerate')             # device_map needs accelerate
+            spread = device == 'auto' and importlib.util.find_spec('accelerate')  # device_map needs accelerate
             where = dict(device_map='auto') if spread else dict(device=resolve_device(device)[0])
-            pipeline = hf_pipeline('text-generation', model=model, dtype='auto', **where)    # `dtype`: transformers >=4.56
+            # `dtype`: transformers >=4.56
+            pipeline = hf_pipeline('text-generation', model=model, dtype='auto', **where)
         self.pipe = pipeline
     def _generation_config(self):
         "The model's own generation config with our length and sampling (None for a stand-in pipeline without a model)."
         import copy
         cfg = getattr(getattr(self.pipe, 'model', None), 'generation_config', None)
         if cfg is None: return None
-        cfg = copy.deepcopy(cfg); greedy = not self.temperature
-        cfg.update(max_new_tokens=self.max_new_tokens, do_sample=not greedy, temperature=None if greedy else self.temperature,
-                   top_p=None if greedy else cfg.top_p, top_k=None if greedy else cfg.top_k, max_length=None)
+        cfg = copy.deepcopy(cfg)
+        greedy = not self.temperature
+        cfg.update(max_new_tokens=self.max_new_tokens, do_sample=not greedy,
+                   temperature=None if greedy else self.temperature, top_p=None if greedy else cfg.top_p,
+                   top_k=None if greedy else cfg.top_k, max_length=None)
         return cfg
     def chat(self, messages:list) -> str:
         cfg = self._generation_config()
@@ -208,7 +228,8 @@ class TransformersChat:
         out = self.pipe(messages, **kw)[0]['generated_text']
         text = out if isinstance(out, str) else out[-1]['content']
         if not (text or '').strip():
-            raise APIRefusal(f"{self.model} answered nothing", "try another --chat-model, or --llm none for plain prompts; nothing empty was saved")
+            raise APIRefusal(f"{self.model} answered nothing",
+                             "try another --chat-model, or --llm none for plain prompts; nothing empty was saved")
         return text
     def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=self.temperature)
 
@@ -219,9 +240,11 @@ class ScriptedChat:
         if isinstance(replies, (str, Path)): replies = json.loads(Path(replies).read_text())['replies']
         self.replies, self.i, self.model, self.temperature = list(replies), 0, model, None
     def chat(self, messages:list) -> str:
-        r = self.replies[self.i] if self.i < len(self.replies) else 'no'; self.i += 1
+        r = self.replies[self.i] if self.i < len(self.replies) else 'no'
+        self.i += 1
         return r
-    def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=None, note='scripted replies, not a real LLM')
+    def describe(self) -> dict: return dict(backend=self.name, model=self.model, temperature=None,
+                                            note='scripted replies, not a real LLM')
 
 def resolve_backend(name:str, fallback:str) -> str:
     "`name`, except that 'auto' becomes 'openai' when a key or OPENAI_BASE_URL is set, else `fallback`."
@@ -237,7 +260,8 @@ LLMS = {'openai': OpenAIChat, 'transformers': TransformersChat, 'scripted': Scri
 def create_llm(name:str, **kw):
     "The chat backend `name` of `LLMS` ('none' gives None); 'auto' is openai when a key is set, else none."
     name = resolve_backend(name, 'none')
-    if name not in LLMS: raise ConfigError(f"unknown LLM backend {name!r}", f"choose one of {', '.join(sorted(LLMS))} or auto")
+    if name not in LLMS: raise ConfigError(f"unknown LLM backend {name!r}",
+                                           f"choose one of {', '.join(sorted(LLMS))} or auto")
     return None if LLMS[name] is None else LLMS[name](**kw)
 
 # %% ../nbs/06_prompting.ipynb #85074363
@@ -254,13 +278,16 @@ def run_dialogue(classes:list, # the data set's class names
     done = [m for m in (done or []) if isinstance(m, dict)]
     replayed = [0]                                                    # messages replayed from `done` so far
     def ask(text):
-        msgs.append({'role': 'user', 'content': text}); i = len(msgs) - 1
+        msgs.append({'role': 'user', 'content': text})
+        i = len(msgs) - 1
         old = done[i + 1] if i + 1 < len(done) and done[i] == msgs[-1] else {}
         if replayed[0] == i and old.get('role') == 'assistant' and (old.get('content') or '').strip():
-            msgs.append(dict(old)); replayed[0] = i + 2
+            msgs.append(dict(old))
+            replayed[0] = i + 2
             return old['content']                                     # answered before the interruption
         reply = llm.chat(list(msgs))
-        if not (reply or '').strip(): raise APIRefusal(f"the chat model answered nothing to: {text[:60]!r}", "try another --chat-model, or --llm none")
+        if not (reply or '').strip(): raise APIRefusal(f"the chat model answered nothing to: {text[:60]!r}",
+                                                       "try another --chat-model, or --llm none")
         msgs.append({'role': 'assistant', 'content': reply})
         if on_turn is not None: on_turn(list(msgs))
         return reply
@@ -282,7 +309,8 @@ def generation_prompts(classes, pairs, max_features:int=6) -> dict:
     for p in pairs:
         p = p if isinstance(p, Pair) else Pair(**p)
         for c in (p.a, p.b): feats[c] += [f for f in p.features if f not in feats[c]]
-    return {c: GEN_PROMPT.format(c=c, cc=', '.join(f[:max_features])) if f else GEN_PLAIN.format(c=c) for c, f in feats.items()}
+    return {c: GEN_PROMPT.format(c=c, cc=', '.join(f[:max_features])) if f else GEN_PLAIN.format(c=c)
+            for c, f in feats.items()}
 
 def prompts_path(dataset:str, root=None) -> Path:
     return (Path(root) if root else repo_root()/'data'/'prompts')/f'{dataset}.json'
@@ -291,26 +319,35 @@ def _empty_reply(art:dict) -> bool:
     "Whether a stored dialogue holds an empty assistant reply (older versions saved a refusal as '')."
     return any(m.get('role') == 'assistant' and not (m.get('content') or '').strip() for m in art.get('transcript', []))
 
-def get_prompts(dataset:str, classes:list, llm='auto', refresh:bool=False, root=None, max_more:int=3, llm_kw:dict|None=None) -> dict:
-    "The prompt artifact of `dataset`: reused from `data/prompts/<dataset>.json` when present (and matching), else made."
+def get_prompts(dataset:str, classes:list, llm='auto', refresh:bool=False, root=None, max_more:int=3,
+                llm_kw:dict|None=None) -> dict:
+    """The prompt artifact of `dataset`: reused from `data/prompts/<dataset>.json` when present (and matching), else
+    made."""
     path = prompts_path(dataset, root)
     backend = llm if not isinstance(llm, str) else create_llm(llm, **(llm_kw or {}))
     desc = backend.describe() if backend is not None else dict(backend='none', model=None, temperature=None)
-    same = lambda a: a.get('classes') == list(classes) and a.get('backend') == desc['backend'] and a.get('model') == desc.get('model')
+    same = lambda a: (a.get('classes') == list(classes) and a.get('backend') == desc['backend']
+                      and a.get('model') == desc.get('model'))
     if path.exists() and not refresh:
         art = json.loads(path.read_text())
         if same(art) and not _empty_reply(art): return art
-        log.warning("%s was made for other classes or another backend/model, or holds an empty reply: remaking it", path)
+        log.warning("%s was made for other classes or another backend/model, or holds an empty reply: remaking it",
+                    path)
     partial = path.with_name(path.stem + '.partial.json')             # the finished turns of an interrupted dialogue
     done = []
     if partial.exists() and not refresh:
         try: old = json.loads(partial.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError): old = {}
-        if same(old): done = old.get('transcript', []); log.info("resuming the dialogue of %s from %d finished turn(s)", dataset, len(done) // 2)
-    head = dict(dataset=dataset, classes=list(classes), **{k: desc.get(k) for k in ('backend', 'model', 'temperature', 'base_url', 'note')})
-    save = lambda msgs: atomic_write(partial, redact(json.dumps(dict(head, transcript=msgs, saved=utc_now()), indent=1, ensure_ascii=False)))
+        if same(old):
+            done = old.get('transcript', [])
+            log.info("resuming the dialogue of %s from %d finished turn(s)", dataset, len(done) // 2)
+    head = dict(dataset=dataset, classes=list(classes),
+                **{k: desc.get(k) for k in ('backend', 'model', 'temperature', 'base_url', 'note')})
+    save = lambda msgs: atomic_write(partial, redact(json.dumps(dict(head, transcript=msgs, saved=utc_now()), indent=1,
+                                                                ensure_ascii=False)))
     t = time.time()
-    art = dict(head, created=utc_now(), **run_dialogue(classes, backend, max_more, done=done, on_turn=save), seconds=round(time.time() - t, 2))
+    art = dict(head, created=utc_now(), **run_dialogue(classes, backend, max_more, done=done, on_turn=save),
+               seconds=round(time.time() - t, 2))
     text = redact(json.dumps(art, indent=1, ensure_ascii=False))
     atomic_write(path, text)
     partial.unlink(missing_ok=True)

@@ -9,8 +9,9 @@ from pathlib import Path
 from .config import repo_root, atomic_write, utc_now
 from .downloads import download
 from .errors import ConfigError, DataError
-from .generation import (references_dir, read_manifest, import_references, class_slug, image_info, append_manifest,
-                               sha256_file, IMAGE_EXTS, MIN_SIDE, _atomic_write)
+from .generation import (references_dir, read_manifest, class_slug, image_info, append_manifest, sha256_file,
+                               MIN_SIDE, _atomic_write)
+from .references import import_references, IMAGE_EXTS
 from .prompting import check_url, prompts_path, redact
 
 log = logging.getLogger(__name__)
@@ -28,21 +29,24 @@ AUTHORS_ARCHIVES = {'cifar10': ('cifar10_dalle.zip', 'af7bd976f0bf7f047c70e871b3
                     'cifar100': ('cifar100_dalle.zip', '81e98125cc862a5a527db3f24a4631a4ea4d46e9'),
                     'tinyimagenet': ('pic_DALL-E_all.zip', '2df2f510713b1ea8475ce3e1824f6e604d4aea17')}
 AUTHORS_MODEL = 'dall-e-3 (the authors, 2024)'                     # what made them, per the paper
-URL_ENV = 'ZSC_NB_AUTHORS_REFS_URL'                                 # another URL base (a mirror; the tests' local server)
+URL_ENV = 'ZSC_NB_AUTHORS_REFS_URL'  # another URL base (a mirror; the tests' local server)
 
 class ArchiveMismatch(DataError):
     "A downloaded archive is not the pinned file (its git blob id differs): refused, nothing imported."
 
 def authors_url_base(url_base:str|None=None) -> str:
-    "Where the archives are fetched from: `url_base`, else env `ZSC_NB_AUTHORS_REFS_URL`, else the pinned commit on GitHub."
+    """Where the archives are fetched from: `url_base`, else env `ZSC_NB_AUTHORS_REFS_URL`, else the pinned commit on
+    GitHub."""
     u = url_base or os.environ.get(URL_ENV) or f"https://github.com/{AUTHORS_REPO}/raw/{AUTHORS_COMMIT}"
     what = '--authors-url' if url_base else URL_ENV if os.environ.get(URL_ENV) else 'the pinned URL'
     return check_url(u, what).rstrip('/')
 
 def git_blob_id(path, # a file
                 chunk:int=1 << 20) -> str:
-    "Git's object id of the file: SHA-1 of `b'blob <size>\\0'` + the bytes (what `git hash-object` prints), read in chunks."
-    path = Path(path); h = hashlib.sha1(b'blob %d\0' % path.stat().st_size)
+    """Git's object id of the file: SHA-1 of `b'blob <size>\\0'` + the bytes (what `git hash-object` prints), read in
+    chunks."""
+    path = Path(path)
+    h = hashlib.sha1(b'blob %d\0' % path.stat().st_size)
     with open(path, 'rb') as f:
         for b in iter(lambda: f.read(chunk), b''): h.update(b)
     return h.hexdigest()
@@ -51,7 +55,8 @@ def git_blob_id(path, # a file
 def fetch_archive(dataset:str, # a key of `archives`
                   folder, # where archives are kept
                   url_base:str|None=None, archives:dict|None=None, timeout:float=60., progress:bool=True) -> Path:
-    "The authors' archive of `dataset` in `folder`, downloaded if absent, always checked against its pinned git blob id."
+    """The authors' archive of `dataset` in `folder`, downloaded if absent, always checked against its pinned git
+    blob id."""
     archives = AUTHORS_ARCHIVES if archives is None else archives
     name, blob = archives[dataset]
     final = Path(folder)/name
@@ -74,8 +79,11 @@ def fetch_archive(dataset:str, # a key of `archives`
 def extract_images(archive, # a zip file
                    dest, # an empty folder
                    max_bytes:int=8 << 30) -> Path:
-    "Unzip the images of `archive` flat into `dest` (`__MACOSX/`, `._` files, other files skipped; no path leaves `dest`)."
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True); n = 0
+    """Unzip the images of `archive` flat into `dest` (`__MACOSX/`, `._` files, other files skipped; no path leaves
+    `dest`)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    n = 0
     try: z = zipfile.ZipFile(archive)
     except zipfile.BadZipFile: raise DataError(f"{archive} is not a zip archive", "delete it and run again") from None
     with z:
@@ -85,7 +93,9 @@ def extract_images(archive, # a zip file
             raise DataError(f"{archive} would unpack to more than {max_bytes >> 30} GiB", "check the file")
         for i in infos:
             name = Path(i.filename.replace('\\', '/')).name                  # flat, as the authors' scripts read it
-            if (dest/name).exists(): log.warning("%s: %s appears twice; keeping the first", archive, name); continue
+            if (dest/name).exists():
+                log.warning("%s: %s appears twice; keeping the first", archive, name)
+                continue
             with z.open(i) as src, open(dest/name, 'wb') as f: shutil.copyfileobj(src, f)
             n += 1
     if not n: raise DataError(f"{archive} holds no image", "check that it is the authors' archive")
@@ -96,7 +106,8 @@ def authors_references(dataset:str, # cifar10, cifar100 or tinyimagenet
                        root=None, # references root (default `<repo>/data/references`)
                        downloads=None, # where archives are kept (default `<root>/../downloads/authors`)
                        url_base:str|None=None, archives:dict|None=None, timeout:float=60., progress:bool=True) -> dict:
-    "Download the authors' archive of `dataset` (pinned commit, checked), unzip, import into `references/<dataset>/authors`."
+    """Download the authors' archive of `dataset` (pinned commit, checked), unzip, import into
+    `references/<dataset>/authors`."""
     archives = AUTHORS_ARCHIVES if archives is None else archives
     if dataset not in archives:
         raise ConfigError(f"the authors released references for {', '.join(archives)} only, not {dataset!r}",
@@ -120,7 +131,8 @@ def _backend_of(dataset:str, backend:str|None, root) -> str:
     base = (Path(root) if root else repo_root()/'data'/'references')/dataset
     have = sorted(p.name for p in base.iterdir() if (p/'manifest.jsonl').exists()) if base.is_dir() else []
     if len(have) == 1: return have[0]
-    if not have: raise DataError(f"{dataset} has no references under {base}", "make or import them first (zsc-nb references)")
+    if not have: raise DataError(f"{dataset} has no references under {base}",
+                                 "make or import them first (zsc-nb references)")
     raise ConfigError(f"{dataset} has references from several sources: {', '.join(have)}", "choose one with --backend")
 
 def _card(dataset:str, backend:str, rows:list, classes:list, when:str) -> str:
@@ -132,10 +144,12 @@ def _card(dataset:str, backend:str, rows:list, classes:list, when:str) -> str:
         lic = ("The images were released by the paper's authors in their public repository "
                f"[{AUTHORS_REPO}](https://github.com/{AUTHORS_REPO}) (MIT licence); they were made with DALL·E 3.")
     elif backend == 'procedural':
-        lic = "SMOKE: synthetic procedural drawings made offline by zsc_nb for tests; not model output, not for evaluation."
+        lic = ("SMOKE: synthetic procedural drawings made offline by zsc_nb for tests; not model output, not for "
+               "evaluation.")
     else:
         lic = ("The images were made by the models above; their use follows the provider's or the model's own terms "
-               "(e.g. OpenAI's terms of use; the Stability AI community licence for SD-Turbo). Check them before redistributing.")
+               "(e.g. OpenAI's terms of use; the Stability AI community licence for SD-Turbo). Check them before "
+               "redistributing.")
     return f"""---
 pretty_name: zsc_nb reference images, {dataset} ({backend})
 license: other
@@ -184,9 +198,11 @@ def export_references(dataset:str, # data set id (folder under references/)
                       prompts_root=None, # prompts folder (default `<repo>/data/prompts`)
                       wnids:list|None=None # class ids (ImageNet-style sets), aligned with `classes`
                      ) -> dict:
-    "Write `dataset`'s references as an `imagefolder` set: images byte for byte, metadata.jsonl, card, prompts, transcript, manifest."
+    """Write `dataset`'s references as an `imagefolder` set: images byte for byte, metadata.jsonl, card, prompts,
+    transcript, manifest."""
     backend = _backend_of(dataset, backend, root)
-    folder = references_dir(dataset, backend, root); man = read_manifest(folder)
+    folder = references_dir(dataset, backend, root)
+    man = read_manifest(folder)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {out} exists and is not an empty folder", "give a new folder")
@@ -200,11 +216,13 @@ def export_references(dataset:str, # data set id (folder under references/)
     try:
         rows = []
         for r in recs:
-            i = classes.index(r['class']); rel = f"images/{class_slug(r['class'])}/{r['k']}.png"
-            (tmp/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copyfile(folder/r['file'], tmp/rel)
+            i = classes.index(r['class'])
+            rel = f"images/{class_slug(r['class'])}/{r['k']}.png"
+            (tmp/rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder/r['file'], tmp/rel)
             rows.append(dict(file_name=rel, label=i, class_name=r['class'], wnid=wnids[i] if wnids else None, k=r['k'],
-                             prompt=r.get('prompt'), revised_prompt=r.get('revised_prompt'),
-                             model=r.get('model') or source.get('model'), backend=r.get('backend', backend), sha256=r['sha256']))
+                             prompt=r.get('prompt'), revised_prompt=r.get('revised_prompt'), model=r.get('model')
+                             or source.get('model'), backend=r.get('backend', backend), sha256=r['sha256']))
         (tmp/'metadata.jsonl').write_text(''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in rows))
         (tmp/'manifest.jsonl').write_text(''.join(redact(json.dumps(r, ensure_ascii=False)) + '\n' for r in recs))
         pj = prompts_path(dataset, prompts_root)
@@ -223,7 +241,9 @@ def export_references(dataset:str, # data set id (folder under references/)
     return dict(out=out, images=len(rows), classes=len({r['label'] for r in rows}), backend=backend)
 
 def _umask() -> int:
-    m = os.umask(0o022); os.umask(m); return m
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
 
 # %% ../nbs/07a_ref_sources.ipynb #c193f90f
 def is_export(folder) -> bool:
@@ -232,36 +252,62 @@ def is_export(folder) -> bool:
 
 def import_export(folder, # a folder written by `export_references` (or any imagefolder with such metadata.jsonl)
                   classes:list, dataset:str, backend:str='imported', root=None) -> dict:
-    "Read an exported set back: every file and class checked first (nothing written on a fault), images copied byte for byte."
-    src = Path(folder); rows, bad = [], []
+    """Read an exported set back: every file and class checked first (nothing written on a fault), images copied byte
+    for byte."""
+    src = Path(folder)
+    rows, bad = [], []
     for n, line in enumerate((src/'metadata.jsonl').read_text().splitlines(), 1):
         if not line.strip(): continue
-        try: r = json.loads(line); f = src/r['file_name']; c = r['class_name']
-        except (json.JSONDecodeError, KeyError, TypeError): bad.append(f"line {n}: not a metadata record"); continue
-        if c not in classes: bad.append(f"{r['file_name']}: class {c!r} is not one of {dataset}'s"); continue
+        try:
+            r = json.loads(line)
+            f = src/r['file_name']
+            c = r['class_name']
+        except (json.JSONDecodeError, KeyError, TypeError):
+            bad.append(f"line {n}: not a metadata record")
+            continue
+        if c not in classes:
+            bad.append(f"{r['file_name']}: class {c!r} is not one of {dataset}'s")
+            continue
         if r.get('label') is not None and r['label'] != classes.index(c):
-            bad.append(f"{r['file_name']}: label {r['label']} is not {c!r}'s index {classes.index(c)}"); continue
+            bad.append(f"{r['file_name']}: label {r['label']} is not {c!r}'s index {classes.index(c)}")
+            continue
         if not f.resolve().is_relative_to(src.resolve()) or not f.is_file():
-            bad.append(f"{r['file_name']}: missing"); continue
-        data = f.read_bytes(); sha = hashlib.sha256(data).hexdigest()
-        if r.get('sha256') and r['sha256'] != sha: bad.append(f"{r['file_name']}: sha256 differs from metadata.jsonl"); continue
+            bad.append(f"{r['file_name']}: missing")
+            continue
+        data = f.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        if r.get('sha256') and r['sha256'] != sha:
+            bad.append(f"{r['file_name']}: sha256 differs from metadata.jsonl")
+            continue
         try: w, h, _, _ = image_info(data, MIN_SIDE)
-        except Exception as e: bad.append(f"{r['file_name']}: {getattr(e, 'what', e)}"); continue
+        except Exception as e:
+            bad.append(f"{r['file_name']}: {getattr(e, 'what', e)}")
+            continue
         rows.append((r, c, data, sha, w, h))
     if bad: raise DataError(f"{len(bad)} entr(ies) of {src/'metadata.jsonl'} are not usable: " + '; '.join(bad[:8])
                             + ('…' if len(bad) > 8 else ''), "fix or remove them; nothing was imported")
-    dest = references_dir(dataset, backend, root); dest.mkdir(parents=True, exist_ok=True)
-    man = read_manifest(dest); have = {r.get('source_sha256') or r['sha256'] for r in man.values()}
+    dest = references_dir(dataset, backend, root)
+    dest.mkdir(parents=True, exist_ok=True)
+    man = read_manifest(dest)
+    have = {r.get('source_sha256') or r['sha256'] for r in man.values()}
     nxt = {c: 1 + max([k for (cc, k) in man if cc == c], default=-1) for c in classes}
     made, dup = [], []
     for r, c, data, sha, w, h in sorted(rows, key=lambda x: (classes.index(x[1]), x[0].get('k') or 0)):
-        if sha in have: dup.append(r['file_name']); continue
-        k = nxt[c]; nxt[c] += 1; rel = f"{class_slug(c)}/{k}.png"
+        if sha in have:
+            dup.append(r['file_name'])
+            continue
+        k = nxt[c]
+        nxt[c] += 1
+        rel = f"{class_slug(c)}/{k}.png"
         _atomic_write(dest/rel, data)
         keep = {x: r.get(x) for x in ('prompt', 'revised_prompt', 'model', 'wnid')}
         rec = {'class': c, 'k': k, 'file': rel, **keep, 'backend': backend, 'source_backend': r.get('backend'),
-               'label': classes.index(c), 'source': r['file_name'], 'source_sha256': sha, 'size': f"{w}x{h}", 'sha256': sha,
-               'time': utc_now()}
-        append_manifest(dest, rec); man[(c, k)] = rec; have.add(sha); made.append(r['file_name'])
+               'label': classes.index(c), 'source': r['file_name'], 'source_sha256': sha, 'size': f"{w}x{h}",
+               'sha256': sha, 'time': utc_now()}
+        append_manifest(dest, rec)
+        man[(c, k)] = rec
+        have.add(sha)
+        made.append(r['file_name'])
     without = [c for c in classes if not any(cc == c for cc, _ in man)]
-    return dict(folder=dest, imported=len(made), total=len(man), files=made, duplicates=dup, classes_without_reference=without)
+    return dict(folder=dest, imported=len(made), total=len(man), files=made, duplicates=dup,
+                classes_without_reference=without)

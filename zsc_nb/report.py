@@ -24,79 +24,101 @@ def describe_normalization(normalize) -> str:
     side = lambda q, k: f"{'cos' if q and k else ('raw×normalised' if k else ('normalised×raw' if q else 'raw'))}"
     return 'authors: ' + ', '.join(f"{m} {side(q, k)}" for m, (q, k) in zip(('M1', 'M2', 'M3'), spec))
 
-FIGURE_CAPTIONS = {'fig3_references': 'Fig. 3: reference images, the class above each column, its prompt below each image.',
-                   'fig4_tsne_m1': 'Fig. 4: t-SNE in CLIP space (M1): test images, text features.',
+FIGURE_CAPTIONS = {'fig3_references': 'Fig. 3: reference images, the class above each column, its prompt below each '
+                   'image.', 'fig4_tsne_m1': 'Fig. 4: t-SNE in CLIP space (M1): test images, text features.',
                    'fig4_tsne_m2': 'Fig. 4: t-SNE in CLIP space (M2): test images, references, text features.',
-                   'fig4_tsne_m3': 'Fig. 4: t-SNE in DINO space (M3): test images, references.',
-                   'scale_m1': "Top-1 and AUROC against M1's softmax scale.", 'scale_m2': "Top-1 and AUROC against M2's softmax scale.",
-                   'scale_m3': "Top-1 and AUROC against M3's softmax scale.", 'k_refs': 'Top-1 and AUROC against the number of references per class.'}
+                   'fig4_tsne_m3': 'Fig. 4: t-SNE in DINO space (M3): test images, references.', 'scale_m1': "Top-1 "
+                   "and AUROC against M1's softmax scale.", 'scale_m2': "Top-1 and AUROC against M2's softmax scale.",
+                   'scale_m3': "Top-1 and AUROC against M3's softmax scale.", 'k_refs': 'Top-1 and AUROC against the '
+                   'number of references per class.'}
 
 def build_report(out, preset:str, runner:dict|None=None) -> Path:
     "`REPORT.md`: what ran, every table, the clean protocol's summary, the figures and the paper's inconsistencies."
-    out = Path(out); ev = load_results(out, 'eval', preset)
+    out = Path(out)
+    ev = load_results(out, 'eval', preset)
     figs = read_result(result_path(out, 'figures', preset)) or {}
     smoke = any(r.get('config', {}).get('smoke') for r in ev.values())
     L = [f"# {SMOKE_BANNER + ': ' if smoke else ''}zsc_nb reproduction report, preset `{preset}`", '']
-    if smoke: L += [f"> **{SMOKE_BANNER}.** The `shapes` data set is drawn procedurally, the encoders have random weights, the "
-                    "references are procedural drawings and the LLM dialogue is scripted. These numbers test the pipeline; they are not results.", '']
-    L += ['## What ran', '', '| data set | CLIP | DINO | K used / available | scales (M1, M2, M3) | features | splits | label spaces | test images | commit | seconds: data / references / encode / evaluate |',
+    if smoke: L += [f"> **{SMOKE_BANNER}.** The `shapes` data set is drawn procedurally, the encoders have random "
+                    f"weights, the " "references are procedural drawings and the LLM dialogue is scripted. These "
+                    "numbers test the pipeline; they are not results.", '']
+    L += ['## What ran', '', '| data set | CLIP | DINO | K used / available | scales (M1, M2, M3) | features | splits '
+          '| label spaces | test images | commit | seconds: data / references / encode / evaluate |',
           '|---|---|---|---|---|---|---|---|---|---|---|']
     for d, e in ev.items():
-        c, m = e['config'], e['meta']; st = m.get('stages_s', {})
-        L.append(f"| {DISPLAY.get(d, d)} | {m.get('clip')} | {m.get('dino')} | {c['k_refs']} / {m.get('k_available')} | {tuple(c['scales'])} | "
-                 f"{describe_normalization(c['normalize'])} | {', '.join(map(str, e['results']))} | "
-                 f"{', '.join(m.get('label_spaces', []))} | {m.get('n_test')}{' (first ' + str(c['max_test']) + ')' if c.get('max_test') else ''} | {e.get('commit')} | "
+        c, m = e['config'], e['meta']
+        st = m.get('stages_s', {})
+        L.append(f"| {DISPLAY.get(d, d)} | {m.get('clip')} | {m.get('dino')} | {c['k_refs']} / {m.get('k_available')} "
+                 f"| {tuple(c['scales'])} | {describe_normalization(c['normalize'])} | "
+                 f"{', '.join(map(str, e['results']))} | {', '.join(m.get('label_spaces', []))} | "
+                 f"{m.get('n_test')}{' (first ' + str(c['max_test']) + ')' if c.get('max_test') else ''} | "
+                 f"{e.get('commit')} | "
                  + ' / '.join(f"{st.get(s, 0):.1f}" for s in ('data', 'references', 'encode', 'evaluate')) + ' |')
     models = {(d, r): m for d, e in ev.items() for r, m in (e['meta'].get('encoders') or {}).items()}
     if models:
         L += ['', '**Models** (everything that changes a feature is also in its cache key):', '',
-              '| data set | role | model | weights | precision | device | activation | position embedding | preprocessing |', '|---|---|---|---|---|---|---|---|---|']
+              '| data set | role | model | weights | precision | device | activation | position embedding | '
+              'preprocessing |', '|---|---|---|---|---|---|---|---|---|']
         for (d, r), m in models.items():
             p = m.get('preprocess', {})
-            L.append(f"| {DISPLAY.get(d, d)} | {r} | {m['name']} | {m['weights']} | {m['precision']} | {m.get('device', '')} | {m.get('activation', '')} | "
-                     f"{m.get('pos_embed', 'native')} | {p.get('backend')} {p.get('interpolation')} {p.get('resize_mode', 'shortest')} {p.get('size')}, crop {p.get('crop')} |")
+            L.append(f"| {DISPLAY.get(d, d)} | {r} | {m['name']} | {m['weights']} | {m['precision']} | "
+                     f"{m.get('device', '')} | {m.get('activation', '')} | {m.get('pos_embed', 'native')} | "
+                     f"{p.get('backend')} {p.get('interpolation')} {p.get('resize_mode', 'shortest')} {p.get('size')}, "
+                     f"crop {p.get('crop')} |")
     if ev:
         any_e = next(iter(ev.values()))
-        L += ['', f"Label space 'all' puts every class name of the data set (unknown ones included) in front of M1, the LLM and the generator, as the "
-              f"authors do; 'known' is standard open-set recognition (known classes only, MSP score). Fused results use the "
-              f"`{any_e['config']['weighting']}` weighting, {'normalised' if any_e['config']['normalize_weights'] else 'unnormalised (the authors)'} weights, "
+        L += ['', f"Label space 'all' puts every class name of the data set (unknown ones included) in front of M1, "
+              f"the LLM and the generator, as the authors do; 'known' is standard open-set recognition (known classes "
+              f"only, MSP score). Fused results use the `{any_e['config']['weighting']}` weighting, "
+              f"{'normalised' if any_e['config']['normalize_weights'] else 'unnormalised (the authors)'} weights, "
               f"reference aggregation `{any_e['config']['ref_agg']}`."]
         if (ts := ties_sentence(ev)): L += ['', ts]
     if runner:
         L += ['', '**Notebook runs** (skipped when their results were current):', '']
-        L += [f"- `{r['notebook']}` {r['dataset'] or ''}: {'ran in ' + str(r['seconds']) + ' s' if r['ran'] else 'current, skipped'} → `{r['result']}`" for r in runner['runs']]
+        L += [f"- `{r['notebook']}` {r['dataset'] or ''}: "
+              f"{'ran in ' + str(r['seconds']) + ' s' if r['ran'] else 'current, skipped'} → `{r['result']}`"
+              for r in runner['runs']]
     if runner and runner.get('skipped'):
-        L += ['', f"**{runner['skipped']} unusable image file(s) left out** (`--skip-bad`): each with its reason in `skipped.txt`."]
+        L += ['', f"**{runner['skipped']} unusable image file(s) left out** (`--skip-bad`): each with its reason in "
+              f"`skipped.txt`."]
     L += ['', '## Tables', '']
     for name in ['table1', 'table2', 'table3', 'table4', 'table5', 'table6', 'table7', 'comparison']:
         p = out/'tables'/f'{name}.md'
         if p.exists(): L += [p.read_text(), '']
     multi = {d: e for d, e in ev.items() if len(e['results']) > 1 and any('known' in r for r in e['results'].values())}
     if multi:
-        L += ['## Clean protocol: mean ± std over the five standard splits', '',
-              '| data set | label space | top-1 | AUROC | FPR@95 | AUROC (MSP) | FPR@95 (MSP) |', '|---|---|---|---|---|---|---|']
+        L += ['## Clean protocol: mean ± std over the five standard splits', '', '| data set | label space | top-1 | '
+              'AUROC | FPR@95 | AUROC (MSP) | FPR@95 (MSP) |', '|---|---|---|---|---|---|---|']
         for d, e in multi.items():
             for ls in ('all', 'known'):
-                g = lambda k: fmt_values(metric_values(e, 'M1+M2+M3', k, ls)) if ls == 'all' or k not in ('auroc', 'fpr95') else 'n/a'
-                L.append(f"| {display_name(d, smoke)} | {ls} | {g('top1')} | {g('auroc')} | {g('fpr95')} | {g('auroc_msp')} | {g('fpr95_msp')} |")
+                g = lambda k: (fmt_values(metric_values(e, 'M1+M2+M3', k, ls)) if ls == 'all'
+                               or k not in ('auroc', 'fpr95') else 'n/a')
+                L.append(f"| {display_name(d, smoke)} | {ls} | {g('top1')} | {g('auroc')} | {g('fpr95')} | "
+                         f"{g('auroc_msp')} | {g('fpr95_msp')} |")
         L.append('')
     ab = load_results(out, 'ablations', preset)
     cal = {d: a['calibration'] for d, a in ab.items() if a.get('calibration')}
     if cal:
         L += ['## Beyond the paper: softmax scales calibrated on the references alone', '',
-              "Each method's scale chosen by the leave-one-out NLL of the reference images (no test label used), against the preset's "
-              "scales, both with L2-normalised features; M1+M2+M3, split 0.", '',
+              "Each method's scale chosen by the leave-one-out NLL of the reference images (no test label used), "
+              "against the preset's scales, both with L2-normalised features; M1+M2+M3, split 0.", '',
               '| data set | scales (M1, M2, M3) | top-1 | AUROC | FPR@95 |', '|---|---|---|---|---|']
         for d, c in cal.items():
             for which, sc in (('preset', c['preset_scales']), ('calibrated', c['scales'])):
-                L.append(f"| {display_name(d, smoke)} | {which}: {tuple(round(x, 3) for x in sc)} | {fmt_values(c[which]['top1'])} | {fmt_values(c[which]['auroc'])} | {fmt_values(c[which]['fpr95'])} |")
+                L.append(f"| {display_name(d, smoke)} | {which}: {tuple(round(x, 3) for x in sc)} | "
+                         f"{fmt_values(c[which]['top1'])} | {fmt_values(c[which]['auroc'])} | "
+                         f"{fmt_values(c[which]['fpr95'])} |")
         L.append('')
     L += ablation_sections({DISPLAY.get(d, d): e for d, e in ev.items()}, smoke)
     if figs.get('figures'):
         L += ['## Figures', '', 'Each figure also as PDF beside the PNG (`figures/`).', '']
         for f in [f for f in figs['figures'] if f.endswith('.png')]:
-            L += [f"![{Path(f).stem}]({f})", '', f"*{FIGURE_CAPTIONS.get(Path(f).stem, Path(f).stem)}* ([PDF]({Path(f).with_suffix('.pdf').as_posix()}))", '']
-    if preset == 'authors': L += ["## Known differences from the authors' pipeline", ''] + [f"- {x}" for x in AUTHORS_DIFFERENCES] + ['']
+            L += [f"![{Path(f).stem}]({f})", '', f"*{FIGURE_CAPTIONS.get(Path(f).stem, Path(f).stem)}* "
+                  f"([PDF]({Path(f).with_suffix('.pdf').as_posix()}))", '']
+    if preset == 'authors': L += ["## Known differences from the authors' pipeline",
+                                  ''] + [f"- {x}" for x in AUTHORS_DIFFERENCES] + ['']
     L += openset_report_lines(out, preset)
     L += ['## Inconsistencies in the paper', ''] + [f"- {x}" for x in INCONSISTENCIES] + ['']
-    p = out/'REPORT.md'; p.write_text('\n'.join(L)); return p
+    p = out/'REPORT.md'
+    p.write_text('\n'.join(L))
+    return p

@@ -18,7 +18,8 @@ from .results import result_path, bundle_path, read_result
 from .tables import build_tables
 from .report import build_report
 from .prompting import ScriptedChat, create_llm, scripted_replies, resolve_backend
-from .generation import load_references, make_references, references_dir, read_manifest, CostGuardError
+from .generation import make_references, references_dir, read_manifest, CostGuardError
+from .references import load_references
 from .ref_sources import authors_references
 from .errors import APIRefusal, APIExhausted
 
@@ -32,7 +33,8 @@ __all__ = ['log', 'OPENSET_PRESETS', 'splits_of', 'label_spaces', 'references_fo
 # %% ../nbs/09_reproduce.ipynb #1f88d934
 def splits_of(cfg:RunConfig) -> list:
     "The splits a preset evaluates: the authors' split 0, or all five standard splits."
-    return [cfg.split] if cfg.protocol == 'authors' else list(range(len(SPLITS.get(cfg.dataset, range(5)))))   # own data: 5 seeded splits
+    # own data: 5 seeded splits
+    return [cfg.split] if cfg.protocol == 'authors' else list(range(len(SPLITS.get(cfg.dataset, range(5)))))
 
 def label_spaces(cfg:RunConfig) -> list:
     "The authors' label space (all class names), and for the clean protocol also standard open-set recognition."
@@ -52,34 +54,47 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
     k_generate = max(cfg.k_refs, k_generate or 0)
     sources = ['cifar10', 'cifar100'] if cfg.dataset in ('cifarplus10', 'cifarplus50') else [cfg.dataset]
     parts = []
-    pos = {class_key(c): i for i, c in enumerate(classes)}   # a class is its index: names are unique per data set (`unique_classes`)
+    # a class is its index: names are unique per data set (`unique_classes`)
+    pos = {class_key(c): i for i, c in enumerate(classes)}
     for d in sources:
         want = [c for c in class_names(d, root) if class_key(c) in pos]
         ds_id = dataset_slug(d)   # own data sets: a file-safe id in place of the path
         count = Counter(c for c, _ in read_manifest(references_dir(ds_id, backend, root/'references')))
-        if backend == 'authors' and [w for w in want if not count[w]]:   # the authors' released images (pinned archive, checked)
+        # the authors' released images (pinned archive, checked)
+        if backend == 'authors' and [w for w in want if not count[w]]:
             authors_references(ds_id, class_names(d, root), root/'references')
         elif backend == 'imported':        # use what was imported; only a class without any reference is an error
-            if [w for w in want if not count[w]]: raise ValueError(f"imported references lack classes {[w for w in want if not count[w]][:10]}; import them or pick a generator")
+            if [w for w in want if not count[w]]: raise ValueError(f"imported references lack classes "
+                                                                   f"{[w for w in want if not count[w]][:10]}; import "
+                                                                   f"them or pick a generator")
         elif backend != 'authors' and any(count[w] < k_generate for w in want):
-            try: _, rep = make_references(ds_id, class_names(d, root), _llm_for(cfg, d), backend, k_generate, prompts_root=root/'prompts', refs_root=root/'references')
+            try: _, rep = make_references(ds_id, class_names(d, root), _llm_for(cfg, d), backend, k_generate,
+                                          prompts_root=root/'prompts', refs_root=root/'references')
             except CostGuardError as e:
-                raise CostGuardError(f"{e}. Confirm the spend by making these references first: zsc-nb references --dataset {d} --k {k_generate} "
-                                     f"--generator {backend} --yes{' --root ' + str(root) if root != repo_root()/'data' else ''}; then run reproduce again") from None
+                raise CostGuardError(f"{e}. Confirm the spend by making these references first: zsc-nb references "
+                                     f"--dataset {d} --k {k_generate} --generator {backend} "
+                                     f"--yes{' --root ' + str(root) if root != repo_root()/'data' else ''}; then run "
+                                     f"reproduce again") from None
             if rep.refused:
                 raise APIRefusal(f"the image service refused {len(rep.refused)} class(es) of {d} permanently: "
                                  + '; '.join(f"{k}: {v}" for k, v in list(rep.refused.items())[:3]),
-                                 f"edit those classes' prompts in {root/'prompts'/(ds_id + '.json')} or import images for them (zsc-nb import-references)")
+                                 f"edit those classes' prompts in {root/'prompts'/(ds_id + '.json')} or import images "
+                                 f"for them (zsc-nb import-references)")
             if rep.failed:
-                raise APIExhausted(f"{len(rep.failed)} reference image(s) of {d} could not be made, e.g. {[(c, k) for c, k, _ in rep.failed[:3]]}",
+                raise APIExhausted(f"{len(rep.failed)} reference image(s) of {d} could not be made, e.g. "
+                                   f"{[(c, k) for c, k, _ in rep.failed[:3]]}",
                                    "run the same command again: finished images are kept and only these are retried")
         parts.append((load_references(ds_id, backend, want, root/'references'), want))
     items, labels, ks, ids = [], [], [], []
     for rs, want in parts:
-        items += list(rs.items); labels += [pos[class_key(want[l])] for l in rs.labels]; ks += list(rs.k); ids.append(rs.data_id)
+        items += list(rs.items)
+        labels += [pos[class_key(want[l])] for l in rs.labels]
+        ks += list(rs.k)
+        ids.append(rs.data_id)
     return RefSet(items, np.array(labels), np.array(ks), '+'.join(ids))
 
-def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=None, stages:dict|None=None, progress:bool=True,
+def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=None, stages:dict|None=None,
+            progress:bool=True,
             skip=() # image files to leave out (`--skip-bad`: the preflight's list)
            ) -> Features:
     "Test set, references and cached features of `cfg` (one split); `stages` collects seconds per stage."
@@ -87,15 +102,18 @@ def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=No
     t = time.perf_counter()
     kw = dict(split=cfg.split) if cfg.dataset in ('cifarplus10', 'cifarplus50') else {}
     ds = without_files(load_dataset(cfg.dataset, (Path(root) if root else None) or cfg.data_root, download, **kw), skip)
-    stages['data'] = stages.get('data', 0) + time.perf_counter() - t; t = time.perf_counter()
+    stages['data'] = stages.get('data', 0) + time.perf_counter() - t
+    t = time.perf_counter()
     refs = references_for(cfg, ds.classes, root, k_generate or refs_to_make(cfg))
-    stages['references'] = stages.get('references', 0) + time.perf_counter() - t; t = time.perf_counter()
+    stages['references'] = stages.get('references', 0) + time.perf_counter() - t
+    t = time.perf_counter()
     known = known_classes(cfg.dataset, cfg.split, ds.classes)
     F = encode_all(ds, refs, known, cfg.clip, cfg.dino, cfg.cache or (Path(root)/'cache' if root else None), cfg.device,
                    cfg.batch_size, underscores=cfg.protocol == 'authors', progress=progress,
                    precision=(cfg.clip_precision, cfg.dino_precision), preprocess=cfg.preprocess)
     stages['encode'] = stages.get('encode', 0) + time.perf_counter() - t
-    F.meta.update(dataset=cfg.dataset, split=cfg.split, refs_folders=sorted({str(Path(p).parent.parent) for p in refs.items}),
+    F.meta.update(dataset=cfg.dataset, split=cfg.split,
+                  refs_folders=sorted({str(Path(p).parent.parent) for p in refs.items}),
                   k_available=int(refs.k.max()) + 1, synthetic=cfg.smoke, wnids=ds.meta.get('wnids'))
     return F
 
@@ -103,14 +121,16 @@ def prepare(cfg:RunConfig, root=None, download:bool=True, k_generate:int|None=No
 def runs_dir() -> Path:
     "The papermill notebooks (`nbs/runs/` of the checkout)."
     p = repo_root()/'nbs'/'runs'
-    if not p.exists(): raise FileNotFoundError(f"{p} not found: `zsc-nb reproduce` needs the repository checkout (pip install -e .)")
+    if not p.exists(): raise FileNotFoundError(f"{p} not found: `zsc-nb reproduce` needs the repository checkout (pip "
+                                               f"install -e .)")
     return p
 
 def kernel_name(out) -> str:
     "Register (under `out`) a kernelspec running this very Python, and return its name."
     kdir = Path(out).resolve()/'.jupyter'/'kernels'/'zsc_nb'
     kdir.mkdir(parents=True, exist_ok=True)
-    (kdir/'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f', '{connection_file}', '--IPKernelApp.log_level=ERROR'],
+    (kdir/'kernel.json').write_text(json.dumps({'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f',
+                                                         '{connection_file}', '--IPKernelApp.log_level=ERROR'],
                                                 'display_name': 'zsc_nb', 'language': 'python'}))
     jp = str(kdir.parent.parent)
     if jp not in os.environ.get('JUPYTER_PATH', '').split(os.pathsep):
@@ -120,7 +140,8 @@ def kernel_name(out) -> str:
 def run_key(notebook:Path, params:dict, upstream=()) -> str:
     "What makes a run's JSON current: the notebook, its parameters, the package version and upstream run keys."
     h = hashlib.sha256(Path(notebook).read_bytes())
-    h.update(json.dumps(params, sort_keys=True, default=str).encode()); h.update(zsc_nb.__version__.encode())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    h.update(zsc_nb.__version__.encode())
     for u in upstream: h.update(str(u).encode())
     return h.hexdigest()[:16]
 
@@ -131,22 +152,30 @@ def run_notebook(name:str, out, params:dict, result:Path, upstream=(), force:boo
     "Execute `nbs/runs/<name>.ipynb` with papermill unless `result` is current; `(ran, run_key, seconds)`."
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
-    nb = runs_dir()/f'{name}.ipynb'; key = run_key(nb, params, [*upstream, inputs() if inputs else ''])
+    nb = runs_dir()/f'{name}.ipynb'
+    key = run_key(nb, params, [*upstream, inputs() if inputs else ''])
     old = read_result(result)
-    if not force and old is not None and old.get('run_key') == key and all(Path(p).exists() for p in outputs): return False, key, 0.0
-    out = Path(out); (out/'notebooks').mkdir(parents=True, exist_ok=True)
-    dest = out/'notebooks'/f"{result.stem}.ipynb"; tmp = dest.with_name(f".{dest.stem}.running.ipynb")   # renamed only on success
+    if not force and old is not None and old.get('run_key') == key and all(Path(p).exists() for p in outputs):
+        return False, key, 0.0
+    out = Path(out)
+    (out/'notebooks').mkdir(parents=True, exist_ok=True)
+    dest = out/'notebooks'/f"{result.stem}.ipynb"
+    tmp = dest.with_name(f".{dest.stem}.running.ipynb")  # renamed only on success
     t = time.perf_counter()
     try:
         pm.execute_notebook(str(nb), str(tmp), parameters=dict(params, run_key=key),
                             kernel_name=kernel_name(out), cwd=str(out), progress_bar=False, log_output=False)
         tmp.replace(dest)
-    except PapermillExecutionError as e:       # an expected error comes back as itself (one line); anything else is a bug
-        raise typed_error(e.ename, e.evalue) or RuntimeError(f"notebook {name} {params.get('dataset') or ''} failed: {e.ename}: {e.evalue}") from e
+    except PapermillExecutionError as e:  # an expected error comes back as itself (one line); anything else is a bug
+        raise typed_error(e.ename, e.evalue) or RuntimeError(f"notebook {name} {params.get('dataset') or ''} failed: "
+                                                             f"{e.ename}: {e.evalue}") from e
     finally: tmp.unlink(missing_ok=True)
-    if inputs and (k2 := run_key(nb, params, [*upstream, inputs()])) != key:   # the run made references: they are its inputs now
+    # the run made references: they are its inputs now
+    if inputs and (k2 := run_key(nb, params, [*upstream, inputs()])) != key:
         r = read_result(result)
-        if r is not None and r.get('run_key') == key: atomic_write(result, json.dumps(dict(r, run_key=k2), indent=1)); key = k2
+        if r is not None and r.get('run_key') == key:
+            atomic_write(result, json.dumps(dict(r, run_key=k2), indent=1))
+            key = k2
     return True, key, time.perf_counter() - t
 
 # %% ../nbs/09_reproduce.ipynb #67a82956
@@ -159,16 +188,22 @@ def _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_, skip=Non
         if name == 'evaluate':
             res = result_path(out, 'eval', preset, d)
             ran, k, s = run_notebook('evaluate', out, dict(base, dataset=d, skip=skip.get(d, [])), res, force=force,
-                                     outputs=[bundle_path(out, preset, d)], inputs=inp(d)); ev[d] = k
+                                     outputs=[bundle_path(out, preset, d)], inputs=inp(d))
+            ev[d] = k
         elif name == 'ablations':
-            res = result_path(out, 'ablations', preset, d); ran, k, s = run_notebook('ablations', out, dict(base, dataset=d), res, [ev[d]], force)
+            res = result_path(out, 'ablations', preset, d)
+            ran, k, s = run_notebook('ablations', out, dict(base, dataset=d), res, [ev[d]], force)
         elif name == 'openset':
             res = result_path(out, 'openset', preset, d)
-            ran, k, s = run_notebook('openset', out, dict(base, dataset=d, skip=skip.get(d, [])), res, [ev.get(d, '')], force, inputs=inp(d))
+            ran, k, s = run_notebook('openset', out, dict(base, dataset=d, skip=skip.get(d, [])), res, [ev.get(d, '')],
+                                     force, inputs=inp(d))
         else:
-            res = result_path(out, 'figures', preset); figs = [out/f for f in (read_result(res) or {}).get('figures', [])]
+            res = result_path(out, 'figures', preset)
+            figs = [out/f for f in (read_result(res) or {}).get('figures', [])]
             ran, k, s = run_notebook('figures', out, dict(base, datasets=datasets), res, keys, force, outputs=figs)
-        keys.append(k); log_['runs'].append(dict(notebook=name, dataset=d, ran=ran, seconds=round(s, 2), result=str(res.relative_to(out)), run_key=k))
+        keys.append(k)
+        log_['runs'].append(dict(notebook=name, dataset=d, ran=ran, seconds=round(s, 2),
+                                 result=str(res.relative_to(out)), run_key=k))
 
 def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
               datasets:list|None=None, # default: the preset's (PRESET_DATASETS)
@@ -176,11 +211,13 @@ def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
               root=None, # data folder: data sets, prompts/, references/, cache/ (default `<repo>/data`)
               force:bool=False, # rerun notebooks even if their JSON is current
               download:bool=True, overrides:dict|None=None, progress:bool=True,
-              skip_bad:bool=False, # go on without unusable images (listed in `<out>/skipped.txt`); else they are an error
+              skip_bad:bool=False, # go on without unusable images (listed in `<out>/skipped.txt`); else an error
               checked:dict|None=None # `preflight.check_run`'s answer when the caller ran it already (the CLI)
              ) -> dict:
-    "Check everything first (`preflight.check_run`), run the evaluation, ablation and figure notebooks as needed, then build the tables and the report."
-    pre = checked or check_run(preset, datasets, out, root, download, overrides, skip_bad, progress)   # before the first notebook
+    """Check everything first (`preflight.check_run`), run the evaluation, ablation and figure notebooks as needed,
+    then build the tables and the report."""
+    # before the first notebook
+    pre = checked or check_run(preset, datasets, out, root, download, overrides, skip_bad, progress)
     datasets, out = pre['datasets'], Path(pre['out'])
     out.mkdir(parents=True, exist_ok=True)
     (write_list(out/'skipped.txt', pre['bad']) if pre['bad'] else (out/'skipped.txt').unlink(missing_ok=True))
@@ -194,7 +231,8 @@ def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
     ev = {}
     try: _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_, pre['skip'])
     finally:                                                           # the kernel spec is ours: never left behind
-        import shutil; shutil.rmtree(out/'.jupyter', ignore_errors=True)
+        import shutil
+        shutil.rmtree(out/'.jupyter', ignore_errors=True)
     verify_results(out, log_['runs'])                                  # no table from a result that vanished
     t = time.perf_counter()
     written = build_tables(out, preset) + [build_report(out, preset, log_)]
@@ -211,8 +249,9 @@ def track_ablation(cfg, # the run's `RunConfig`
     for t in TRACKS:
         c = cfg.replace(track=t, **({} if cfg.smoke else TRACKS[t]))
         F = prepare(c, root, download, progress=False, skip=skip)
-        r = evaluate(F, c.scales, c.normalize, 'all', normalize_weights=c.normalize_weights, agg=c.ref_agg, k=c.k_refs, max_test=c.max_test, dtype=c.arithmetic,
-                     combos=('M1', 'M2', 'M3', 'M1+M2+M3'), weightings=(c.weighting,))
+        r = evaluate(F, c.scales, c.normalize, 'all', normalize_weights=c.normalize_weights, agg=c.ref_agg, k=c.k_refs,
+                     max_test=c.max_test, dtype=c.arithmetic, combos=('M1', 'M2', 'M3', 'M1+M2+M3'),
+                     weightings=(c.weighting,))
         pick = lambda m: {k: r[m]['none' if '+' not in m else c.weighting][k] for k in ('top1', 'auroc')}
         out[t] = dict(clip=F.meta['clip'], dino=F.meta['dino'], **{m: pick(m) for m in ('M1', 'M2', 'M3', 'M1+M2+M3')})
     return out

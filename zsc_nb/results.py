@@ -21,8 +21,10 @@ __all__ = ['git_commit', 'result_path', 'bundle_path', 'write_result', 'read_res
 def git_commit() -> str:
     "The checkout's commit (with `-dirty` when it has changes), or 'unknown'."
     try:
-        c = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo_root(), capture_output=True, text=True, timeout=10).stdout.strip()
-        d = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=repo_root(), capture_output=True, text=True, timeout=10).stdout.strip()
+        c = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo_root(), capture_output=True, text=True,
+                           timeout=10).stdout.strip()
+        d = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=repo_root(),
+                           capture_output=True, text=True, timeout=10).stdout.strip()
         return (c + ('-dirty' if d else '')) if c else 'unknown'
     except Exception: return 'unknown'
 
@@ -48,7 +50,8 @@ def load_results(out, # a run folder (`runs/<preset>`)
                  kind:str, # 'eval', 'ablations', 'openset'
                  preset:str) -> dict:
     "`{dataset slug: payload}` of every results JSON of `kind` and `preset` in `out` (the public way to read a run)."
-    return {p.stem.split(f'{kind}_{preset}_', 1)[1]: read_result(p) for p in sorted((Path(out)/'results').glob(f'{kind}_{preset}_*.json'))}
+    return {p.stem.split(f'{kind}_{preset}_', 1)[1]: read_result(p)
+            for p in sorted((Path(out)/'results').glob(f'{kind}_{preset}_*.json'))}
 
 def fmt_values(vals) -> str:
     "Fractions as a percentage: one value `12.34`, several `mean ± std` (ddof 1), none `—`."
@@ -68,7 +71,8 @@ def metric_values(ev:dict, combo:str, metric:str, ls:str='all', weighting:str|No
 
 def dataset_order(ours) -> list:
     "The paper's data sets first (ours or not), then ours."
-    return [d for d in PAPER_DATASETS if d in ours] + [d for d in ours if d not in PAPER_DATASETS] + [d for d in PAPER_DATASETS if d not in ours]
+    return ([d for d in PAPER_DATASETS if d in ours] + [d for d in ours if d not in PAPER_DATASETS]
+            + [d for d in PAPER_DATASETS if d not in ours])
 
 def display_name(d:str, smoke:bool) -> str:
     "A data set's name in a table, marked SMOKE where a smoke run has it instead of the paper's."

@@ -12,7 +12,8 @@ KS = (1, 3, 5)
 
 def _lse(x, axis=1):
     "log Σ exp along `axis` (float64, -inf safe)."
-    m = np.max(x, axis=axis, keepdims=True); m = np.where(np.isfinite(m), m, 0.0)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide='ignore'): return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 def exact_log_fused(sims:list, # the fused methods' similarities, r×C each (rows of the test images to rank)
@@ -22,7 +23,8 @@ def exact_log_fused(sims:list, # the fused methods' similarities, r×C each (row
     "log Σ_m w_m p_m in float64, from log-probabilities: no class underflows to a tie (the ranking reference), r×C."
     lp = []
     for S, sc in zip(sims, scales):
-        z = np.asarray(S, np.float64) * float(sc); lp.append(z - _lse(z)[:, None])
+        z = np.asarray(S, np.float64) * float(sc)
+        lp.append(z - _lse(z)[:, None])
     if weighting == 'none': return lp[0]
     if isinstance(weighting, str):
         ps = [np.exp(l) for l in lp]
@@ -55,20 +57,25 @@ def _count(xp, b) -> np.ndarray: return np.count_nonzero(b, axis=1) if xp is np 
 
 def _weights(spec, conf:dict, idx, r:int, normalize_weights:bool) -> np.ndarray:
     "r×J float64 weights of the fused methods `idx`: fixed numbers or per-image confidences."
-    W = np.stack([conf[m][spec] for m in idx], 1) if isinstance(spec, str) else np.broadcast_to(np.asarray(spec, np.float64), (r, len(idx))).copy()
+    W = np.stack([conf[m][spec] for m in idx], 1) if isinstance(spec,
+                                                                str) else np.broadcast_to(np.asarray(spec, np.float64),
+                                                                                          (r, len(idx))).copy()
     return W / W.sum(1, keepdims=True) if normalize_weights else W
 
-def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch), the known classes in the first `nk` columns
+def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch), known classes in the first `nk` columns
                y, # r true labels as column indices (any valid column for rows that are not scored for top-k)
                nk:int, # number of known classes
                scales, # softmax scale per method
-               plan:list, # (combination, method indices, weighting label, weighting spec: 'none', a confidence or fixed weights)
+               plan:list, # (combination, method indices, weighting label, weighting: 'none', a confidence or weights)
                normalize_weights:bool=False,
                authors_score:bool=True, # also the authors' unknown score (label space with every class name)
                ks=KS, memo:dict|None=None # per-method statistics of this chunk, shared between calls with other scales
               ) -> dict:
-    "Per row of one chunk: fair top-k hits, boundary ties and unknown scores of every fusion in `plan`, in float64 semantics."
-    xp, gather = _ops(S[0]); r, C = S[0].shape; y = np.asarray(y)
+    """Per row of one chunk: fair top-k hits, boundary ties and unknown scores of every fusion in `plan`, in float64
+    semantics."""
+    xp, gather = _ops(S[0])
+    r, C = S[0].shape
+    y = np.asarray(y)
     used = sorted({m for _, idx, _, _ in plan for m in idx})
     entropy = any(sp in ('inv_entropy', 'neg_exp_entropy') for _, idx, _, sp in plan if len(idx) > 1)
     memo = {} if memo is None else memo
@@ -78,8 +85,10 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
         if key not in memo:                 # one method at one scale: its probabilities and their row statistics
             if ('smax', m) not in memo: memo['smax', m] = float(xp.amax(xp.abs(S[m])))
             p = S[m].astype(np.float64) if xp is np else S[m].double()
-            p *= float(scales[m]); p -= xp.amax(p, axis=1, keepdims=True)
-            p = xp.exp(p, out=p); p /= xp.sum(p, axis=1, keepdims=True)
+            p *= float(scales[m])
+            p -= xp.amax(p, axis=1, keepdims=True)
+            p = xp.exp(p, out=p)
+            p /= xp.sum(p, axis=1, keepdims=True)
             memo[key] = dict(p=p, zmax=float(scales[m]) * memo['smax', m], conf={'max': _f64(xp.amax(p, axis=1))})
         st = memo[key]
         if entropy and 'inv_entropy' not in st['conf']:
@@ -88,14 +97,21 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
         P[m], conf[m], zmax[m] = st['p'], st['conf'], st['zmax']
     out = {}
     for name, idx, label, spec in plan:
-        if spec == 'none' and ('single', idx[0], float(scales[idx[0]])) in memo:   # a method alone depends on its own scale only
-            out[(name, label)] = memo['single', idx[0], float(scales[idx[0]])]; continue
+        # a method alone depends on its own scale only
+        if spec == 'none' and ('single', idx[0], float(scales[idx[0]])) in memo:
+            out[(name, label)] = memo['single', idx[0], float(scales[idx[0]])]
+            continue
         if spec == 'none':
-            m = idx[0]; f = P[m]; W = np.ones((r, 1))
+            m = idx[0]
+            f = P[m]
+            W = np.ones((r, 1))
             if ('rank', m) not in memo:    # rank on the similarities themselves: no underflow, exact ties, any scale
-                Sm = S[m]; sy = gather(Sm, y); memo['rank', m] = (_count(xp, Sm > sy), _count(xp, Sm == sy) - 1)
+                Sm = S[m]
+                sy = gather(Sm, y)
+                memo['rank', m] = (_count(xp, Sm > sy), _count(xp, Sm == sy) - 1)
             above, tied = memo['rank', m]
-            hits = {k: topk_hits(above, tied, min(k, C)) for k in ks}; tie = at_boundary(above, tied, ks)
+            hits = {k: topk_hits(above, tied, min(k, C)) for k in ks}
+            tie = at_boundary(above, tied, ks)
         else:
             W = _weights(spec, conf, idx, r, normalize_weights)
             Wx = W if xp is np else xp.as_tensor(W, device=S[0].device)
@@ -104,29 +120,39 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
             # the fused probabilities decide every row whose true label is clear of the rest by more than their rounding
             # (`d`, from the scales and the weights); the other rows are ranked again on log-probabilities
             delta = 1e-13 + 1e-15 * max(zmax[m] for m in idx)
-            fy = gather(f, y); d = fy * delta + 1e-290 * (1.0 + float(W.max()))
-            above_s = _count(xp, f > fy + d); maybe = np.full(r, C)      # rows with ≥ max(ks) clearly above: misses, no second look
+            fy = gather(f, y)
+            d = fy * delta + 1e-290 * (1.0 + float(W.max()))
+            above_s = _count(xp, f > fy + d)
+            maybe = np.full(r, C)  # rows with ≥ max(ks) clearly above: misses, no second look
             near = np.flatnonzero(above_s < max(ks))
             if len(near):
                 ni = near if xp is np else xp.as_tensor(near, device=f.device)
                 maybe[near] = _count(xp, f[ni] >= (fy - d)[ni])
             hits = {k: np.where(maybe <= min(k, C), 1.0, np.where(above_s >= min(k, C), 0.0, np.nan)) for k in ks}
-            amb = np.flatnonzero(np.isnan(np.stack(list(hits.values()))).any(0)); tie = np.zeros(r, bool)
+            amb = np.flatnonzero(np.isnan(np.stack(list(hits.values()))).any(0))
+            tie = np.zeros(r, bool)
             if len(amb):
-                L = exact_log_fused([_host(S[m][amb if xp is np else xp.as_tensor(amb, device=S[m].device)]) for m in idx], [scales[m] for m in idx], spec, normalize_weights)
+                L = exact_log_fused([_host(S[m][amb if xp is np else xp.as_tensor(amb, device=S[m].device)])
+                                     for m in idx], [scales[m] for m in idx], spec, normalize_weights)
                 above, tied = rank_counts(L, y[amb])
                 for k in ks: hits[k][amb] = topk_hits(above, tied, min(k, C))
                 tie[amb] = at_boundary(above, tied, ks)
         o = dict(hits=hits, tie=tie)
         # unknown scores from sums of small terms, never as 1 - (a sum close to 1): tiny masses keep their order
-        kf = f[:, :nk]; mk = xp.amax(kf, axis=1, keepdims=True); top = kf == mk
-        rest = _f64(xp.sum(xp.where(top, 0.0, kf), axis=1)) + (_count(xp, top) - 1) * _f64(mk[:, 0])   # known mass but the max
+        kf = f[:, :nk]
+        mk = xp.amax(kf, axis=1, keepdims=True)
+        top = kf == mk
+        # known mass but the max
+        rest = _f64(xp.sum(xp.where(top, 0.0, kf), axis=1)) + (_count(xp, top) - 1) * _f64(mk[:, 0])
         mk = _f64(mk[:, 0])
         with np.errstate(divide='ignore', invalid='ignore'):
-            o['u_msp'] = np.where(rest + mk > 0, rest / (rest + mk), 1.0 - 1.0 / nk)       # 1 - max of the known renormalised
+            # 1 - max of the known renormalised
+            o['u_msp'] = np.where(rest + mk > 0, rest / (rest + mk), 1.0 - 1.0 / nk)
             if authors_score:   # min-max scale, divide by the sum, unknown mass: Σ_unknown (f - lo) / Σ (f - lo)
-                lo = xp.amin(f, axis=1, keepdims=True); lo64 = _f64(lo[:, 0])
-                u_part = _f64(xp.sum(f[:, nk:], axis=1)) - (C - nk) * lo64   # exact unless the unknown scores all sit near the minimum:
+                lo = xp.amin(f, axis=1, keepdims=True)
+                lo64 = _f64(lo[:, 0])
+                # exact unless the unknown scores all sit near the minimum:
+                u_part = _f64(xp.sum(f[:, nk:], axis=1)) - (C - nk) * lo64
                 close = np.flatnonzero(u_part < (C - nk) * lo64)           # those rows sum the differences themselves
                 if len(close):
                     ci = close if xp is np else xp.as_tensor(close, device=f.device)
@@ -141,15 +167,20 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
 def authors_chunk(S:list, # per method: r×C float32 similarities in class-index order
                   y, # r true labels (class indices)
                   kn:np.ndarray, # boolean mask of the known classes
-                  scales, plan:list, normalize_weights:bool=False, label_space:str='all', ks=KS, memo:dict|None=None) -> dict:
+                  scales, plan:list, normalize_weights:bool=False, label_space:str='all', ks=KS,
+                  memo:dict|None=None) -> dict:
     "The authors' float32 arithmetic, as their loops compute it, and their top-k: ties go to the lowest class index."
     if label_space == 'known': S = [np.where(kn, s, -np.inf) for s in S]   # methods see only the known classes
-    used = sorted({m for _, idx, _, _ in plan for m in idx}); memo = {} if memo is None else memo
+    used = sorted({m for _, idx, _, _ in plan for m in idx})
+    memo = {} if memo is None else memo
     for m in used:
-        if (m, float(scales[m])) not in memo: memo[m, float(scales[m])] = to_probs(np.nan_to_num(S[m], neginf=-1e30), scales[m], np.float32)
+        if (m, float(scales[m])) not in memo: memo[m, float(scales[m])] = to_probs(np.nan_to_num(S[m], neginf=-1e30),
+                                                                                   scales[m], np.float32)
     P = {m: memo[m, float(scales[m])] for m in used}
-    y = np.asarray(y); out = {}
-    remap = -np.ones(len(kn), int); remap[np.flatnonzero(kn)] = np.arange(kn.sum())
+    y = np.asarray(y)
+    out = {}
+    remap = -np.ones(len(kn), int)
+    remap[np.flatnonzero(kn)] = np.arange(kn.sum())
     for name, idx, label, spec in plan:
         ps = [P[i] for i in idx]
         if spec == 'none': f = ps[0]
@@ -157,8 +188,10 @@ def authors_chunk(S:list, # per method: r×C float32 similarities in class-index
             W = fusion_weights(ps, spec, normalize_weights)
             f = sum(W[:, [j]].astype(np.float32) * p for j, p in enumerate(ps))
         fk, yk = (f, y) if label_space == 'all' else (f[:, kn], np.maximum(remap[y], 0))
-        rank = index_rank(fk, yk); above, tied = rank_counts(fk, yk)
-        o = dict(hits={k: (rank < k).astype(np.float64) for k in ks}, tie=at_boundary(above, tied, ks), u_msp=unknown_score(f, kn, 'msp'))
+        rank = index_rank(fk, yk)
+        above, tied = rank_counts(fk, yk)
+        o = dict(hits={k: (rank < k).astype(np.float64) for k in ks}, tie=at_boundary(above, tied, ks),
+                 u_msp=unknown_score(f, kn, 'msp'))
         if label_space == 'all': o['u_authors'] = unknown_score(f, kn, 'authors')
         out[(name, label)] = o
     return out
@@ -167,30 +200,37 @@ def summarise(rows:dict, # `{key: {hits: {k: N}, tie: N, u_authors: N, u_msp: N}
               scored:np.ndarray, # images that count for top-k
               is_unknown:np.ndarray # images of unknown classes
              ) -> tuple:
-    "`({key: metrics}, {key: images tied at a top-k boundary})`: top-k as means of the hits, AUROC and FPR@95 from one sort each."
+    """`({key: metrics}, {key: images tied at a top-k boundary})`: top-k as means of the hits, AUROC and FPR@95 from
+    one sort each."""
     res, ties = {}, {}
     for key, o in rows.items():
         m = {f'top{k}': float(h[scored].mean()) for k, h in o['hits'].items()}
         if 'u_authors' in o: m['auroc'], m['fpr95'] = roc_metrics(o['u_authors'], is_unknown)
         m['auroc_msp'], m['fpr95_msp'] = roc_metrics(o['u_msp'], is_unknown)
-        res[key] = m; ties[key] = int(o['tie'][scored].sum())
+        res[key] = m
+        ties[key] = int(o['tie'][scored].sum())
     return res, ties
 
 # %% ../nbs/05b_scoring.ipynb #b0a1c2d8
-def ties_sentence(ev:dict # `{data set: evaluation JSON}` as `zsc-nb reproduce` writes them (`results[split][label space]['_meta']`)
+def ties_sentence(ev:dict # `{data set: evaluation JSON}` as `zsc-nb reproduce` writes it
                  ) -> str:
-    "One report line: per data set, the test images whose true label sits in a tie at a top-1/3/5 boundary, and the rule used."
+    """One report line: per data set, the test images whose true label sits in a tie at a top-1/3/5 boundary, and the
+    rule used."""
     parts, rule = [], set()
     for d, e in ev.items():
         for split, spaces in (e.get('results') or {}).items():
             for ls, r in spaces.items():
-                meta = r.get('_meta', {}); t = meta.get('topk_ties')
+                meta = r.get('_meta', {})
+                t = meta.get('topk_ties')
                 if not t: continue
                 worst = max(((n, m, w) for m, ws in t.items() for w, n in ws.items()), key=lambda x: x[0])
-                parts.append(f"{d} split {split} {ls}: {worst[0]} of {meta.get('n_test')} ({worst[1]}{'' if worst[2] == 'none' else ', ' + worst[2]})")
+                parts.append(f"{d} split {split} {ls}: {worst[0]} of {meta.get('n_test')} "
+                             f"({worst[1]}{'' if worst[2] == 'none' else ', ' + worst[2]})")
                 rule.add(meta.get('ties'))
             break                                            # the first split says it
     if not parts: return ''
-    how = ('ties go to the lowest class index, as in the authors\' float32 code' if rule == {'index'} else
-           'ties are shared fairly: a label tied with t others for s remaining top-k slots counts s/(t+1)' if rule == {'fair'} else 'mixed rules')
-    return f"**Top-k ties** (test images in a tie at a top-1/3/5 boundary, the most of any method): {'; '.join(parts)}; {how}."
+    how = ('ties go to the lowest class index, as in the authors\' float32 code' if rule == {'index'}
+           else 'ties are shared fairly: a label tied with t others for s remaining top-k slots counts s/(t+1)'
+           if rule == {'fair'} else 'mixed rules')
+    return (f"**Top-k ties** (test images in a tie at a top-1/3/5 boundary, the most of any method): "
+            f"{'; '.join(parts)}; {how}.")

@@ -19,22 +19,29 @@ def site_pages(out:Path) -> list:
     return sorted(p for p in Path(out).rglob('*.html') if not set(p.relative_to(out).parts) & set(skip))
 
 class _Refs(HTMLParser):
-    def __init__(self): super().__init__(); self.refs, self.ids = [], set()
+    def __init__(self):
+        super().__init__()
+        self.refs, self.ids = [], set()
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if a.get('id'): self.ids.add(a['id'])
         if tag == 'a' and a.get('name'): self.ids.add(a['name'])
         if tag == 'a' and a.get('href') is not None: self.refs.append(('link', a['href']))
-        if tag in ('img', 'script') and a.get('src') is not None: self.refs.append(('image' if tag == 'img' else 'script', a['src']))
-        if tag == 'link' and a.get('href') and 'stylesheet' in (a.get('rel') or ''): self.refs.append(('stylesheet', a['href']))
+        if tag in ('img', 'script') and a.get('src') is not None: self.refs.append(('image' if tag == 'img'
+                                                                                    else 'script', a['src']))
+        if tag == 'link' and a.get('href') and 'stylesheet' in (a.get('rel') or ''): self.refs.append(('stylesheet',
+                                                                                                       a['href']))
 
 def site_problems(out:Path) -> list:
-    "What a reader would hit without a browser: broken local links (file or anchor), missing images/scripts, anything remote but links."
+    """What a reader would hit without a browser: broken local links (file or anchor), missing images/scripts,
+    anything remote but links."""
     out, probs, parsed = Path(out), [], {}
     pages = site_pages(out)
     if not pages: return [f'{out}: no pages']
     def parse(p):
-        if p not in parsed: parsed[p] = _Refs(); parsed[p].feed(p.read_text(encoding='utf-8', errors='replace'))
+        if p not in parsed:
+            parsed[p] = _Refs()
+            parsed[p].feed(p.read_text(encoding='utf-8', errors='replace'))
         return parsed[p]
     for page in pages:
         name = page.relative_to(out).as_posix()
@@ -45,7 +52,9 @@ def site_problems(out:Path) -> list:
                 continue
             if u.scheme in ('mailto', 'data', 'javascript'): continue
             target = (page.parent/unquote(u.path)).resolve() if u.path else page
-            if not target.exists(): probs.append(f'{name}: broken {kind} {ref!r} (no such file)'); continue
+            if not target.exists():
+                probs.append(f'{name}: broken {kind} {ref!r} (no such file)')
+                continue
             if kind == 'link' and u.fragment and target.suffix == '.html' and u.fragment not in parse(target).ids:
                 probs.append(f'{name}: broken link {ref!r} (no anchor #{u.fragment} there)')
     return probs
@@ -67,13 +76,15 @@ def _driver():
 TEX_RE = r'\$\$[^$]+\$\$|\\[()\[\]]|\\begin\{|\$(?=[^$\s])[^$\n]*?(\\[A-Za-z]+|[_^{}])[^$\n]*?\$'
 
 _WAIT_MATH = """const done = arguments[arguments.length - 1];
-if (window.MathJax && MathJax.startup && MathJax.startup.promise) MathJax.startup.promise.then(() => done(true), () => done(false));
+if (window.MathJax && MathJax.startup && MathJax.startup.promise)
+  MathJax.startup.promise.then(() => done(true), () => done(false));
 else done(null);"""
 
 _INSPECT = r"""
 const probs = [], TEX = new RegExp(arguments[0]);
 const h1 = document.querySelectorAll('h1');
-if (h1.length > 1) probs.push(h1.length + ' top-level headings (h1): ' + Array.from(h1).slice(0, 4).map(h => JSON.stringify(h.textContent.trim().slice(0, 40))).join(', '));
+if (h1.length > 1) probs.push(h1.length + ' top-level headings (h1): '
+  + Array.from(h1).slice(0, 4).map(h => JSON.stringify(h.textContent.trim().slice(0, 40))).join(', '));
 if (h1.length == 0 && !/(genindex|search)\.html$/.test(location.pathname)) probs.push('no top-level heading (h1)');
 const skip = 'pre, code, script, style, textarea, mjx-container, .highlight, .math';
 const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -84,17 +95,23 @@ for (let n = walk.nextNode(); n; n = walk.nextNode()) {
   const m = n.textContent.match(TEX);
   if (m) raw.push(m[0].slice(0, 60));
 }
-const bad = Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container') && e.tagName != 'MJX-CONTAINER');
+const bad = Array.from(document.querySelectorAll('.math'))
+  .filter(e => !e.querySelector('mjx-container') && e.tagName != 'MJX-CONTAINER');
 for (const e of bad) raw.push(e.textContent.trim().slice(0, 60));
-if (raw.length) probs.push('raw TeX (unrendered math) x' + raw.length + ': ' + raw.slice(0, 3).map(s => JSON.stringify(s)).join(', '));
+if (raw.length)
+  probs.push('raw TeX (unrendered math) x' + raw.length + ': '
+    + raw.slice(0, 3).map(s => JSON.stringify(s)).join(', '));
 for (const o of document.querySelectorAll('.cell_output')) {
   const outs = o.children.length ? Array.from(o.children) : [o];
   const media = 'img, svg, canvas, table, iframe, video';
   for (const x of outs) if (!x.textContent.trim() && !x.matches(media) && !x.querySelector(media))
-    probs.push('empty output cell after ' + JSON.stringify((o.closest('.cell')?.querySelector('.cell_input')?.textContent || '').trim().slice(0, 50)));
+    probs.push('empty output cell after '
+      + JSON.stringify((o.closest('.cell')?.querySelector('.cell_input')?.textContent || '').trim().slice(0, 50)));
 }
-for (const i of document.images) if (!(i.complete && i.naturalWidth > 0)) probs.push('broken image ' + JSON.stringify((i.getAttribute('src') || '').slice(0, 80)));
-for (const r of performance.getEntriesByType('resource')) if (/^https?:/.test(r.name)) probs.push('remote resource ' + r.name.slice(0, 100) + ' (the site must work offline)');
+for (const i of document.images) if (!(i.complete && i.naturalWidth > 0))
+  probs.push('broken image ' + JSON.stringify((i.getAttribute('src') || '').slice(0, 80)));
+for (const r of performance.getEntriesByType('resource')) if (/^https?:/.test(r.name))
+  probs.push('remote resource ' + r.name.slice(0, 100) + ' (the site must work offline)');
 return probs;"""
 
 # %% ../nbs/98b_sitecheck.ipynb #4b712580
@@ -103,7 +120,8 @@ def browser_check(out:Path, # the built site
                   search:str='fusion', # a word the search page must find
                  ) -> list:
     "Open every page of `out` in headless Chromium; returns what a reader would see wrong (see the chapter's list)."
-    out = Path(out).resolve(); shots = Path(screenshots) if screenshots else out/'_screenshots'
+    out = Path(out).resolve()
+    shots = Path(screenshots) if screenshots else out/'_screenshots'
     shots.mkdir(parents=True, exist_ok=True)
     probs = site_problems(out)
     drv = _driver()
@@ -120,7 +138,8 @@ def browser_check(out:Path, # the built site
             if not drv.title: probs.append(f'{name}: no title (the page did not load)')
             probs += [f'{name}: {p}' for p in drv.execute_script(_INSPECT, TEX_RE)]
             for e in drv.get_log('browser'):
-                if e.get('level') == 'SEVERE': probs.append(f"{name}: JavaScript error or failed load: {e.get('message', '')[:200]}")
+                if e.get('level') == 'SEVERE': probs.append(f"{name}: JavaScript error or failed load: "
+                                                            f"{e.get('message', '')[:200]}")
             h = min(int(drv.execute_script('return document.documentElement.scrollHeight')), 8000)
             drv.set_window_size(1400, max(h, 600))
             shot = shots/page.relative_to(out).with_suffix('.png')

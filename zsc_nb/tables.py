@@ -28,52 +28,70 @@ def make_tables(out, preset:str) -> dict:
         rows = []
         for m in methods:
             for d in dsets:
-                p = paper.get(m, {}).get(d, (None,) * 3); o = metric_fn(src.get(d), m) if src.get(d) else ['—'] * 3
+                p = paper.get(m, {}).get(d, (None,) * 3)
+                o = metric_fn(src.get(d), m) if src.get(d) else ['—'] * 3
                 rows.append([m, display_name(d, smoke)] + [x for i in range(3) for x in (o[i], fmt_paper(p[i]))])
         return rows
     hk = ['method', 'data set', 'top-1 ours', 'top-1 paper', 'top-3 ours', 'top-3 paper', 'top-5 ours', 'top-5 paper']
-    T['table1'] = (pre + 'Table 1: top-1/3/5 accuracy (%) of each method and the fusion (inverse entropy); all class names in the label space',
-                   hk, topk_rows(['M1', 'M2', 'M3', 'M1+M2+M3'], ev, PAPER['table1'], lambda e, m: [fmt_values(metric_values(e, m, f'top{k}')) for k in (1, 3, 5)]))
+    T['table1'] = (pre + 'Table 1: top-1/3/5 accuracy (%) of each method and the fusion (inverse entropy); all class '
+                   'names in the label space', hk, topk_rows(['M1', 'M2', 'M3', 'M1+M2+M3'], ev, PAPER['table1'],
+                                                             lambda e, m: [fmt_values(metric_values(e, m, f'top{k}'))
+                                                                           for k in (1, 3, 5)]))
     rows = []
     for m in ['M1', 'M2', 'M3', 'M1+M2+M3']:
         for d in dsets:
             e = ev.get(d)
-            rows.append([m, display_name(d, smoke), fmt_values(metric_values(e, m, 'auroc')) if e else '—', fmt_paper(PAPER['table2'][m].get(d)),
-                         fmt_values(metric_values(e, m, 'fpr95')) if e else '—', fmt_values(metric_values(e, m, 'auroc_msp', 'known')) if e else '—'])
-    T['table2'] = (pre + "Table 2: open-set AUROC (%), the authors' unknown score; FPR@95 beside it; MSP AUROC with the known classes only (clean protocol)",
-                   ['method', 'data set', 'AUROC ours', 'AUROC paper', 'FPR@95 ours', 'AUROC (MSP, known label space) ours'], rows)
+            rows.append([m, display_name(d, smoke), fmt_values(metric_values(e, m, 'auroc')) if e else '—',
+                         fmt_paper(PAPER['table2'][m].get(d)), fmt_values(metric_values(e, m, 'fpr95')) if e else '—',
+                         fmt_values(metric_values(e, m, 'auroc_msp', 'known')) if e else '—'])
+    T['table2'] = (pre + "Table 2: open-set AUROC (%), the authors' unknown score; FPR@95 beside it; MSP AUROC with "
+                   "the known classes only (clean protocol)", ['method', 'data set', 'AUROC ours', 'AUROC paper',
+                                                               'FPR@95 ours', 'AUROC (MSP, known label space) ours'],
+                   rows)
     combos = ['M1+M2', 'M1+M3', 'M2+M3', 'M1+M2+M3']
     abm = lambda a, m, w, metric: a['combos'][m][w][metric]
     T['table3'] = (pre + 'Table 3: top-1/3/5 accuracy (%) of combinations of methods (inverse entropy; split 0)', hk,
-                   topk_rows(combos, ab, PAPER['table3'], lambda a, m: [fmt_values(abm(a, m, a['weighting'], f'top{k}')) for k in (1, 3, 5)]))
-    T['table4'] = (pre + 'Table 4: AUROC (%) of combinations of methods (inverse entropy; split 0)', ['method', 'data set', 'AUROC ours', 'AUROC paper'],
-                   [[m, display_name(d, smoke), fmt_values(abm(ab[d], m, ab[d]['weighting'], 'auroc')) if d in ab else '—', fmt_paper(PAPER['table4'][m].get(d))] for m in combos for d in dsets])
+                   topk_rows(combos, ab, PAPER['table3'], lambda a,
+                             m: [fmt_values(abm(a, m, a['weighting'], f'top{k}')) for k in (1, 3, 5)]))
+    T['table4'] = (pre + 'Table 4: AUROC (%) of combinations of methods (inverse entropy; split 0)',
+                   ['method', 'data set', 'AUROC ours', 'AUROC paper'],
+                   [[m, display_name(d, smoke),
+                     fmt_values(abm(ab[d], m, ab[d]['weighting'], 'auroc')) if d in ab else '—',
+                     fmt_paper(PAPER['table4'][m].get(d))] for m in combos for d in dsets])
     rows5, rows6 = [], []
     for w in WEIGHTINGS:
         for d in [d for d in dsets if d in ab or d == 'cifar10']:
             p5 = PAPER['table5'][w] if d == 'cifar10' else (None,) * 3
             o = [fmt_values(abm(ab[d], 'M1+M2+M3', w, f'top{k}')) if d in ab else '—' for k in (1, 3, 5)]
-            rows5.append([WEIGHTING_NAMES[w], display_name(d, smoke)] + [x for i in range(3) for x in (o[i], fmt_paper(p5[i]))])
-            rows6.append([WEIGHTING_NAMES[w], display_name(d, smoke), fmt_values(abm(ab[d], 'M1+M2+M3', w, 'auroc')) if d in ab else '—',
-                          fmt_paper(PAPER['table6'][w]) if d == 'cifar10' else '—'])
-    T['table5'] = (pre + 'Table 5: weighting methods, top-1/3/5 accuracy (%) of M1+M2+M3 (the paper: CIFAR-10 only; split 0)', ['weighting'] + hk[1:], rows5)
-    T['table6'] = (pre + 'Table 6: weighting methods, AUROC (%) of M1+M2+M3 (split 0)', ['weighting', 'data set', 'AUROC ours', 'AUROC paper'], rows6)
+            rows5.append([WEIGHTING_NAMES[w], display_name(d, smoke)]
+                         + [x for i in range(3) for x in (o[i], fmt_paper(p5[i]))])
+            rows6.append([WEIGHTING_NAMES[w], display_name(d, smoke), fmt_values(abm(ab[d], 'M1+M2+M3', w, 'auroc'))
+                          if d in ab else '—', fmt_paper(PAPER['table6'][w]) if d == 'cifar10' else '—'])
+    T['table5'] = (pre + 'Table 5: weighting methods, top-1/3/5 accuracy (%) of M1+M2+M3 (the paper: CIFAR-10 only; '
+                   'split 0)', ['weighting'] + hk[1:], rows5)
+    T['table6'] = (pre + 'Table 6: weighting methods, AUROC (%) of M1+M2+M3 (split 0)',
+                   ['weighting', 'data set', 'AUROC ours', 'AUROC paper'], rows6)
     rows = []
     for which in ('one', 'multiple'):
         for d in dsets:
-            a = ab.get(d); p = PAPER['table7'][which].get(d, (None, None))
+            a = ab.get(d)
+            p = PAPER['table7'][which].get(d, (None, None))
             r = (a['k_one'] if which == 'one' else a['combos']['M1+M2+M3'][a['weighting']]) if a else None
             label = 'one reference per class' if which == 'one' else (f"multiple (K={a['k']})" if a else 'multiple')
-            rows.append([label, display_name(d, smoke), fmt_values(r['top1']) if r else '—', fmt_paper(p[0]), fmt_values(r['auroc']) if r else '—', fmt_paper(p[1])])
-    T['table7'] = (pre + 'Table 7: one vs several reference images per class, top-1 and AUROC (%) of M1+M2+M3 (split 0)',
-                   ['references', 'data set', 'top-1 ours', 'top-1 paper', 'AUROC ours', 'AUROC paper'], rows)
+            rows.append([label, display_name(d, smoke), fmt_values(r['top1']) if r else '—', fmt_paper(p[0]),
+                         fmt_values(r['auroc']) if r else '—', fmt_paper(p[1])])
+    T['table7'] = (pre + 'Table 7: one vs several reference images per class, top-1 and AUROC (%) of M1+M2+M3 (split '
+                   '0)', ['references', 'data set', 'top-1 ours', 'top-1 paper', 'AUROC ours', 'AUROC paper'], rows)
     ours = []
     for col in ('cifar10', 'cifarplus10', 'tinyimagenet'):
         e = ev.get(col) or (ev.get('cifar100') if col == 'cifarplus10' else None)
         ours.append(fmt_values(metric_values(e, 'M1+M2+M3', 'auroc')) if e else '—')
-    rows = [[k, *(fmt_paper(v) for v in vals)] for k, vals in PAPER['comparison'].items()] + [[f'zsc_nb, {preset} preset', *ours]]
-    T['comparison'] = (pre + "Comparison (AUROC %, CIFAR10 | CIFAR+10 | TinyImageNet). Published figures use their own protocols and train on the known "
-                       "classes; the paper's 'CIFAR+10' is CIFAR-100 with 10 known classes, and ours falls back to it when the standard CIFAR+10 was not run",
+    rows = [[k, *(fmt_paper(v) for v in vals)]
+            for k, vals in PAPER['comparison'].items()] + [[f'zsc_nb, {preset} preset', *ours]]
+    T['comparison'] = (pre
+                       + "Comparison (AUROC %, CIFAR10 | CIFAR+10 | TinyImageNet). Published figures use their own "
+                       "protocols and train on the known classes; the paper's 'CIFAR+10' is CIFAR-100 with 10 known "
+                       "classes, and ours falls back to it when the standard CIFAR+10 was not run",
                        ['method', 'CIFAR10', 'CIFAR+10', 'TinyImageNet'], rows)
     T.update(openset_tables(out, preset))
     return T
@@ -84,9 +102,12 @@ def _md(title, header, rows) -> str:
                      ['| ' + ' | '.join(map(esc, r)) + ' |' for r in rows]) + '\n'
 
 def _tex(title, header, rows) -> str:
-    esc = lambda x: str(x).replace('\\', '\\textbackslash{}').replace('&', '\\&').replace('%', '\\%').replace('_', '\\_').replace('#', '\\#').replace('±', '$\\pm$').replace('—', '--')
-    body = ['\\begin{table}[t]', '\\centering', '\\small', f"\\caption{{{esc(title)}}}", f"\\begin{{tabular}}{{{'l' * 2 + 'r' * (len(header) - 2)}}}",
-            '\\hline', ' & '.join(map(esc, header)) + ' \\\\', '\\hline'] + [' & '.join(map(esc, r)) + ' \\\\' for r in rows] + ['\\hline', '\\end{tabular}', '\\end{table}']
+    esc = lambda x: (str(x).replace('\\', '\\textbackslash{}').replace('&', '\\&').replace('%', '\\%')
+                     .replace('_', '\\_').replace('#', '\\#').replace('±', '$\\pm$').replace('—', '--'))
+    body = ['\\begin{table}[t]', '\\centering', '\\small', f"\\caption{{{esc(title)}}}",
+            f"\\begin{{tabular}}{{{'l' * 2 + 'r' * (len(header) - 2)}}}", '\\hline', ' & '.join(map(esc, header))
+            + ' \\\\', '\\hline'] + [' & '.join(map(esc, r)) + ' \\\\' for r in rows] + ['\\hline', '\\end{tabular}',
+                                                                                         '\\end{table}']
     return '\n'.join(body) + '\n'
 
 _NUM = re.compile(r'^(-?\d+(?:\.\d+)?)(?: ± (\d+(?:\.\d+)?))?$')
@@ -101,7 +122,9 @@ def csv_table(header:list, rows:list) -> tuple:
     for r in rows:
         cells, any_num = [], False
         for v, n, s in zip(r, num, split):
-            if not n: cells.append(v); continue
+            if not n:
+                cells.append(v)
+                continue
             m = _NUM.match(str(v).strip())
             if m: any_num = True
             cells += ([m.group(1) if m else '', (m.group(2) or '') if m else ''] if s else [m.group(1) if m else ''])
@@ -111,15 +134,21 @@ def csv_table(header:list, rows:list) -> tuple:
     return H, R, notes
 
 def build_tables(out, preset:str) -> list:
-    "Write `tables/<name>.{md,csv,tex,json}` for every table (CSV: numbers only; JSON: title, columns, notes); returns the paths."
+    """Write `tables/<name>.{md,csv,tex,json}` for every table (CSV: numbers only; JSON: title, columns, notes);
+    returns the paths."""
     import csv, io
-    tdir = Path(out)/'tables'; tdir.mkdir(parents=True, exist_ok=True); paths = []
+    tdir = Path(out)/'tables'
+    tdir.mkdir(parents=True, exist_ok=True)
+    paths = []
     for name, (title, header, rows) in make_tables(out, preset).items():
         (tdir/f'{name}.md').write_text(_md(title, header, rows))
         H, R, notes = csv_table(header, rows)
-        buf = io.StringIO(); csv.writer(buf).writerows([H] + R); (tdir/f'{name}.csv').write_text(buf.getvalue())
-        (tdir/f'{name}.json').write_text(json.dumps(dict(title=title, unit='percent', columns=H, smoke=title.startswith(SMOKE_BANNER),
-                                                          rows_without_numbers=notes, csv=f'{name}.csv'), indent=1, ensure_ascii=False))
+        buf = io.StringIO()
+        csv.writer(buf).writerows([H] + R)
+        (tdir/f'{name}.csv').write_text(buf.getvalue())
+        (tdir/f'{name}.json').write_text(
+            json.dumps(dict(title=title, unit='percent', columns=H, smoke=title.startswith(SMOKE_BANNER),
+                            rows_without_numbers=notes, csv=f'{name}.csv'), indent=1, ensure_ascii=False))
         (tdir/f'{name}.tex').write_text(_tex(title, header, rows))
         paths += [tdir/f'{name}.{e}' for e in ('md', 'csv', 'json', 'tex')]
     return paths

@@ -46,23 +46,28 @@ def ensemble_prompts(classes:list, templates:list) -> list:
 def _synset_files():
     from importlib.resources import files
     d = files('timm.data._info')
-    defs = dict(l.split('\t', 1) for l in d.joinpath('imagenet_synset_to_definition.txt').read_text().splitlines() if '\t' in l)
+    defs = dict(l.split('\t', 1) for l in d.joinpath('imagenet_synset_to_definition.txt').read_text().splitlines()
+                if '\t' in l)
     defs = WORDNET_GLOSSES | defs
-    lemmas = [(l.split('\t', 1)[0], [x.strip().lower() for x in l.split('\t', 1)[1].split(',')]) for l in d.joinpath('imagenet_synset_to_lemma.txt').read_text().splitlines() if '\t' in l]
+    lemmas = [(l.split('\t', 1)[0], [x.strip().lower() for x in l.split('\t', 1)[1].split(',')])
+              for l in d.joinpath('imagenet_synset_to_lemma.txt').read_text().splitlines() if '\t' in l]
     return defs, lemmas
 
 def definitions(classes:list, # display names, one per class index
-                wnids:list|None=None # the classes' wnids (ImageNet, TinyImageNet, CIFAR's stated table): the gloss of that very synset
+                wnids:list|None=None # the classes' wnids (ImageNet, TinyImageNet, CIFAR's table): that synset's gloss
                ) -> list:
-    "Per class index, its WordNet gloss (None where there is none): by wnid when given, else the first synset listing the name."
+    """Per class index, its WordNet gloss (None where there is none): by wnid when given, else the first synset
+    listing the name."""
     defs, lemmas = _synset_files()
     if wnids is not None:
-        if len(wnids) != len(classes): raise ConfigError(f"{len(wnids)} wnids for {len(classes)} classes", "give one wnid per class")
+        if len(wnids) != len(classes): raise ConfigError(f"{len(wnids)} wnids for {len(classes)} classes",
+                                                         "give one wnid per class")
         return [defs.get(w) for w in wnids]
     first = {}
     for w, ls in lemmas:
         for l in ls: first.setdefault(class_key(l), w)
-    log.info("iCAR glosses looked up by name (no wnids): the first WordNet sense of each name, which may be the wrong one")
+    log.info("iCAR glosses looked up by name (no wnids): the first WordNet sense of each name, which may be the wrong "
+             "one")
     return [defs.get(first.get(class_key(c), ''), None) for c in classes]
 
 def icar_prompts(classes:list, defs:list) -> list:
@@ -70,7 +75,8 @@ def icar_prompts(classes:list, defs:list) -> list:
     return [[f"{_readable(c)}: {d}" if d else _readable(c)] for c, d in zip(classes, defs)]
 
 def cupl_from_replies(classes:list, replies:dict, max_chars:int=300) -> list:
-    "Per class, each LLM reply (cut at `max_chars`, at a sentence end where possible) as one prompt; the bare name when none."
+    """Per class, each LLM reply (cut at `max_chars`, at a sentence end where possible) as one prompt; the bare name
+    when none."""
     by_key = {class_key(k): v for k, v in replies.items()}          # looked up by the class's name, never by position
     out = []
     for c in classes:
@@ -89,7 +95,8 @@ def cupl_path(dataset:str, root=None) -> Path:
 def imagenet_cupl(classes:list, # display names
                   wnids:list|None # their wnids; None: looked up by name (CLIP's spelling, compared by `class_key`)
                  ) -> dict:
-    "`{class: [descriptions]}` from CuPL's ImageNet file (998 entries keyed by CLIP's names), looked up through each class's wnid."
+    """`{class: [descriptions]}` from CuPL's ImageNet file (998 entries keyed by CLIP's names), looked up through
+    each class's wnid."""
     cupl = clip_benchmark_json('cupl')['imagenet1k']
     if wnids is None: return {c: v for c in classes for k, v in cupl.items() if class_key(k) == class_key(c)}
     clip_name = dict(zip(imagenet_wnids(), imagenet_classnames(raw=True)))   # the two repeated names share one entry
@@ -99,7 +106,8 @@ def cupl_replies(dataset:str, classes:list, llm=None, # a chat backend (`.chat(m
                  root=None, scripted:bool=False,
                  wnids:list|None=None # the classes' wnids (ImageNet: CuPL's file is looked up through them)
                 ) -> dict|None:
-    "`{class: [replies]}`: the SCRIPTED file (smoke), CLIP_benchmark's ImageNet prompts, the cache, or asked of `llm` (then cached); None if there is no source."
+    """`{class: [replies]}`: the SCRIPTED file (smoke), CLIP_benchmark's ImageNet prompts, the cache, or asked of
+    `llm` (then cached); None if there is no source."""
     if scripted:
         p = repo_root()/'data'/'prompts'/'scripted'/f'cupl_{dataset_slug(dataset)}.json'
         return json.loads(p.read_text())['replies'] if p.exists() else None
@@ -109,8 +117,10 @@ def cupl_replies(dataset:str, classes:list, llm=None, # a chat backend (`.chat(m
         art = json.loads(p.read_text())
         if art.get('classes') == list(classes): return art['replies']
     if llm is None: return None
-    rep = {c: [llm.chat([{'role': 'user', 'content': q.format(_readable(c))}]) for q in CUPL_QUESTIONS] for c in classes}
-    atomic_write(p, json.dumps(dict(dataset=dataset, classes=list(classes), backend=llm.describe(), questions=CUPL_QUESTIONS, replies=rep), indent=1))
+    rep = {c: [llm.chat([{'role': 'user', 'content': q.format(_readable(c))}]) for q in CUPL_QUESTIONS]
+           for c in classes}
+    atomic_write(p, json.dumps(dict(dataset=dataset, classes=list(classes), backend=llm.describe(),
+                                    questions=CUPL_QUESTIONS, replies=rep), indent=1))
     return rep
 
 # %% ../nbs/03b_prompts.ipynb #4f7d5950
@@ -118,15 +128,19 @@ def class_text_features(encoder, # a CLIP `Encoder`
                         prompts:list, # per class, a non-empty list of prompts
                         cache=None, chunk:int=1024) -> np.ndarray:
     "C×D: per class, the renormalised mean of its L2-normalised prompt features."
-    if not prompts or any(not p for p in prompts): raise ConfigError("every class needs at least one prompt", "check the prompt variant's source")
+    if not prompts or any(not p for p in prompts): raise ConfigError("every class needs at least one prompt",
+                                                                     "check the prompt variant's source")
     flat = [p for ps in prompts for p in ps]
     feats = []
     for i in range(0, len(flat), chunk):
         part = flat[i:i + chunk]
-        feats.append(cached_features(encoder, part, 'prompts:' + hashlib.sha256('\n'.join(part).encode()).hexdigest()[:20], kind='text', cache=cache))
+        feats.append(cached_features(encoder, part,
+                                     'prompts:' + hashlib.sha256('\n'.join(part).encode()).hexdigest()[:20],
+                                     kind='text', cache=cache))
     f = l2_normalize(np.concatenate(feats))
     idx = np.repeat(np.arange(len(prompts)), [len(p) for p in prompts])
-    sums = np.zeros((len(prompts), f.shape[1]), np.float32); np.add.at(sums, idx, f)
+    sums = np.zeros((len(prompts), f.shape[1]), np.float32)
+    np.add.at(sums, idx, f)
     return l2_normalize(sums)
 
 # %% ../nbs/03b_prompts.ipynb #786cfb97
@@ -160,22 +174,26 @@ def warn_long(where:str, classes:list, prompts:list) -> dict|None:
     if not over: return None
     if where not in _WARNED:
         _WARNED.add(where)
-        log.warning("%s: %d of %d prompts exceed CLIP's %d tokens and are cut by the tokenizer, e.g. %r (%d tokens)", where, len(over),
-                    sum(map(len, prompts)), CONTEXT_LENGTH, over[0][2][:80], over[0][1])
-    return dict(n=len(over), of=int(sum(map(len, prompts))), examples=[dict(cls=c, tokens=n, prompt=p[:100]) for c, n, p in over[:3]])
+        log.warning("%s: %d of %d prompts exceed CLIP's %d tokens and are cut by the tokenizer, e.g. %r (%d tokens)",
+                    where, len(over), sum(map(len, prompts)), CONTEXT_LENGTH, over[0][2][:80], over[0][1])
+    return dict(n=len(over), of=int(sum(map(len, prompts))),
+                examples=[dict(cls=c, tokens=n, prompt=p[:100]) for c, n, p in over[:3]])
 
-PROMPT_VARIANTS = {
-    'single':   lambda classes, ctx: single_prompts(classes),
-    'ensemble': lambda classes, ctx: ensemble_prompts(classes, dataset_templates(ctx['dataset'])),
-    'cupl':     lambda classes, ctx: (lambda r: None if r is None else cupl_from_replies(classes, r))(
-                    cupl_replies(ctx['dataset'], classes, ctx.get('llm'), ctx.get('root'), ctx.get('smoke', False), ctx.get('wnids'))),
-    'icar':     lambda classes, ctx: icar_prompts(classes, definitions(classes, ctx.get('wnids') or _wnids_of(ctx['dataset'], classes))),
-}
+PROMPT_VARIANTS = {'single':   lambda classes, ctx: single_prompts(classes), 'ensemble': lambda classes,
+                   ctx: ensemble_prompts(classes, dataset_templates(ctx['dataset'])), 'cupl':     lambda classes,
+                   ctx: (lambda r: None if r is None
+                         else cupl_from_replies(classes, r))(cupl_replies(ctx['dataset'], classes, ctx.get('llm'),
+                                                                          ctx.get('root'), ctx.get('smoke', False),
+                                                                          ctx.get('wnids'))),
+                   'icar':     lambda classes,
+                   ctx: icar_prompts(classes,
+                                     definitions(classes, ctx.get('wnids') or _wnids_of(ctx['dataset'], classes))),}
 
 def prompt_ablation(F, # `Features` of one split (its text features are replaced per variant)
                     clip, # the CLIP `Encoder` of the run
                     ctx:dict, # dataset, wnids, llm, root, smoke
-                    scales=(100., 100., 100.), cache=None, weighting:str='inv_entropy', variants=tuple(PROMPT_VARIANTS)) -> dict:
+                    scales=(100., 100., 100.), cache=None, weighting:str='inv_entropy',
+                    variants=tuple(PROMPT_VARIANTS)) -> dict:
     "`{variant: {n_prompts, M1: metrics, M1+M2+M3: metrics}}` with L2-normalised features (or `{skipped: why}`)."
     import dataclasses
     out = {}
@@ -183,10 +201,13 @@ def prompt_ablation(F, # `Features` of one split (its text features are replaced
         try: prompts = PROMPT_VARIANTS[v](list(F.classes), ctx)
         except ConfigError as e: prompts, why = None, str(e)
         else: why = 'no source (no LLM and no cached or shipped descriptions)'
-        if prompts is None: out[v] = dict(skipped=why); continue
+        if prompts is None:
+            out[v] = dict(skipped=why)
+            continue
         long = warn_long(f"{ctx['dataset']} {v} prompts", list(F.classes), prompts)
         T = class_text_features(clip, prompts, cache)
-        r = evaluate(dataclasses.replace(F, text_clip=T), scales, normalize=True, combos=('M1', 'M1+M2+M3'), weightings=(weighting,))
+        r = evaluate(dataclasses.replace(F, text_clip=T), scales, normalize=True, combos=('M1', 'M1+M2+M3'),
+                     weightings=(weighting,))
         out[v] = {'n_prompts': int(sum(map(len, prompts))), 'example': prompts[0][0][:120],
                   'M1': r['M1']['none'], 'M1+M2+M3': r['M1+M2+M3'][weighting]} | ({'over_77': long} if long else {})
     return out
@@ -195,32 +216,40 @@ def prompt_table(results:dict, # {dataset: prompt_ablation output}
                  smoke:bool=False) -> list:
     "Markdown lines of the M1 prompt ablation for the report."
     pre = f'{SMOKE_BANNER}. ' if smoke else ''
-    L = [f'**{pre}M1 prompt variants** (L2-normalised features; top-1 and AUROC %, split 0)', '',
-         '| data set | variant | prompts | M1 top-1 | M1 AUROC | M1+M2+M3 top-1 | M1+M2+M3 AUROC |', '|---|---|---|---|---|---|---|']
+    L = [f'**{pre}M1 prompt variants** (L2-normalised features; top-1 and AUROC %, split 0)', '', '| data set | '
+         'variant | prompts | M1 top-1 | M1 AUROC | M1+M2+M3 top-1 | M1+M2+M3 AUROC |', '|---|---|---|---|---|---|---|']
     for d, res in results.items():
         for v, r in res.items():
-            if 'skipped' in r: L.append(f"| {d} | {v} | — | skipped: {r['skipped']} | | | |"); continue
+            if 'skipped' in r:
+                L.append(f"| {d} | {v} | — | skipped: {r['skipped']} | | | |")
+                continue
             f = lambda x: f"{100 * x:.2f}" if x is not None else '—'
-            L.append(f"| {d} | {v} | {r['n_prompts']} | {f(r['M1']['top1'])} | {f(r['M1']['auroc'])} | {f(r['M1+M2+M3']['top1'])} | {f(r['M1+M2+M3']['auroc'])} |")
+            L.append(f"| {d} | {v} | {r['n_prompts']} | {f(r['M1']['top1'])} | {f(r['M1']['auroc'])} | "
+                     f"{f(r['M1+M2+M3']['top1'])} | {f(r['M1+M2+M3']['auroc'])} |")
     long = [(d, v, r['over_77']) for d, res in results.items() for v, r in res.items() if r.get('over_77')]
     if long:
-        L += ['', f"Prompts longer than CLIP's {CONTEXT_LENGTH} tokens (counted with open_clip's tokenizer; the text encoder sees only "
-              f"their first {CONTEXT_LENGTH} tokens, as the tokenizer cuts them):", '']
-        L += [f"- {d} {v}: {o['n']} of {o['of']}, e.g. {o['examples'][0]['cls']!r} ({o['examples'][0]['tokens']} tokens)" for d, v, o in long]
+        L += ['', f"Prompts longer than CLIP's {CONTEXT_LENGTH} tokens (counted with open_clip's tokenizer; the text "
+              f"encoder sees only their first {CONTEXT_LENGTH} tokens, as the tokenizer cuts them):", '']
+        L += [f"- {d} {v}: {o['n']} of {o['of']}, e.g. {o['examples'][0]['cls']!r} ({o['examples'][0]['tokens']} "
+              f"tokens)" for d, v, o in long]
     return L + ['']
 
 # %% ../nbs/03b_prompts.ipynb #aab65a64
 def track_table(results:dict, # {dataset: track_ablation output}
                 smoke:bool=False) -> list:
-    "Markdown lines of the backbone table: per track, single methods, the fusion and its gain over the best single method."
+    """Markdown lines of the backbone table: per track, single methods, the fusion and its gain over the best single
+    method."""
     pre = f'{SMOKE_BANNER} (both tracks use the same tiny models). ' if smoke else ''
     L = [f'**{pre}Backbone tracks** (top-1 %, split 0; gain = fusion − best single method, AUROC of the fusion)', '',
-         '| data set | track | CLIP | DINO | M1 | M2 | M3 | M1+M2+M3 | gain | AUROC |', '|---|---|---|---|---|---|---|---|---|---|']
+         '| data set | track | CLIP | DINO | M1 | M2 | M3 | M1+M2+M3 | gain | AUROC |',
+         '|---|---|---|---|---|---|---|---|---|---|']
     for d, res in results.items():
         for t, r in res.items():
-            best = max(r[m]['top1'] for m in ('M1', 'M2', 'M3')); f = lambda x: f"{100 * x:.2f}"
-            L.append(f"| {d} | {t} | {r['clip']} | {r['dino']} | {f(r['M1']['top1'])} | {f(r['M2']['top1'])} | {f(r['M3']['top1'])} | "
-                     f"{f(r['M1+M2+M3']['top1'])} | {100 * (r['M1+M2+M3']['top1'] - best):+.2f} | {f(r['M1+M2+M3']['auroc'])} |")
+            best = max(r[m]['top1'] for m in ('M1', 'M2', 'M3'))
+            f = lambda x: f"{100 * x:.2f}"
+            L.append(f"| {d} | {t} | {r['clip']} | {r['dino']} | {f(r['M1']['top1'])} | {f(r['M2']['top1'])} | "
+                     f"{f(r['M3']['top1'])} | {f(r['M1+M2+M3']['top1'])} | {100 * (r['M1+M2+M3']['top1'] - best):+.2f} "
+                     f"| {f(r['M1+M2+M3']['auroc'])} |")
     return L + ['']
 
 def ablation_sections(ev:dict, # {dataset: evaluation JSON}

@@ -22,7 +22,8 @@ def timm_info_dir() -> Path:
     return Path(timm.__file__).parent/'data'/'_info'
 
 def norm_name(s:str) -> str:
-    "Unicode NFC, case-folded, underscores and runs of spaces as one space: `aquarium_fish` → `aquarium fish` (as `data.class_key`)."
+    """Unicode NFC, case-folded, underscores and runs of spaces as one space: `aquarium_fish` → `aquarium fish` (as
+    `data.class_key`)."""
     return re.sub(r'\s+', ' ', unicodedata.normalize('NFC', str(s)).replace('_', ' ').strip().casefold())
 
 def singulars(s:str) -> list:
@@ -45,18 +46,24 @@ class Vocabulary:
             for l in lem: self.index.setdefault(l, set()).add(w)
         seen, self.names = set(), []
         for w, lem in self.synsets.items():
-            if lem and lem[0] not in seen: seen.add(lem[0]); self.names.append(lem[0])
+            if lem and lem[0] not in seen:
+                seen.add(lem[0])
+                self.names.append(lem[0])
 
     def synonyms(self, name:str, wnid:str|None=None) -> set:
-        "`name` (normalised), every lemma of every synset that has it (or its singular) as a lemma, and the lemmas of the class's own `wnid`."
-        n = norm_name(name); out = {n} | set(self.synsets.get(wnid, ()))
+        """`name` (normalised), every lemma of every synset that has it (or its singular) as a lemma, and the lemmas
+        of the class's own `wnid`."""
+        n = norm_name(name)
+        out = {n} | set(self.synsets.get(wnid, ()))
         for s in singulars(n):
             for w in self.index.get(s, ()): out |= set(self.synsets[w])
         return out
 
     def subset(self, names:list) -> 'Vocabulary':
         "The same synonyms, offering only `names` (e.g. a random sample for the smoke preset)."
-        v = Vocabulary(self.synsets, self.definitions); v.names = list(names); return v
+        v = Vocabulary(self.synsets, self.definitions)
+        v.names = list(names)
+        return v
 
 def _read_tsv(p:Path) -> dict:
     return dict(l.split('\t', 1) for l in p.read_text(encoding='utf-8').splitlines() if '\t' in l)
@@ -77,7 +84,8 @@ def sample_names(vocab:Vocabulary, n:int|None, seed:int=0, keep=()) -> list:
     "`n` names of `vocab` drawn at random (all when `n` is None), plus `keep` where present."
     names = vocab.names
     if n is not None and n < len(names):
-        idx = np.sort(np.random.default_rng(seed).choice(len(names), n, replace=False)); names = [names[i] for i in idx]
+        idx = np.sort(np.random.default_rng(seed).choice(len(names), n, replace=False))
+        names = [names[i] for i in idx]
     return list(dict.fromkeys(list(names) + [norm_name(k) for k in keep if norm_name(k) in vocab.index]))
 
 # %% ../nbs/11_vocab.ipynb #5a4db217
@@ -85,11 +93,14 @@ def leakage_check(names:list, # candidate virtual/negative names
                   unknown:list, # the benchmark's real unknown class names
                   known:list, # the known class names
                   vocab:Vocabulary,
-                  unknown_wnids:list|None=None, known_wnids:list|None=None # the classes' wnids, where the data set has them
+                  unknown_wnids:list|None=None,
+                  known_wnids:list|None=None # the classes' wnids, where the data set has them
                  ) -> dict:
-    "`{'kept': [...], 'leaked': [(name, unknown class)], 'known': [(name, known class)]}`; classes matched by name and by their own synset."
+    """`{'kept': [...], 'leaked': [(name, unknown class)], 'known': [(name, known class)]}`; classes matched by name
+    and by their own synset."""
     uw, kw = unknown_wnids or [None] * len(unknown), known_wnids or [None] * len(known)
-    un = [(c, vocab.synonyms(c, w)) for c, w in zip(unknown, uw)]; kn = [(c, vocab.synonyms(c, w)) for c, w in zip(known, kw)]
+    un = [(c, vocab.synonyms(c, w)) for c, w in zip(unknown, uw)]
+    kn = [(c, vocab.synonyms(c, w)) for c, w in zip(known, kw)]
     out = {'kept': [], 'leaked': [], 'known': []}
     for n in dict.fromkeys(norm_name(x) for x in names if norm_name(x)):
         forms = set(singulars(n))               # one hop: n (or its singular) shares a synset with the class name
