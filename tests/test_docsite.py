@@ -7,7 +7,8 @@ import nbformat, pytest
 
 pytest.importorskip('sphinx', reason='Sphinx is missing: pip install -e ".[dev]" (sphinx, myst-nb, furo, django-static-mathjax)')
 pytest.importorskip('myst_nb', reason='myst-nb is missing: pip install -e ".[dev]"')
-from zsc_nb.docsite import sphinx_build, postprocess, page_notebook, showdoc_problems
+from zsc_nb.docpages import page_notebook
+from zsc_nb.docsite import sphinx_build, postprocess, showdoc_problems
 from zsc_nb.sitecheck import browser_check, site_problems
 
 def _have_browser():

@@ -1,5 +1,6 @@
 """The package's layering: no import cycle between library modules (imports inside functions count), no library
-module over about 400 lines, lines of at most 120 columns holding one statement each, and the checkers themselves
+module over about 400 lines, lines of at most 120 columns holding one statement each, imports at the top of the module
+(inside a function only a heavy or optional backend, or the pipeline a CLI command runs), and the checkers themselves
 fail on planted faults."""
 import ast, io, tokenize
 from pathlib import Path
@@ -94,3 +95,36 @@ def test_style_checker_finds_planted_faults():
 def test_library_lines_are_short_with_one_statement_each():
     probs = [q for p in sorted(PKG.glob('*.py')) if p.stem not in SKIP for q in style_problems(p.read_text(), p.name)]
     assert not probs, f"{len(probs)} style problems in library code (edit the notebooks, then nbdev_export): {probs[:10]}"
+
+
+# Backends a function imports where it needs them: heavy to import (torch loads in ~1 s) or installed only with the
+# dev extras, so that importing a module stays light and an extra is needed only when it is used.
+LAZY = {'torch', 'torchvision', 'open_clip', 'timm', 'diffusers', 'transformers', 'openai', 'papermill', 'nbdev', 'execnb',
+        'sphinx', 'docutils', 'selenium', 'bs4', 'sklearn', 'matplotlib', 'seaborn', 'pandas', 'threadpoolctl',
+        'clip_benchmark', 'huggingface_hub', 'datasets', 'yaml', 'packaging'}
+HANDLERS = {'cli'}   # a command's handler imports the pipeline it runs (torch) there, so the CLI itself stays torch-free
+
+
+def local_imports(src:str, module:str) -> list:
+    "'module.function: import' for each import inside a function that is neither a `LAZY` backend nor a CLI handler's."
+    out = []
+    for fn in ast.walk(ast.parse(src)):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
+        for n in ast.walk(fn):
+            if not isinstance(n, (ast.Import, ast.ImportFrom)): continue
+            if isinstance(n, ast.ImportFrom): tops = ['zsc_nb' if n.level else (n.module or '').split('.')[0]]
+            else: tops = [a.name.split('.')[0] for a in n.names]
+            if all(t in LAZY or (t == 'zsc_nb' and module in HANDLERS) for t in tops): continue
+            out.append(f"{module}.{fn.name}: {ast.unparse(n)}")
+    return sorted(set(out))
+
+
+def test_local_import_checker_finds_planted_faults():
+    src = "def f():\n    import torch\n    import json\n    from .data import x\n"
+    assert local_imports(src, 'engine') == ['engine.f: from .data import x', 'engine.f: import json']
+    assert local_imports(src, 'cli') == ['cli.f: import json']
+
+
+def test_imports_are_at_the_top():
+    found = [q for p in sorted(PKG.glob('*.py')) if p.stem not in SKIP for q in local_imports(p.read_text(), p.stem)]
+    assert not found, f"imports inside functions that belong at the top of the module: {found[:10]}"

@@ -4,9 +4,11 @@
 
 # %% ../nbs/08b_ablations.ipynb #f40df1a2
 from __future__ import annotations
+
 import numpy as np
+
 from .config import RunConfig
-from .engine import Features, evaluate, evaluate_scales, calibrate_scales, COMBOS
+from .engine import COMBOS, Features, calibrate_scales, evaluate, evaluate_scales
 
 K_SWEEP = (1, 2, 4, 8)
 METRICS = ('top1', 'top3', 'top5', 'auroc', 'fpr95')

@@ -4,10 +4,27 @@
 
 # %% ../nbs/06a_api_models.ipynb #ec520ea6
 from __future__ import annotations
-import os, re, ast, json, time, base64, logging, datetime as dt
+
+import ast
+import base64
+import datetime as dt
+import importlib
+import inspect
+import json
+import logging
+import os
+import random
+import re
+import time
+import typing
+import urllib.error
+import urllib.request
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import urlsplit
+
 from .config import repo_root
-from .errors import ZscError, ConfigError, AuthError, APIRefusal, APIExhausted, BadImageError
+from .errors import APIExhausted, APIRefusal, AuthError, BadImageError, ConfigError, ZscError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +45,6 @@ def sdk_models(kind:str # 'image' or 'chat'
               ) -> list:
     """The model names the installed `openai` SDK lists for `kind` (its `ImageModel` / `ChatModel` Literal), in its
     order."""
-    import importlib, typing
     if kind not in SDK_MODEL_LISTS:
         raise ConfigError(f"unknown model kind {kind!r}", f"choose one of {', '.join(SDK_MODEL_LISTS)}")
     mod, alias = SDK_MODEL_LISTS[kind]
@@ -46,7 +62,6 @@ def _bullets(doc:str) -> dict:
 
 def sdk_deprecations(kind:str) -> dict:
     "`{model: note}` that the installed SDK writes under its model list ('Deprecated values: …'), read from its source."
-    import importlib, inspect
     mod, alias = SDK_MODEL_LISTS[kind]
     tree = ast.parse(inspect.getsource(importlib.import_module(mod)))
     body = tree.body
@@ -207,7 +222,6 @@ def fetch_image_url(url:str, # the `url` of an image answer (http(s), or a `data
                     timeout:float=60., tries:int=3, max_bytes:int=64 << 20, sleep=time.sleep) -> bytes:
     """The bytes behind an image answer's URL; only the download is retried (not the paid request); `BadImageError`
     otherwise."""
-    import urllib.request, urllib.error
     if url.startswith('data:'):
         try: return base64.b64decode(url.split(',', 1)[1], validate=True)
         except Exception: raise BadImageError("the answer's data: URL is not valid base64") from None
@@ -257,7 +271,6 @@ def redact(text:str, secrets=None) -> str:
 def check_url(url:str|None, option:str='--base-url') -> str|None:
     "`url` if it is an http(s) URL with a host (or None); else `ConfigError` naming it, before any request is made."
     if url is None: return None
-    from urllib.parse import urlsplit
     try:
         u = urlsplit(str(url))
         port = u.port
@@ -327,7 +340,6 @@ def classify(e) -> tuple:
                 if v is not None:
                     try: return 'retry', max(0., float(v) / div)
                     except ValueError:
-                        from email.utils import parsedate_to_datetime
                         try: return 'retry', max(0., parsedate_to_datetime(v).timestamp() - time.time())
                         except Exception: pass
             return 'retry', None
@@ -349,7 +361,6 @@ def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None
                 ):
     """`fn()`, retried on transient errors (429, 5xx, timeouts, malformed or empty answers) with backoff and jitter,
     or the server's Retry-After; typed errors otherwise."""
-    import random
     base = retry_base() if base is None else base
     at = f" at {where}" if where else ''
     for attempt in range(max_retries + 1):

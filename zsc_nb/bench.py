@@ -4,13 +4,20 @@
 
 # %% ../nbs/90_bench.ipynb #436c9fdf
 from __future__ import annotations
-import time, platform
+
+import os
+import platform
+import threading
+import time
+
 import numpy as np
 import torch
-from .encoders import Encoder, Preprocess, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, l2_normalize
-from .engine import Features, evaluate
-from .config import get_preset
+from PIL import Image
+
 from .ablations import run_ablations
+from .config import get_preset
+from .encoders import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Encoder, Preprocess, l2_normalize
+from .engine import Features, evaluate
 
 BENCH_MODELS = {   # track → (open_clip architecture, timm DINOv2 architecture), random weights
     'paper': ('ViT-B-32-quickgelu', 'vit_base_patch14_dinov2'),
@@ -18,7 +25,8 @@ BENCH_MODELS = {   # track → (open_clip architecture, timm DINOv2 architecture
 }
 
 def _full_size_encoders(device, tracks=('paper',)):
-    import open_clip, timm
+    import open_clip
+    import timm
     out = []
     for t in tracks:
         arch, dname = BENCH_MODELS[t]
@@ -70,7 +78,6 @@ def flops_per_image(enc:Encoder) -> float:
 def per_image_loop(enc:Encoder, images:np.ndarray) -> np.ndarray:
     "The authors' way: PIL preprocessing (torchvision transforms) and a forward pass per image."
     import torchvision.transforms as T
-    from PIL import Image
     pp = enc.preprocess
     tf = T.Compose([T.Resize(pp.size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(pp.crop), T.ToTensor(),
                     T.Normalize(pp.mean, pp.std)])
@@ -147,7 +154,6 @@ def floor_seconds(F:Features) -> float:
 def _timed(fn, every:float=0.01) -> tuple:
     """`(seconds, peak MiB)` of `fn()`: the peak of the resident set above its start, sampled every `every` s (no
     tracing overhead)."""
-    import threading, os
     page = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
     def rss():
         try: return int(open('/proc/self/statm').read().split()[1]) * page
@@ -187,7 +193,6 @@ def bench_scale(n:int=10_000, c:int=1_000, k:int=4, ablations:bool=True, preset:
 
 def machine_state() -> str:
     "CPU count, load average and free memory at the time of a measurement (the machine may be shared)."
-    import os
     la = ', '.join(f'{x:.1f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
     try:
         free = next(int(l.split()[1]) for l in open('/proc/meminfo') if l.startswith('MemAvailable')) / 2**20

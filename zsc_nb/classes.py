@@ -4,12 +4,18 @@
 
 # %% ../nbs/01_classes.ipynb #282cce92
 from __future__ import annotations
-import functools, unicodedata
+
+import functools
+import unicodedata
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
+
 import numpy as np
+
 from .config import repo_root
 from .errors import ConfigError
+
 
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'SHAPES_CLASSES', 'CIFAR10_WNIDS', 'CIFAR100_WNIDS', 'WORDNET_GLOSSES',
@@ -51,7 +57,6 @@ def clean_name(name:str) -> str:
 @functools.lru_cache(maxsize=1)
 def synset_lemmas() -> dict:
     "`{wnid: [lemma, ...]}` of the ImageNet-21k WordNet synsets that timm ships (`imagenet_synset_to_lemma.txt`)."
-    from importlib.resources import files
     txt = files('timm.data._info').joinpath('imagenet_synset_to_lemma.txt').read_text(encoding='utf-8')
     return {w: [x.strip() for x in l.split(',') if x.strip()]
             for w, l in (r.split('\t', 1) for r in txt.splitlines() if '\t' in r)}

@@ -4,9 +4,24 @@
 
 # %% ../nbs/99_cli.ipynb #5f11f63a
 from __future__ import annotations
-import argparse, json, os, sys
+
+import argparse
+import json
+import os
+import sys
 from pathlib import Path
-from .errors import ZscError, ConfigError, DataError
+
+from . import __version__
+from .config import check_dataset
+from .data import DATASETS, class_names, data_root
+from .errors import ConfigError, DataError, ZscError
+from .folders import dataset_slug
+from .generation import GENERATORS, check_k, create_generator, generate_references
+from .preflight import check_run, check_writable, classify_inputs
+from .prompting import (
+    LLMS, ScriptedChat, check_url, create_llm, get_prompts, prompts_path, redact, resolve_backend, scripted_replies)
+from .ref_sources import authors_references, export_references, import_export, is_export
+from .references import import_references
 
 ROOT_HELP = ('the data folder: data sets, prompts/, references/ and cache/ live under it (default <repo>/data); the '
              'same in every command')
@@ -37,12 +52,10 @@ def _folder_ok(path, option:str, must_exist:bool=False):
 def _writable(path, option:str):
     "`path` made if missing and checked writable (`preflight.check_writable`), when the option was given."
     if path is None: return
-    from zsc_nb.preflight import check_writable
     check_writable(path, option)
 
 def _slug(dataset:str) -> str:
     "The file-safe id under which prompts and references of `dataset` are stored: the same folder `reproduce` reads."
-    from zsc_nb.folders import dataset_slug
     return dataset_slug(dataset)
 
 def _positive(v, option, minimum=1, kind=int):
@@ -51,15 +64,12 @@ def _positive(v, option, minimum=1, kind=int):
 
 def _check_common(args):
     "Every argument a stage command takes, checked before any request is made or file written."
-    from zsc_nb.config import check_dataset
-    from zsc_nb.prompting import check_url, LLMS
     if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
     _writable(args.root, '--root')
     llm = getattr(args, 'llm', None)
     if llm is not None and llm not in [*LLMS, 'auto']: raise ConfigError(f"--llm {llm!r} is not a chat backend",
                                                                          f"choose one of {', '.join([*LLMS, 'auto'])}")
     if llm == 'scripted':
-        from zsc_nb.prompting import scripted_replies
         s = Path(args.script) if args.script else scripted_replies(args.dataset)
         if not s.is_file(): raise DataError(f"no scripted replies at {s}",
                                             "give --script FILE (a JSON {\"replies\": [...]}) or another --llm")
@@ -71,7 +81,6 @@ def _check_common(args):
 
 def _llm(args):
     "The chat backend the options name (scripted replays `data/prompts/scripted/<dataset>.json`)."
-    from zsc_nb.prompting import create_llm, ScriptedChat, scripted_replies
     if args.llm == 'scripted':
         return ScriptedChat(args.script or scripted_replies(args.dataset))
     kw = {k: v for k, v in dict(model=args.model, base_url=args.base_url, timeout=args.timeout).items() if v}
@@ -81,8 +90,6 @@ def _llm(args):
     return create_llm(args.llm, **kw)
 
 def _prompts(args):
-    from zsc_nb.data import class_names
-    from zsc_nb.prompting import get_prompts, prompts_path
     _check_common(args)
     classes = class_names(args.dataset, _data_root(args))
     llm = _llm(args)
@@ -91,8 +98,6 @@ def _prompts(args):
           f"classes in {prompts_path(_slug(args.dataset), _root(args, 'prompts'))}")
 
 def _generator(args):
-    from zsc_nb.generation import create_generator, GENERATORS
-    from zsc_nb.prompting import resolve_backend
     name = resolve_backend(args.generator, 'diffusers')
     if name not in GENERATORS: raise ConfigError(f"--generator {args.generator!r} is not an image backend",
                                                  f"choose one of {', '.join([*GENERATORS, 'authors'])} or auto")
@@ -109,8 +114,6 @@ def _int_size(s):
 
 def _authors(args):
     "`references --generator authors`: the authors' released images (pinned archive, checked), no key, no cost."
-    from zsc_nb.data import class_names
-    from zsc_nb.ref_sources import authors_references
     rep = authors_references(args.dataset, class_names(args.dataset, _data_root(args)), _root(args, 'references'),
                              url_base=args.authors_url)
     print(f"{rep['imported']} file(s) imported from {rep['source']['file']} "
@@ -119,10 +122,6 @@ def _authors(args):
     return _import_report(rep)
 
 def _references(args):
-    from zsc_nb.data import class_names
-    from zsc_nb.prompting import get_prompts, prompts_path
-    from zsc_nb.generation import generate_references, check_k
-    from zsc_nb.data import DATASETS
     _check_common(args)
     check_k(args.k)  # 1. every argument, before anything is paid for
     if args.generator == 'authors': return _authors(args)
@@ -156,9 +155,6 @@ def _references(args):
     return 1 if (rep.failed or rep.refused) else 0
 
 def _import(args):
-    from zsc_nb.data import class_names
-    from zsc_nb.references import import_references
-    from zsc_nb.config import check_dataset
     if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
     _folder_ok(args.folder, 'FOLDER', must_exist=True)
     _writable(args.root, '--root')
@@ -175,7 +171,6 @@ def _import(args):
                           dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise ConfigError(f"--mapping {mp} must be a JSON object of file name → class name",
                               "write {\"file name\": \"class\", ...}")
-    from zsc_nb.ref_sources import is_export, import_export
     if is_export(args.folder):                                          # a folder written by export-references
         rep = import_export(args.folder, class_names(args.dataset, _data_root(args)), args.dataset, args.backend,
                             _root(args, 'references'))
@@ -200,16 +195,12 @@ def _import_report(rep):
     return 1 if rep['classes_without_reference'] else 0
 
 def _export(args):
-    from zsc_nb.config import check_dataset
-    from zsc_nb.data import class_names
-    from zsc_nb.ref_sources import export_references
     if (e := check_dataset(args.dataset)): raise ConfigError(e, "see --help for the data sets")
     _folder_ok(args.out, '--out')
     _folder_ok(args.root, '--root')
     classes = class_names(args.dataset, _data_root(args))
     wnids = None
     if args.dataset == 'tinyimagenet':
-        from zsc_nb.data import data_root
         wf = data_root(_data_root(args))/'tiny-imagenet-200'/'wnids.txt'
         wnids = sorted(wf.read_text().split()) if wf.exists() else None
     r = export_references(args.dataset, classes, args.out, args.backend, _root(args, 'references'),
@@ -223,7 +214,6 @@ def _reproduce(args):
                                                         "write e.g. '{\"k_refs\": 4}'") from None
     if not isinstance(overrides, dict): raise ConfigError(f"--overrides must be a JSON object, got {args.overrides}",
                                                           "write e.g. '{\"k_refs\": 4}'")
-    from zsc_nb.preflight import check_run  # torch-free: a missing data set is one line before any kernel starts
     checked = check_run(args.preset, args.datasets, args.out, args.root, not args.no_download, overrides, args.skip_bad)
     if checked['bad']: print(f"{len(checked['bad'])} unusable image file(s) left out (--skip-bad); listed in the run's "
                              f"skipped.txt", file=sys.stderr)
@@ -234,7 +224,6 @@ def _reproduce(args):
 
 def _classify(args):
     "Known class or 'unknown — probably: x, y, z' for each image of a folder (zsc_nb.openset_report.classify_folder)."
-    from zsc_nb.preflight import classify_inputs
     # before CLIP loads
     files, classes, bad = classify_inputs(args.folder, args.classes, args.classes_file, args.skip_bad)
     if args.json: _writable(Path(args.json).expanduser().parent, '--json')
@@ -271,7 +260,6 @@ def _parser():
     p = _Parser(prog='zsc-nb', description='Confidence-weighted multi-method zero-shot classification (zsc_nb).',
                 epilog='Errors are one line: "zsc-nb: error: <what> — <fix>" (exit 2: usage, 1: runtime); --debug (or '
                 'ZSC_NB_DEBUG=1) shows the traceback.')
-    from zsc_nb import __version__
     p.add_argument('--version', action='version', version=f'zsc-nb {__version__}')
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error')
     sub = p.add_subparsers(dest='command', parser_class=_Parser)
@@ -376,7 +364,6 @@ def main(argv=None):
         return args.fn(args) or 0
     except ZscError as e:
         if debug: raise
-        from zsc_nb.prompting import redact
         print(f"zsc-nb: error: {redact(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
@@ -384,7 +371,6 @@ def main(argv=None):
         return 130
     except Exception as e:
         if debug: raise
-        from zsc_nb.prompting import redact
         print(f"zsc-nb: error: unexpected {type(e).__name__}: {redact(str(e))} — rerun with --debug for the traceback, "
               f"and report it", file=sys.stderr)
         return 1

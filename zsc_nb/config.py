@@ -4,9 +4,17 @@
 
 # %% ../nbs/00_config.ipynb #e45e1cd1
 from __future__ import annotations
-import os, json, dataclasses
-from dataclasses import dataclass, asdict
+
+import dataclasses
+import difflib
+import importlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
 
 # %% auto #0
 __all__ = ['SMOKE_BANNER', 'AUTHORS_NORMALIZE', 'AUTHORS_REFS', 'PRESETS', 'TRACKS', 'DATASET_PREFIXES', 'CHOICES', 'repo_root',
@@ -27,8 +35,9 @@ def cache_dir(path=None # explicit folder; overrides `ZSC_NB_CACHE`
     return Path(path or os.environ.get('ZSC_NB_CACHE') or repo_root()/'data'/'cache')
 
 # %% ../nbs/00_config.ipynb #830162a0
-from contextlib import contextmanager
 import threading
+from contextlib import contextmanager
+
 _UMASK_LOCK = threading.Lock()
 
 def _umask() -> int:
@@ -43,7 +52,6 @@ def atomic_path(path, # the file to write
                 suffix:str='.tmp' # of the temporary file (np.savez needs '.npz' at the end)
                ):
     "Yield a temporary path beside `path`; rename it over `path` when the block succeeds, remove it otherwise."
-    import tempfile
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix)
@@ -57,7 +65,6 @@ def atomic_path(path, # the file to write
 
 def utc_now() -> str:
     "The current time as an ISO-8601 UTC stamp, as every manifest, transcript and result records it."
-    import time
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
 
 def atomic_write(path, data, suffix:str='.tmp'):
@@ -159,14 +166,15 @@ def get_preset(name:str, # 'authors', 'clean' or 'smoke'
     if name not in PRESETS: raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     track = overrides.get('track', 'paper')
     if track not in TRACKS:
-        from zsc_nb.errors import ConfigError
         raise ConfigError(f"unknown track {track!r}", f"choose one of {', '.join(sorted(TRACKS))}")
     cfg = PRESETS[name](**({} if dataset is None else {'dataset': dataset}), **overrides)
     if cfg.smoke or 'clip' in overrides or 'dino' in overrides: return cfg   # explicit encoders win over the track
     return cfg.replace(**TRACKS[track])
 
 # %% ../nbs/00_config.ipynb #4d1f1641
-import re, sys
+import re
+import sys
+
 from .errors import ConfigError
 
 _TYPES = {'str': str, 'int': int, 'float': (int, float), 'bool': bool, 'tuple': (tuple, list), 'list': (list, tuple),
@@ -190,7 +198,6 @@ def _names(module:str, attr:str, fallback) -> list:
     m = sys.modules.get(module)
     # light: no torch
     if m is None and module in ('zsc_nb.data', 'zsc_nb.folders', 'zsc_nb.prompting', 'zsc_nb.generation'):
-        import importlib
         m = importlib.import_module(module)
     return getattr(m, attr) if m is not None else fallback
 
@@ -288,7 +295,6 @@ def config_from(preset:str, # 'authors', 'clean' or 'smoke'
     fields = [f.name for f in dataclasses.fields(RunConfig)]
     unknown = [k for k in overrides if k not in fields]
     if unknown:
-        import difflib
         hint = '; '.join(f"{k!r}: did you mean {m[0]!r}?" for k in unknown
                          if (m := difflib.get_close_matches(k, fields, 1)))
         raise ConfigError(f"RunConfig has no field(s) {unknown}" + (f" ({hint})" if hint else ''),

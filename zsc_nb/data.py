@@ -4,16 +4,25 @@
 
 # %% ../nbs/01c_data.ipynb #c2ffe96b
 from __future__ import annotations
-import hashlib, zipfile, logging
+
+import colorsys
+import hashlib
+import logging
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
+
 import numpy as np
-from .config import repo_root
-from .errors import DataError, ConfigError, DataMissingError
-from .downloads import download, why_failed
-from .classes import ImageSet, data_root, class_key, clean_name, synset_lemmas, unique_classes
-from .classes import (CIFAR10_CLASSES, CIFAR100_CLASSES, SHAPES_CLASSES, CIFAR10_WNIDS, CIFAR100_WNIDS,
-                            WORDNET_GLOSSES)
+from PIL import Image, ImageDraw
+
 from . import folders
+from .classes import (
+    CIFAR10_CLASSES, CIFAR10_WNIDS, CIFAR100_CLASSES, CIFAR100_WNIDS, SHAPES_CLASSES, WORDNET_GLOSSES, ImageSet,
+    class_key, clean_name, data_root, synset_lemmas, unique_classes)
+from .config import repo_root
+from .downloads import download, why_failed
+from .errors import ConfigError, DataError, DataMissingError
 from .images import load_image
 
 log = logging.getLogger(__name__)
@@ -111,9 +120,7 @@ def draw_shape(name:str, # a class of `SHAPES_CLASSES`
                hue_jitter:float=0.06, # random shift of the class hue (fraction of the colour wheel)
               ) -> np.ndarray:
     "One `size×size×3` uint8 image of class `name`."
-    from PIL import Image, ImageDraw
     if name not in SHAPES_CLASSES: raise ValueError(f"Unknown shape {name!r}; classes are {SHAPES_CLASSES}")
-    import colorsys
     # each class has its own hue (confusable pairs get neighbouring hues), jittered; greyish random background
     h = (SHAPES_CLASSES.index(name) / len(SHAPES_CLASSES) + rng.uniform(-hue_jitter, hue_jitter)) % 1.0
     fg = np.array(colorsys.hsv_to_rgb(h, rng.uniform(0.55, 1.0), rng.uniform(0.55, 1.0))) * 255
@@ -272,7 +279,6 @@ def manual_step(name:str, root=None) -> str:
 
 def _extract(archive:Path, root:Path, folder:str):
     "Unpack `archive` into a temporary folder under `root`, then move `folder` into place (no half-extracted data set)."
-    import shutil, tempfile
     from torchvision.datasets.utils import extract_archive
     with tempfile.TemporaryDirectory(dir=root, prefix='.extract-') as tmp:
         extract_archive(str(archive), tmp)

@@ -4,19 +4,26 @@
 
 # %% ../nbs/02b_distributed.ipynb #0cc55ba6
 from __future__ import annotations
-import argparse, os, logging, time
+
+import argparse
+import json
+import logging
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
+
 import numpy as np
+
 from .config import cache_dir, config_from
-from .encoders import feature_key, load_cached, save_cached, cache_path, create_encoder
-from .prompting import get_prompts, resolve_backend
-from .generation import generate_references, create_generator, GENERATORS
-from .reproduce import _llm_for, references_for, refs_to_make, repo_root
-from .folders import dataset_slug
-from .errors import ConfigError
 from .data import load_dataset
+from .encoders import cache_path, create_encoder, feature_key, load_cached, save_cached
+from .errors import ConfigError
+from .folders import dataset_slug
+from .generation import GENERATORS, create_generator, generate_references
 from .preflight import bad_images, without_files
+from .prompting import get_prompts, resolve_backend
+from .reproduce import _llm_for, references_for, refs_to_make, repo_root
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +98,8 @@ def merge_shards(encoder, n:int, data_id:str, world:int, cache=None, batch_size:
 # %% ../nbs/02b_distributed.ipynb #f92b1e66
 def init(device:str='auto') -> tuple:
     "`(rank, world, device)` from torchrun's environment (one process without it); NCCL on CUDA, else gloo."
-    import torch, torch.distributed as dist
+    import torch
+    import torch.distributed as dist
     world = int(os.environ.get('WORLD_SIZE', 1))
     rank = int(os.environ.get('RANK', 0))
     local = int(os.environ.get('LOCAL_RANK', 0))
@@ -151,7 +159,6 @@ def main(argv=None):
     p.add_argument('--skip-bad', action='store_true',
                    help='leave out image files that do not decode, as `zsc-nb reproduce --skip-bad` does')
     a = p.parse_args(argv)
-    import json
     try: over = json.loads(a.overrides) if a.overrides else {}
     except json.JSONDecodeError as e: p.error(f"--overrides is not valid JSON ({e.msg})")
     if a.batch_size: over['batch_size'] = a.batch_size

@@ -4,183 +4,29 @@
 
 # %% ../nbs/98_docsite.ipynb #9e23b450
 from __future__ import annotations
-import argparse, json, os, re, shutil, sys, time
+
+import argparse
+import importlib.util
+import inspect
+import io
+import json
+import re
+import shutil
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
+
 import nbformat
-from .sitecheck import site_pages, site_problems, browser_check
+
+from .docpages import _front_matter, docname, page_notebook, proc_notebooks, site_notebooks
+from .errors import ConfigError, DataError
+from .sitecheck import _Refs, browser_check, site_pages, site_problems
+
 
 # %% auto #0
-__all__ = ['SITE_CSS', 'SITE_JS', 'site_notebooks', 'docname', 'drop_main_guard', 'proc_notebooks', 'quarto_tags',
-           'page_notebook', 'setup', 'mathjax_file', 'sphinx_conf', 'sphinx_build', 'column_alignment', 'postprocess',
+__all__ = ['SITE_CSS', 'SITE_JS', 'setup', 'mathjax_file', 'sphinx_conf', 'sphinx_build', 'column_alignment', 'postprocess',
            'module_pages', 'showdoc_problems', 'build_site', 'main']
-
-# %% ../nbs/98_docsite.ipynb #b0dff488
-def site_notebooks(nbs:Path, # the notebooks folder (`nbs/`), or nbdev's processed copy of it (`_proc/`)
-                   runs:bool=True, # also the papermill notebooks of `runs/`, listed last
-                  ) -> list:
-    "Every notebook of `nbs` in file-name order (the pipeline's), `index.ipynb` first, then (optionally) `runs/`."
-    nbs = Path(nbs)
-    ok = lambda p: not p.name.startswith(('_', '.')) and '.ipynb_checkpoints' not in p.parts
-    top = sorted((p for p in nbs.glob('*.ipynb') if ok(p)), key=lambda p: (p.stem != 'index', p.name))
-    return top + (sorted(p for p in (nbs/'runs').glob('*.ipynb') if ok(p)) if runs else [])
-
-def docname(nb_path:Path, nbs:Path) -> str:
-    "Sphinx's name of a notebook's page: `01_data.ipynb` → `01_data` (→ `01_data.html`), `runs/x.ipynb` → `runs/x`."
-    return Path(nb_path).relative_to(nbs).with_suffix('').as_posix()
-
-# %% ../nbs/98_docsite.ipynb #ab3604f5
-def _mixes_imports(cell) -> bool:
-    "A code cell that nbdev's `exec_show_docs` would run only because it imports something beside other code."
-    import ast
-    if cell.cell_type != 'code' or cell.directives_.keys() & {'export', 'exports', 'exporti', 'exec_doc'}: return False
-    trees = cell.parsed_() or []
-    imports = any(isinstance(n, (ast.Import, ast.ImportFrom)) for t in trees for n in ast.walk(t))
-    return imports and any(not isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
-
-def drop_main_guard(source:str) -> str:
-    """A cell's source without its top-level `if __name__ == '__main__':` blocks (a notebook kernel's name is
-    `__main__` too)."""
-    import ast
-    try: tree = ast.parse(source)
-    except SyntaxError: return source
-    is_guard = lambda n: isinstance(n,
-                                    ast.If) and '__name__' in ast.unparse(n.test) and '__main__' in ast.unparse(n.test)
-    drop = {i for n in tree.body if is_guard(n) for i in range(n.lineno - 1, n.end_lineno)}
-    return '\n'.join(l for i, l in enumerate(source.splitlines()) if i not in drop)
-
-def _procs():
-    """nbdev's processors for Quarto, but `exec_show_docs` skips cells mixing imports with other code, and `__main__`
-    guards."""
-    from nbdev.processors import FilterDefaults, exec_show_docs
-    class exec_show_docs_(exec_show_docs):
-        def __call__(self, cell):
-            if _mixes_imports(cell): return
-            src = cell.source
-            if cell.cell_type == 'code' and '__main__' in src: cell.source = drop_main_guard(src)
-            try: super().__call__(cell)
-            finally: cell.source = src
-    class Procs(FilterDefaults):
-        def base_procs(self): return [exec_show_docs_ if p is exec_show_docs else p for p in super().base_procs()]
-    return Procs
-
-# %% ../nbs/98_docsite.ipynb #e2026a36
-def _proc_one(o):
-    """nbdev's processors on one notebook (`(src, dst)`); if executing for show_doc fails, again without it: a
-    problem or None."""
-    from nbdev import serve_drv
-    src, dst = o
-    P = _procs()
-    try:
-        serve_drv.main((src, dst, P))
-        return None
-    except Exception as e:
-        c = e.__cause__
-        why = str(e).strip().splitlines()[0] + (f' {type(c).__name__}: {c}' if c else '')
-    class NoExec(P):
-        def base_procs(self): return [p for p in super().base_procs() if not p.__name__.startswith('exec_show_docs')]
-    serve_drv.main((src, dst, NoExec))
-    return f'{src.name}: nbdev cannot run it for show_doc ({why[:300]}), so its page lacks show_doc output'
-
-def proc_notebooks(nbs:Path|None=None, # the notebooks folder (default: settings.ini's `nbs_path`)
-                   n_workers:int=0, # processes (0: in this one, where torch etc. are imported once)
-                   force:bool=False, # reprocess every notebook
-                  ) -> tuple:
-    """`nbdev_proc_nbs` (nbdev's processing for Quarto, into `_proc/`) that goes on past a failing notebook: `(_proc,
-    problems)`."""
-    from fastcore.parallel import parallel
-    from nbdev.config import get_config
-    from nbdev.doclinks import nbglob
-    import nbdev.serve as serve
-    cfg = get_config(path=nbs) if nbs else get_config()
-    path = Path(nbs) if nbs else cfg.nbs_path
-    cache = cfg.config_path/'_proc'
-    chk = max(cfg.config_file.stat().st_mtime, Path(serve.__file__).stat().st_mtime, Path(__file__).stat().st_mtime)
-    if force or (cache.exists() and cache.stat().st_mtime < chk): shutil.rmtree(cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    failed_f = cache/'.docsite_failed.json'
-    for f in (json.loads(failed_f.read_text()) if failed_f.exists() else []): (cache/f).unlink(missing_ok=True)
-    srcs = nbglob(path, func=Path, file_glob='', file_re='', skip_file_re='^[_.]', skip_folder_re='^[_.]')
-    for p in cache.rglob('*.ipynb'):     # notebooks deleted since the last build
-        if not p.relative_to(cache).parts[0].startswith('.') and not (path/p.relative_to(cache)).exists(): p.unlink()
-    todo = [o[:2] for o in (serve._proc_file(s, cache, path, cache.stat().st_mtime) for s in srcs) if o
-            and o[0].suffix == '.ipynb']
-    res = parallel(_proc_one, todo, n_workers=n_workers, pause=0.01, method='spawn') if todo else []
-    failed_f.write_text(json.dumps([str(o[1].relative_to(cache)) for o, r in zip(todo, res) if r]))
-    cache.touch()
-    return cache, [r for r in res if r]
-
-# %% ../nbs/98_docsite.ipynb #a1e21300
-_QDIR = re.compile(r'^\s*#\s*\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
-_TAGS = {('echo', 'false'): 'remove-input', ('output', 'false'): 'remove-output', ('include', 'false'): 'remove-cell',
-         ('code-fold', 'true'): 'hide-input', ('code-fold', 'show'): 'hide-input'}
-
-def quarto_tags(source:str) -> tuple:
-    """A processed code cell's Quarto options (`#| echo: false`, ...) as myst-nb cell tags: `(tags, source without
-    them)`."""
-    lines, tags = source.splitlines(), []
-    while lines and (m := _QDIR.match(lines[0])):
-        if (t := _TAGS.get((m.group(1), m.group(2).lower()))): tags.append(t)
-        lines.pop(0)
-    return tags, '\n'.join(lines)
-
-# %% ../nbs/98_docsite.ipynb #56e4e3c0
-def _front_matter(src:str) -> dict:
-    import yaml
-    m = re.match(r'^\s*---\s*\n(.*?)\n---', src, re.S)
-    try: return (yaml.safe_load(m.group(1)) or {}) if m else {}
-    except yaml.YAMLError: return {}
-
-_ATTRS = re.compile(r'(\]\([^)\s]*\))\{[^}\n]*\}')   # pandoc's link attributes: [source](url){target="_blank" ...}
-_IMG = re.compile(r'(!\[[^\]]*\]\(|<img [^>]*src=")([^)"\s]+)')
-_CELL_KEYS = {'markdown': {'cell_type', 'id', 'metadata', 'source', 'attachments'},
-              'raw': {'cell_type', 'id', 'metadata', 'source', 'attachments'},
-              'code': {'cell_type', 'id', 'metadata', 'source', 'outputs', 'execution_count'}}
-
-def _images_from_root(md:str, here:Path|None, root:Path|None) -> str:
-    "Image paths written from the repository root (the README's) made relative to the notebook's folder `here`."
-    if here is None or root is None: return md
-    def fix(m):
-        p = m.group(2)
-        if urlparse(p).scheme or p.startswith('/') or (here/p).exists() or not (root/p).exists(): return m.group(0)
-        return m.group(1) + Path(os.path.relpath(root/p, here)).as_posix()
-    return _IMG.sub(fix, md)
-
-def _joined(x): return ''.join(x) if isinstance(x, list) else x   # a notebook file's line lists
-
-def page_notebook(nb, # a notebook as `nbdev_proc_nbs` left it
-                  here:Path|None=None, # the notebook's folder (to find images given from `root`)
-                  root:Path|None=None, # the repository root
-                 ) -> nbformat.NotebookNode:
-    """A processed notebook as myst-nb reads it: front matter → title, Quarto options → cell tags, show_doc markdown
-    plain."""
-    nb, cells = nbformat.from_dict(nb), []
-    for c in nb.cells:
-        for k in set(c) - _CELL_KEYS.get(c.cell_type, set(c)): del c[k]
-        c.source = _joined(c.source)
-        for o in c.get('outputs', []):
-            if 'text' in o: o.text = _joined(o.text)
-            for k, v in o.get('data', {}).items(): o.data[k] = _joined(v) if isinstance(v, list) else v
-        if c.cell_type == 'raw':
-            fm = _front_matter(c.source)
-            if fm.get('title'):
-                cells.append(nbformat.v4.new_markdown_cell(f"# {fm['title']}" + (f"\n\n*{fm['description']}*"
-                                                                                 if fm.get('description') else '')))
-            continue
-        if c.cell_type == 'markdown': c.source = _images_from_root(_ATTRS.sub(r'\1', c.source.replace('](nbs/', '](')),
-                                                                   here, root)
-        if c.cell_type == 'code':
-            tags, c.source = quarto_tags(c.source)
-            if tags: c.metadata['tags'] = sorted(set(c.metadata.get('tags', [])) | set(tags))
-            for o in c.get('outputs', []):
-                if 'text/markdown' in o.get('data', {}):
-                    md = o.data['text/markdown']
-                    md = _ATTRS.sub(r'\1', ''.join(md) if isinstance(md, list) else md)
-                    o.data['text/markdown'] = re.sub(r'^\s*---\s*\n', '', md)   # nbdev's rule above each show_doc
-        cells.append(c)
-    nb.cells = cells
-    nb.metadata.pop('widgets', None)
-    return nb
 
 # %% ../nbs/98_docsite.ipynb #c47a2260
 def _toctree(names:list, caption:str='') -> str:
@@ -213,11 +59,9 @@ def setup(app):
 # %% ../nbs/98_docsite.ipynb #7a3daf67
 def mathjax_file() -> Path:
     "MathJax 3's one-file TeX → SVG renderer (no fonts to fetch) from the `django-static-mathjax` wheel's plain files."
-    import importlib.util
     spec = importlib.util.find_spec('mathjax')
     f = Path(list(spec.submodule_search_locations)[0])/'static'/'mathjax'/'es5'/'tex-svg.js' if spec else None
     if f is None or not f.is_file():
-        from zsc_nb.errors import ConfigError
         raise ConfigError('MathJax is missing (the site renders its equations from a local copy)',
                           "pip install -e '.[dev]' (django-static-mathjax)")
     return f
@@ -266,11 +110,9 @@ def sphinx_build(src:Path, # processed notebooks (nbdev's `_proc/`)
     "Sphinx + myst-nb + Furo over the processed notebooks into `out`; returns the pages' docnames in order."
     from sphinx.application import Sphinx
     from sphinx.util.docutils import docutils_namespace, patch_docutils
-    import io
     src, out = Path(src).resolve(), Path(out).resolve()
     docs = [docname(p, src) for p in site_notebooks(src, runs)]
     if 'index' not in docs:
-        from zsc_nb.errors import DataError
         raise DataError(f'no index.ipynb in {src}', 'the site starts from nbs/index.ipynb')
     static = src/'.docsite_static'
     (static/'mathjax').mkdir(parents=True, exist_ok=True)
@@ -352,9 +194,8 @@ def showdoc_problems(out:Path, # the built site
                     pages:dict, # docname → module (`module_pages`)
                    ) -> list:
     "Exported functions and classes whose `show_doc` (anchor `#name`) is not on their page."
-    import importlib, inspect
+
     from docutils.nodes import make_id
-    from zsc_nb.sitecheck import _Refs
     probs = []
     for doc, modname in pages.items():
         page = Path(out)/f'{doc}.html'

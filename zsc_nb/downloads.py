@@ -4,9 +4,16 @@
 
 # %% ../nbs/01_downloads.ipynb #4d521652
 from __future__ import annotations
-import os, logging, urllib.request, urllib.error
+
+import logging
+import os
+import urllib.error
+import urllib.request
 from pathlib import Path
-from .errors import ZscError, DataMissingError
+
+from tqdm.auto import tqdm
+
+from .errors import DataMissingError, ZscError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +39,6 @@ def download(url:str, # http(s) address of the file
     """Fetch `url` into `dest` through `dest.part`, renamed only when whole (announced size, published size and MD5,
     then `verify`); else `DataMissingError` (or `verify`'s own error), nothing left behind. The one download of the
     project: the data sets (`zsc_nb.data`) and the authors' reference archives (`zsc_nb.ref_sources`)."""
-    from tqdm.auto import tqdm
     dest = Path(dest)
     part = dest.with_name(dest.name + '.part')
     dest.parent.mkdir(parents=True, exist_ok=True)

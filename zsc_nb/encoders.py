@@ -4,17 +4,26 @@
 
 # %% ../nbs/02_encoders.ipynb #cc258bfe
 from __future__ import annotations
-import os, json, hashlib, logging
-from dataclasses import dataclass, asdict, field
+
+import hashlib
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
 import numpy as np
 import torch
+from PIL import Image
 from tqdm.auto import tqdm
-from .config import resolve_device, cache_dir, atomic_path
-from .errors import ConfigError, WeightsMissingError, BadImageError
+
+from .config import atomic_path, cache_dir, resolve_device
+from .errors import BadImageError, ConfigError, WeightsMissingError
 from .images import load_image, open_image
-from .preprocess import (Preprocess, make_preprocess, clip_preprocess, dino_preprocess, PIPELINES, CLIP_MEAN,
-                               CLIP_STD, IMAGENET_MEAN, IMAGENET_STD)
+from zsc_nb.preprocess import (
+    CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, PIPELINES, Preprocess, clip_preprocess, dino_preprocess,
+    make_preprocess)
 
 log = logging.getLogger(__name__)
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'auto')
@@ -44,7 +53,6 @@ class _Items(torch.utils.data.Dataset):
     def __init__(self, items, pp): self.items, self.pp = items, pp
     def __len__(self): return len(self.items)
     def __getitem__(self, i):
-        from PIL import Image
         it = self.items[i]
         if isinstance(it, np.ndarray):
             return self.pp.pil(Image.fromarray(it)) if self.pp.backend == 'pil' else self.pp(torch.from_numpy(it))[0]
@@ -137,6 +145,8 @@ def _weights_missing(name:str, e:Exception):
                                "(the weights are cached under ~/.cache), or unset HF_HUB_OFFLINE; check the model name")
 
 from contextlib import contextmanager
+
+
 @contextmanager
 def _quiet(on:bool=True):
     "Root-logger warnings off inside the block (when `on`)."
@@ -181,7 +191,8 @@ def hub_pos_embed(pos_embed:torch.Tensor, # 1×(prefix+M²)×D, a square M×M gr
                   grid:int, # the new side, e.g. 224 // 14 = 16
                   offset:float=0.1, prefix:int=1) -> torch.Tensor:
     "The DINOv2 hub model's run-time interpolation: bicubic, no antialias, scale (grid + offset) / M."
-    import math, torch.nn.functional as F
+
+    import torch.nn.functional as F
     n = pos_embed.shape[1] - prefix
     sqrt_n = math.sqrt(n)
     M = int(sqrt_n)
@@ -232,7 +243,7 @@ def tiny_clip(device='cpu', seed:int=0, image_size:int=32, precision:str='fp32',
              ) -> Encoder:
     "A small CLIP (2-layer ViT and text transformer, width 64) with random weights: for tests and smoke, no download."
     import open_clip
-    from open_clip.model import CLIP, CLIPVisionCfg, CLIPTextCfg, convert_weights_to_lp
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg, convert_weights_to_lp
     torch.manual_seed(seed)
     model = CLIP(embed_dim=64,
                  vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=8, image_size=image_size),

@@ -4,16 +4,25 @@
 
 # %% ../nbs/08_engine.ipynb #2371f9c2
 from __future__ import annotations
+
+import json
+import os
 import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
-from .methods import text_scores, reference_scores
-from .fusion import to_probs, CONFIDENCES
-from .scoring import fair_chunk, authors_chunk, summarise
-from .data import known_mask, draw_shape
+
+from .config import atomic_path
+from .data import draw_shape, known_mask
 from .encoders import cached_features, create_encoder, l2_normalize
 from .errors import ConfigError
-from .config import atomic_path
+from .fusion import CONFIDENCES, to_probs
+from .methods import reference_scores, text_scores
+from .references import RefSet
+from .scoring import authors_chunk, fair_chunk, summarise
 
 COMBOS = {'M1': (0,), 'M2': (1,), 'M3': (2,), 'M1+M2': (0, 1), 'M1+M3': (0, 2), 'M2+M3': (1, 2), 'M1+M2+M3': (0, 1, 2)}
 FIXED = {'1:1:1': (1, 1, 1), '3:3:4': (3, 3, 4)}
@@ -41,9 +50,8 @@ def text_prompts(classes, template:str='a photo of a {}', underscores:bool=True)
 
 # %% auto #0
 __all__ = ['COMBOS', 'FIXED', 'WEIGHTINGS', 'NORMALIZATION', 'SCALE_GRID', 'resolve_normalization', 'text_prompts', 'Features',
-           'RefSet', 'encode_all', 'save_features', 'load_features', 'method_sims', 'SimCache', 'sim_cache',
-           'cached_sims', 'torch_sims', 'evaluate', 'evaluate_scales', 'reference_sims', 'calibrate_scales',
-           'procedural_refs']
+           'encode_all', 'save_features', 'load_features', 'method_sims', 'SimCache', 'sim_cache', 'cached_sims',
+           'torch_sims', 'evaluate', 'evaluate_scales', 'reference_sims', 'calibrate_scales', 'procedural_refs']
 
 # %% ../nbs/08_engine.ipynb #145a6035
 @dataclass
@@ -67,14 +75,6 @@ class Features:
         m = self.ref_k < k
         return Features(self.classes, self.labels, self.known, self.img_clip, self.img_dino, self.text_clip,
                         self.ref_clip[m], self.ref_dino[m], self.ref_labels[m], self.ref_k[m], dict(self.meta, k=k))
-
-@dataclass
-class RefSet:
-    "Reference images: an uint8 array or a list of paths, with class labels, per-class index k and an id for the cache."
-    items: object
-    labels: np.ndarray
-    k: np.ndarray
-    data_id: str
 
 def encode_all(images, # an `ImageSet`
                refs:RefSet, known:list, clip='tiny-clip', dino='tiny-dino', cache=None, device:str='auto',
@@ -107,14 +107,11 @@ _ARRAYS = ('labels', 'img_clip', 'img_dino', 'text_clip', 'ref_clip', 'ref_dino'
 
 def save_features(F:Features, path):
     "Write `F` to one `.npz` (atomically)."
-    import json
     info = json.dumps(dict(classes=F.classes, known=[int(k) for k in F.known], meta=F.meta), default=str)
     with atomic_path(path, '.tmp.npz') as tmp: np.savez(tmp, info=np.array(info), **{a: getattr(F, a) for a in _ARRAYS})
 
 def load_features(path) -> Features:
     "Read a bundle written by `save_features`."
-    import json
-    from pathlib import Path
     if not Path(path).exists(): raise FileNotFoundError(f"no features bundle at {path}: run the evaluation first "
                                                         f"(zsc-nb reproduce)")
     with np.load(path, allow_pickle=False) as z:
@@ -124,6 +121,7 @@ def load_features(path) -> Features:
 
 # %% ../nbs/08_engine.ipynb #9965de91
 from dataclasses import replace
+
 
 def _method_sim(F:Features, m:int, qk:tuple, agg:str='mean') -> np.ndarray:
     "One method's N×C similarities (M1: image · text; M2, M3: image · references of each class)."
@@ -142,7 +140,6 @@ class SimCache:
     """Similarity matrices of one `Features`, per (method, normalisation, aggregation, K, column order), computed
     once and shared."""
     def __init__(self, max_bytes:int=2**31): # least recently used matrices are dropped beyond this
-        from collections import OrderedDict
         self.store, self.max_bytes, self.hits, self.misses = OrderedDict(), max_bytes, 0, 0
     def get(self, key, make):
         "The cached value of `key`, else `make()` stored under it."
@@ -287,8 +284,6 @@ def evaluate_scales(F:Features,
         return lo, hi, [authors_chunk(S, y[lo:hi], kn, scales, plan, normalize_weights, label_space, memo=memo)
                         if authors else fair_chunk(S, ycol[lo:hi], nk, scales, plan, normalize_weights,
                                                    label_space == 'all', memo=memo) for scales in scale_sets]
-    from concurrent.futures import ThreadPoolExecutor
-    import os
     # NumPy's kernels release the GIL: chunks in parallel
     workers = 1 if backend != 'numpy' else max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as ex:

@@ -5,6 +5,7 @@
 # %% ../nbs/00_errors.ipynb #49959e85
 from __future__ import annotations
 
+
 class ZscError(Exception):
     "Base of zsc_nb's expected errors: `what` went wrong, and the `fix`."
     exit_code = 1

@@ -4,13 +4,17 @@
 
 # %% ../nbs/08c_figures.ipynb #130414cb
 from __future__ import annotations
+
 import textwrap
 from pathlib import Path
-import numpy as np
+
 import matplotlib.pyplot as plt
-from .images import load_image
-from .generation import read_manifest
+import numpy as np
+
 from .encoders import l2_normalize
+from .generation import read_manifest
+from .images import load_image
+
 
 def style():
     "seaborn's paper style for every figure of the package."

@@ -4,10 +4,20 @@
 
 # %% ../nbs/01b_folders.ipynb #93eda9f1
 from __future__ import annotations
-import csv, hashlib, io, json, logging, os, re
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+from importlib.resources import files
 from pathlib import Path, PureWindowsPath
+
 import numpy as np
-from .classes import ImageSet, data_root, class_key, clean_name, unique_classes
+
+from .classes import ImageSet, class_key, clean_name, data_root, unique_classes
 from .errors import ConfigError, DataError
 from .images import file_digests, load_image
 
@@ -209,7 +219,6 @@ def clip_benchmark_json(which:str # 'classnames', 'templates' or 'cupl'
     fn = {'classnames': 'en_classnames.json', 'templates': 'en_zeroshot_classification_templates.json',
           'cupl': 'cupl_prompts.json'}[which]
     try:
-        from importlib.resources import files
         return json.loads(files('clip_benchmark.datasets').joinpath(fn).read_text())
     except ModuleNotFoundError:
         raise ConfigError("the package clip-benchmark is not installed", "pip install clip-benchmark") from None
@@ -223,7 +232,6 @@ def imagenet_classnames(raw:bool=False # CLIP's list as it is (two names twice)
 
 def imagenet_wnids() -> list:
     "The 1,000 ImageNet-1k wnids, sorted (timm ships the list)."
-    from importlib.resources import files
     return files('timm.data._info').joinpath('imagenet_synsets.txt').read_text().split()
 
 def load_imagenet(root=None, name:str='imagenet') -> ImageSet:

@@ -4,9 +4,13 @@
 
 # %% ../nbs/04_fusion.ipynb #3100a9cc
 from __future__ import annotations
+
 from collections.abc import Sequence
+
 import numpy as np
+
 from .methods import as_matrix as _as_matrix
+
 
 def as_matrix(x, name='array', dtype=None):
     "A 2-d float array: float32 input stays float32 (the authors' torch arithmetic), anything else becomes float64."

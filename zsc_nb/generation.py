@@ -4,20 +4,32 @@
 
 # %% ../nbs/07_generation.ipynb #e4a07514
 from __future__ import annotations
-import os, re, io, json, time, base64, hashlib, logging, threading
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
+from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
-from .config import repo_root, resolve_device, atomic_write, utc_now
-from .prompting import (redact, with_retries, openai_client, resolve_backend, MalformedReply,
-                              QuotaError, get_prompts)
-from .api_models import default_model, check_model, image_request, image_price, fetch_image_url, MODEL_OPTIONS
-from .errors import ZscError, ConfigError, AuthError, APIRefusal, BadImageError, WeightsMissingError
-from .images import load_image
-from .data import draw_shape, SHAPES_CLASSES
+
+from .api_models import MODEL_OPTIONS, check_model, default_model, fetch_image_url, image_price, image_request
+from .config import atomic_write, repo_root, resolve_device, utc_now
+from .data import SHAPES_CLASSES, draw_shape
+from .errors import APIRefusal, AuthError, BadImageError, ConfigError, WeightsMissingError, ZscError
 from .folders import dataset_slug
+from .images import load_image
+from .prompting import (
+    MalformedReply, QuotaError, get_prompts, openai_client, redact, resolve_backend, with_retries)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +56,6 @@ def image_info(data:bytes, # encoded image bytes
               ) -> tuple:
     """`(width, height, mode, format)` of `data` as stored; `BadImageError` if `zsc_nb.images.load_image` cannot
     decode it or it is too small."""
-    from PIL import Image
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
@@ -61,7 +72,6 @@ def image_info(data:bytes, # encoded image bytes
 # %% ../nbs/07_generation.ipynb #0d5652dd
 def png_bytes(img) -> bytes:
     "PNG-encode a uint8 array, or a PIL image as a viewer shows it (`zsc_nb.images.load_image`)."
-    from PIL import Image
     img = Image.fromarray(img) if isinstance(img, np.ndarray) else load_image(img, draft_side=None)
     buf = io.BytesIO()
     img.convert('RGB').save(buf, format='PNG')
@@ -73,7 +83,6 @@ def check_image(data:bytes, min_size:tuple|int|None=None) -> tuple:
 
 def as_png(data:bytes) -> bytes:
     "`data` itself if it is a PNG, else re-encoded as an RGB PNG (a JPEG answer is never stored as `.png`)."
-    from PIL import Image
     if data[:8] == b'\x89PNG\r\n\x1a\n': return data
     with Image.open(io.BytesIO(data)) as im: return png_bytes(im)
 
@@ -150,7 +159,6 @@ def draw_any(cls:str, # any class name
              seed:int, size:int=64) -> np.ndarray:
     """A SMOKE stand-in for class `cls`: a shape, colour order and inversion picked by a hash of the name (same name,
     same look), stamped 'SMOKE'."""
-    from PIL import Image, ImageDraw
     h = int.from_bytes(hashlib.sha256(cls.encode()).digest()[:4], 'little')
     a = np.roll(draw_shape(SHAPES_CLASSES[h % len(SHAPES_CLASSES)], np.random.default_rng(seed), size, noise=0),
                 (h >> 8) % 3, axis=2)

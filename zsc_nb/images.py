@@ -4,10 +4,20 @@
 
 # %% ../nbs/01a_images.ipynb #9790488d
 from __future__ import annotations
-import io, logging, math, os
+
+import hashlib
+import io
+import logging
+import math
+import os
+import sqlite3
+
 import numpy as np
-from .errors import BadImageError, ConfigError, DataError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from tqdm.auto import tqdm
+
 from .config import cache_dir
+from .errors import BadImageError, ConfigError, DataError
 
 log = logging.getLogger(__name__)
 BACKGROUND = (255, 255, 255)   # transparent pixels are composited on white: what browsers, viewers and slides show
@@ -25,7 +35,6 @@ def _name(src) -> str: return os.fspath(src) if isinstance(src, (str, os.PathLik
 def open_image(src # a path, encoded bytes or a PIL image
               ):
     "`src` (path, bytes or PIL image) opened by Pillow, pixels not yet decoded; `BadImageError` naming the file."
-    from PIL import Image, UnidentifiedImageError
     if isinstance(src, Image.Image): return src
     name = _name(src)
     if isinstance(src, (bytes, bytearray, memoryview)):
@@ -66,7 +75,6 @@ def to_rgb(im, # a decoded PIL image, any mode
           ):
     """The RGB picture a viewer shows for `im`: alpha composited on `background`, high bit depths scaled, colour
     spaces converted."""
-    from PIL import Image, ImageCms
     m = im.mode
     if m in ('PA', 'LA', 'La', 'RGBa') or (m in ('P', 'L', 'RGB', '1') and 'transparency' in im.info):
         im = im.convert('RGBA')
@@ -81,7 +89,6 @@ def to_rgb(im, # a decoded PIL image, any mode
 
 # %% ../nbs/01a_images.ipynb #7599dbe0
 def _why(e:Exception) -> str:
-    from PIL import Image
     if isinstance(e, Image.DecompressionBombError): return f"more pixels than Pillow's safety limit ({e})"
     if isinstance(e, (OSError, SyntaxError)) and 'truncated' in str(e): return f"truncated ({e})"
     return f"corrupt or unsupported ({type(e).__name__}: {str(e)[:120]})"
@@ -91,7 +98,6 @@ def load_image(src, # a path, encoded bytes or a PIL image
                draft_side:int|None=DRAFT_SIDE # JPEGs: decode reduced while the short side stays ≥ this (None: full)
               ):
     "`src` decoded to an RGB PIL image (first frame of an animation); `BadImageError` naming the file and the fix."
-    from PIL import Image, ImageOps
     if mode not in DECODE_MODES: raise ConfigError(f"unknown decoding mode {mode!r}", f"use one of {DECODE_MODES}")
     f = open_image(src)
     im = f
@@ -115,7 +121,6 @@ def scan_images(paths, # image files (paths or str)
                 progress:bool=False
                ) -> list: # [(path, reason)] of every unusable file, in the order given; [] when all decode
     "Decode every file of `paths` and list ALL that cannot be used, at once (for a preflight)."
-    from tqdm.auto import tqdm
     bad = []
     for p in tqdm(paths, desc='checking images', disable=not progress, leave=False):
         try: load_image(p, 'viewer', draft_side)
@@ -130,7 +135,6 @@ DIGEST_STORE = 'file_sha256.sqlite'
 
 def file_sha256(path) -> str:
     "sha256 (hex) of the bytes of file `path`, read in 1 MiB blocks."
-    import hashlib
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
@@ -138,7 +142,6 @@ def file_sha256(path) -> str:
 
 def _digest_db(store):
     "The digest store (sqlite), or None where it cannot be opened (then every file is hashed)."
-    import sqlite3
     if store is False: return None
     p = os.fspath(store) if store else os.path.join(cache_dir(), DIGEST_STORE)
     try:
@@ -156,8 +159,6 @@ def file_digests(paths, # files (paths or str)
                  progress:bool=False) -> list: # sha256 hex of each file's bytes, in order
     """Content digests of `paths`, each file hashed once: a rerun rehashes only files whose size, mtime, ctime or
     inode changed."""
-    import sqlite3
-    from tqdm.auto import tqdm
     keys = []
     for p in paths:
         try: st = os.stat(p)

@@ -4,7 +4,9 @@
 
 # %% ../nbs/03_methods.ipynb #6665a2ca
 from __future__ import annotations
+
 import numpy as np
+
 from .encoders import l2_normalize
 
 AGGREGATIONS = ('mean', 'max', 'prototype')

@@ -4,8 +4,11 @@
 
 # %% ../nbs/05_metrics.ipynb #3389f731
 from __future__ import annotations
+
 import numpy as np
+
 from .methods import as_matrix as _as_matrix
+
 
 def as_matrix(x, name='array'): return _as_matrix(x, name, dtype=np.float32 if getattr(x, 'dtype', None) == np.float32
                                                   else np.float64)

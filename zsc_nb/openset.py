@@ -4,17 +4,26 @@
 
 # %% ../nbs/10_openset.ipynb #0119a6e0
 from __future__ import annotations
-import re, json, hashlib
+
+import colorsys
+import hashlib
+import json
+import re
 from pathlib import Path
+
 import numpy as np
-from .fusion import to_probs, fusion_weights, CONFIDENCES
-from .metrics import auroc, fpr_at_tpr, unknown_score as _authors_unknown
-from .engine import RefSet
-from .generation import generate_references
-from .references import load_references
-from .prompting import resolve_backend
+from PIL import Image, ImageDraw
+
 from .encoders import l2_normalize
+from .engine import RefSet
+from .fusion import CONFIDENCES, fusion_weights, to_probs
+from .generation import generate_references
+from .metrics import auroc, fpr_at_tpr
+from .metrics import unknown_score as _authors_unknown
+from .prompting import resolve_backend
+from .references import load_references
 from .vocab import same_class
+
 
 # %% auto #0
 __all__ = ['SCORE_FNS', 'SCORES', 'METHODS', 'SETTINGS', 'VIRTUAL_PROMPT', 'block_probs', 'fuse_rows', 'msp_score', 'mass_score',
@@ -197,8 +206,6 @@ def _h(name:str) -> int: return int(hashlib.sha256(name.encode()).hexdigest()[:8
 def draw_virtual(name:str, rng:np.random.Generator, size:int=64) -> np.ndarray:
     """A procedural stand-in image for a virtual class `name` (smoke only): a filled polygon, sides and hue from the
     name."""
-    from PIL import Image, ImageDraw
-    import colorsys
     h = _h(name)
     sides = 5 + h % 6
     hue = (h >> 8) % 1000 / 1000

@@ -4,11 +4,15 @@
 
 # %% ../nbs/12_openset_report.ipynb #f34dc360
 from __future__ import annotations
+
 from pathlib import Path
+
 import numpy as np
-from .openset import (score_table, unknown_scores, neglabel_grouped, top_names, reject_threshold, naming_accuracy,
-                            SCORES, METHODS, SETTINGS, block_probs, fuse_rows, eoe_score)
-from .vocab import leakage_check, mine_negatives, norm_name, load_vocabulary, sample_names, encode_names
+
+from .openset import (
+    METHODS, SCORES, SETTINGS, block_probs, eoe_score, fuse_rows, naming_accuracy, neglabel_grouped, reject_threshold,
+    score_table, top_names, unknown_scores)
+from .vocab import encode_names, leakage_check, load_vocabulary, mine_negatives, norm_name, sample_names
 
 OPENSET_DATASETS = ['cifar10', 'cifarplus10', 'cifarplus50', 'tinyimagenet']
 ZOC_SPLITS = {'cifar10': [['airplane', 'automobile', 'truck', 'horse', 'cat', 'bird'],
@@ -34,15 +38,15 @@ def zoc_known(dataset:str, split:int, classes:list) -> list:
     if dataset not in ZOC_SPLITS: raise ValueError(f"ZOC splits are included for {sorted(ZOC_SPLITS)} only, not "
                                                    f"{dataset!r}")
     return [classes.index(c) for c in ZOC_SPLITS[dataset][split]]
-from .paper import DISPLAY
-from .results import load_results, fmt_values
-from .encoders import l2_normalize, create_encoder
+from .config import SMOKE_BANNER
+from .encoders import create_encoder, l2_normalize
 from .engine import method_sims
+from .errors import ConfigError, DataError
 from .methods import reference_scores
 from .metrics import auroc
-from .config import SMOKE_BANNER
+from .paper import DISPLAY
 from .references import IMAGE_EXTS
-from .errors import ConfigError, DataError
+from .results import fmt_values, load_results
 
 # %% auto #0
 __all__ = ['OPENSET_DATASETS', 'ZOC_SPLITS', 'PUBLISHED', 'zoc_known', 'openset_split', 'openset_results', 'openset_tables',

@@ -4,15 +4,26 @@
 
 # %% ../nbs/08a_parity.ipynb #3472cd12
 from __future__ import annotations
-import os, sys, types, importlib, importlib.util, math
+
+import importlib
+import importlib.util
+import math
+import os
+import sys
+import time
+import types
+import warnings
 from pathlib import Path
+
 import numpy as np
 import torch
-from .config import repo_root, get_preset
-from .encoders import clip_encoder, timm_encoder, Encoder, IMAGENET_MEAN, IMAGENET_STD, l2_normalize
-from .data import CIFAR10_CLASSES, AUTHORS_TINY_KNOWN, SHAPES_CLASSES, draw_shape, ImageSet
-from .engine import RefSet, encode_all, evaluate, method_sims, resolve_normalization, COMBOS, WEIGHTINGS, FIXED
-from .fusion import to_probs, fuse, CONFIDENCES
+from PIL import Image
+
+from .config import get_preset, repo_root
+from .data import AUTHORS_TINY_KNOWN, CIFAR10_CLASSES, SHAPES_CLASSES, ImageSet, draw_shape
+from .encoders import IMAGENET_MEAN, IMAGENET_STD, Encoder, clip_encoder, l2_normalize, timm_encoder
+from .engine import COMBOS, FIXED, WEIGHTINGS, RefSet, encode_all, evaluate, method_sims, resolve_normalization
+from .fusion import CONFIDENCES, fuse, to_probs
 from .metrics import unknown_score
 
 AUTHORS_ENV, DINOV2_ENV = 'ZSC_NB_AUTHORS_CODE', 'ZSC_NB_DINOV2_CODE'
@@ -58,7 +69,6 @@ def authors_clip_vitb32(mod, seed:int=0) -> torch.nn.Module:
 
 def hub_dinov2_vitb14(path, seed:int=0) -> torch.nn.Module: # `path`: the folder holding DINOv2's `hub/`
     "The hub's `dinov2_vitb14(pretrained=False)` with seeded random weights, eval mode."
-    import warnings
     path = Path(path).resolve()
     parent = str(path.parent)
     if path.name != 'dinov2': raise ValueError(f"the DINOv2 code folder must be named 'dinov2' (it is imported as a "
@@ -81,7 +91,6 @@ def project_encoders(their_clip:torch.nn.Module, their_dino:torch.nn.Module, dev
 
 # %% ../nbs/08a_parity.ipynb #c7b50371
 def _pil(x):
-    from PIL import Image
     if isinstance(x, np.ndarray): return Image.fromarray(x)
     return Image.open(x)
 
@@ -154,7 +163,6 @@ def authors_loop(img_clip, img_dino, text, ref_clip, ref_dino, # raw features (N
 def parity_task(kind:str, # 'cifar' or 'tiny'
                 folder, n_test:int=20, seed:int=0) -> dict:
     "Classes, known classes, test images (arrays or files), labels and reference files of a procedural parity task."
-    from PIL import Image
     folder = Path(folder)
     (folder/'refs').mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -196,7 +204,6 @@ def run_parity(task:dict, mod, their_clip, their_dino, ours:tuple, cache) -> dic
     "Feature cosines, token ids, probabilities, fused scores and metrics of both sides on one `task`."
     cfg = get_preset('authors', 'cifar10' if task['kind'] == 'cifar' else 'tinyimagenet')
     classes, known, labels = task['classes'], [task['classes'].index(c) for c in task['known']], task['labels']
-    import time
     t0 = time.perf_counter()
     theirs = dict(img_clip=authors_clip_features(mod, their_clip, task['test']),
                   img_dino=authors_dino_features(their_dino, task['test']),

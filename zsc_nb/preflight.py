@@ -4,13 +4,22 @@
 
 # %% ../nbs/08d_preflight.ipynb #12948b11
 from __future__ import annotations
-import hashlib, json, os, re, tempfile
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections import Counter
 from pathlib import Path
-from .config import repo_root
-from .errors import ZscError, ConfigError, DataError, BadImageError
-from .errors import DataMissingError
-from .data import ImageSet, data_root, is_present, fetch_dataset, manual_step
-from .folders import PREFIXES, EXTERNAL, is_external, dataset_slug
+
+from .config import atomic_write, config_from, repo_root
+from .data import ImageSet, class_names, data_root, fetch_dataset, is_present, manual_step
+from .errors import BadImageError, ConfigError, DataError, DataMissingError, WeightsMissingError, ZscError
+from .folders import EXTERNAL, PREFIXES, dataset_slug, is_external, load_external
+from .generation import CostGuardError, create_generator, read_manifest, references_dir
+from .images import scan_images
+from .prompting import api_key, resolve_backend
 
 SHOWN = 20   # unusable files named in the one line; all of them go to a file beside the run
 
@@ -77,13 +86,11 @@ def missing_error(missing:dict, root=None, download:bool=True) -> DataMissingErr
 # %% ../nbs/08d_preflight.ipynb #12f47ece
 def own_dataset(name:str, root=None) -> ImageSet:
     "The `imagefolder:`/`csv:` data set `name` as listed (no pixel decoded): class folders, labels, paths."
-    from zsc_nb.folders import load_external
     return load_external(name, root, False)
 
 def bad_images(datasets:list, root=None, progress:bool=False) -> list:
     """`[(path, reason)]` of every file of the `imagefolder:`/`csv:` data sets that does not decode
     (`images.scan_images`)."""
-    from zsc_nb.images import scan_images
     return [b for d in dict.fromkeys(datasets) if str(d).startswith(PREFIXES)
             for b in scan_images(own_dataset(d, root).images, progress=progress)]
 
@@ -97,7 +104,6 @@ def bad_images_error(bad:list, listing=None, fix:str|None=None) -> BadImageError
 
 def write_list(path, bad:list) -> Path:
     "`path` holding one `path<TAB>reason` line per file."
-    from zsc_nb.config import atomic_write
     atomic_write(path, ''.join(f"{p}\t{why}\n" for p, why in bad))
     return Path(path)
 
@@ -121,10 +127,6 @@ def references_missing(cfg, # a `RunConfig`
                        k:int, # references needed per class
                        root=None) -> tuple:
     "`(backend, {source data set: images to make})`, counted from the reference manifests (nothing decoded)."
-    from collections import Counter
-    from zsc_nb.data import class_names
-    from zsc_nb.generation import references_dir, read_manifest
-    from zsc_nb.prompting import resolve_backend
     root = Path(root) if root else repo_root()/'data'
     backend = resolve_backend(cfg.generator, 'diffusers')
     out = {}
@@ -141,8 +143,6 @@ def references_missing(cfg, # a `RunConfig`
 def check_references(cfg, k:int, root=None, yes:bool=False, cost_limit:float=1.0):
     """Raise now what making the missing references would raise later: no imports, no key, a cost above the limit, no
     weights."""
-    from zsc_nb.generation import CostGuardError, create_generator
-    from zsc_nb.prompting import api_key
     backend, todo = references_missing(cfg, k, root)
     if not todo: return
     n, first = sum(todo.values()), next(iter(todo))
@@ -167,7 +167,6 @@ def check_references(cfg, k:int, root=None, yes:bool=False, cost_limit:float=1.0
             cached = isinstance(try_to_load_from_cache('stabilityai/sd-turbo', 'model_index.json'), str)
         except ImportError: cached = False
         if not cached:
-            from zsc_nb.errors import WeightsMissingError
             raise WeightsMissingError(f"{n} reference image(s) of {', '.join(todo)} are to be made with diffusers "
                                       f"(stabilityai/sd-turbo), which is not in the local Hugging Face cache "
                                       f"(HF_HUB_OFFLINE is set)", "download it once online (huggingface-cli download "
@@ -211,8 +210,6 @@ def input_fingerprint(cfg, # a `RunConfig`
                       skip=() # files left out (--skip-bad)
                      ) -> str:
     "The data set's and the references' fingerprints in one: part of a notebook's run key, so results follow the data."
-    from zsc_nb.generation import references_dir
-    from zsc_nb.prompting import resolve_backend
     r = Path(root) if root else repo_root()/'data'
     h = hashlib.sha256(json.dumps([data_fingerprint(cfg.dataset, root), sorted(map(str, skip or ()))]).encode())
     for d in reference_sources(cfg.dataset):
@@ -232,7 +229,6 @@ def typed_error(ename:str, # the exception's class name, as papermill reports it
                ) -> ZscError|None:
     """The expected error a notebook raised, rebuilt in this process (same class, message and exit code); None for
     anything else."""
-    import zsc_nb.data, zsc_nb.generation, zsc_nb.prompting   # noqa: the modules that define typed errors
     cls = {c.__name__: c for c in [ZscError, *_subclasses(ZscError)]}.get(ename)
     if cls is None: return None
     e = cls.__new__(cls)
@@ -282,7 +278,6 @@ def check_run(preset:str, # 'authors', 'clean', 'smoke' or 'openset'
               progress:bool=False) -> dict:
     """`reproduce`'s preflight, torch-free: every configuration, then `preflight`; adds `datasets` and `out` to its
     answer."""
-    from zsc_nb.config import config_from
     config_from(preset)                                                            # the preset's name first
     datasets = list(datasets or PRESET_DATASETS[preset])
     if not datasets: raise ConfigError("no data sets given", f"name at least one, e.g. {PRESET_DATASETS[preset][0]}")
@@ -333,7 +328,6 @@ def classify_inputs(folder, # the pictures, searched recursively
                    and not _hidden(p, top))
     if not files: raise DataError(f"no images ({', '.join(CLASSIFY_EXTS)}) in {top}",
                                   "point to a folder that holds images")
-    from zsc_nb.images import scan_images
     bad = scan_images(files)
     if bad and not skip_bad: raise bad_images_error(bad, fix="remove or replace them, or add --skip-bad to classify "
                                                     "the others")

@@ -4,10 +4,14 @@
 
 # %% ../nbs/02a_preprocess.ipynb #8141b01d
 from __future__ import annotations
+
 import json
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import torch
+from PIL import Image
+
 from .errors import ConfigError
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -57,7 +61,6 @@ class Preprocess:
         if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f"images must be N×H×W×3 uint8, got shape "
                                                              f"{tuple(x.shape)}")
         if self.backend == 'pil':
-            from PIL import Image
             return torch.stack([self.pil(Image.fromarray(a)) for a in x.cpu().numpy()]).to(x.device)
         import torchvision.transforms.v2.functional as F
         mode = getattr(F.InterpolationMode, self.interpolation.upper())
@@ -172,7 +175,6 @@ def fast_vs_reference(pp:Preprocess, # a 'tensor'-backend preprocessing
                       images:list # uint8 H×W×3 arrays (any sizes)
                      ) -> float: # max |fast − reference| over all images and values, normalised units
     "How far the fast tensor path is from the library's own transform on `images`."
-    from PIL import Image
     ref = pp.reference()
     return max(float((pp(torch.from_numpy(np.ascontiguousarray(a)))[0] - ref(Image.fromarray(a))).abs().max())
                for a in images)

@@ -4,13 +4,24 @@
 
 # %% ../nbs/06_prompting.ipynb #0dc5deed
 from __future__ import annotations
-import os, re, json, time, logging, itertools
-from dataclasses import dataclass, asdict, field
+
+import copy
+import importlib.util
+import itertools
+import json
+import logging
+import os
+import re
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from .config import repo_root, atomic_write, utc_now, resolve_device
-from .errors import ZscError, ConfigError, AuthError, APIRefusal, APIExhausted, BadImageError
-from .api_models import (default_model, check_model, MODEL_OPTIONS, load_dotenv, api_key, redact, check_url,
-                               openai_client, MalformedReply, NullReply, QuotaError, classify, retry_base, with_retries)
+
+from .api_models import (
+    MODEL_OPTIONS, MalformedReply, NullReply, QuotaError, api_key, check_model, check_url, classify, default_model,
+    load_dotenv, openai_client, redact, retry_base, with_retries)
+from .config import atomic_write, repo_root, resolve_device, utc_now
+from .errors import APIExhausted, APIRefusal, AuthError, BadImageError, ConfigError, ZscError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +49,6 @@ __all__ = ['log', 'TURN_DESCRIBE', 'TURN_GROUP', 'TURN_MORE', 'TURN_COMMON', 'GE
 
 # %% ../nbs/06_prompting.ipynb #36fe0cb4
 def _norm(s:str) -> str:
-    import unicodedata
     # macOS writes file names decomposed
     s = unicodedata.normalize('NFC', s).casefold().replace('’', "'").replace("'", '')
     s = re.sub(r'[_\-]+', ' ', s)
@@ -203,7 +213,6 @@ class TransformersChat:
                  device:str='auto', pipeline=None):
         self.model, self.temperature, self.max_new_tokens = model, temperature, max_new_tokens
         if pipeline is None:
-            import importlib.util
             from transformers import pipeline as hf_pipeline
             spread = device == 'auto' and importlib.util.find_spec('accelerate')  # device_map needs accelerate
             where = dict(device_map='auto') if spread else dict(device=resolve_device(device)[0])
@@ -212,7 +221,6 @@ class TransformersChat:
         self.pipe = pipeline
     def _generation_config(self):
         "The model's own generation config with our length and sampling (None for a stand-in pipeline without a model)."
-        import copy
         cfg = getattr(getattr(self.pipe, 'model', None), 'generation_config', None)
         if cfg is None: return None
         cfg = copy.deepcopy(cfg)

@@ -4,15 +4,25 @@
 
 # %% ../nbs/07a_ref_sources.ipynb #077b9a38
 from __future__ import annotations
-import os, re, io, json, shutil, hashlib, logging, tempfile, zipfile
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
-from .config import repo_root, atomic_write, utc_now
+
+from .config import atomic_write, repo_root, utc_now
 from .downloads import download
 from .errors import ConfigError, DataError
-from .generation import (references_dir, read_manifest, class_slug, image_info, append_manifest, sha256_file,
-                               MIN_SIDE, _atomic_write)
-from .references import import_references, IMAGE_EXTS
+from .generation import (
+    MIN_SIDE, _atomic_write, append_manifest, class_slug, image_info, read_manifest, references_dir, sha256_file)
 from .prompting import check_url, prompts_path, redact
+from .references import IMAGE_EXTS, import_references
 
 log = logging.getLogger(__name__)
 

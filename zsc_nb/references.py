@@ -4,26 +4,43 @@
 
 # %% ../nbs/07_references.ipynb #90f54dc3
 from __future__ import annotations
-import io, re, hashlib, logging
+
+import hashlib
+import io
+import logging
+import re
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
+from PIL import Image
+
 from .config import utc_now
-from .prompting import ClassMatcher
-from .errors import ConfigError, DataError, BadImageError
-from .images import load_image
+from .errors import BadImageError, ConfigError, DataError
 from .folders import is_hidden
-from .generation import (references_dir, read_manifest, append_manifest, check_k, class_slug, image_info, MIN_SIDE,
-                               png_bytes, _present, _atomic_write)
+from zsc_nb.generation import (
+    MIN_SIDE, _atomic_write, _present, append_manifest, check_k, class_slug, image_info, png_bytes, read_manifest,
+    references_dir)
+from .images import load_image
+from .prompting import ClassMatcher
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_EXTS', 'DALLE_NAME', 'load_references', 'class_of_file', 'import_references', 'reference_grid']
+__all__ = ['log', 'IMAGE_EXTS', 'DALLE_NAME', 'RefSet', 'load_references', 'class_of_file', 'import_references', 'reference_grid']
 
 # %% ../nbs/07_references.ipynb #72cc78ea
+@dataclass
+class RefSet:
+    "Reference images: an uint8 array or a list of paths, with class labels, per-class index k and an id for the cache."
+    items: object
+    labels: np.ndarray
+    k: np.ndarray
+    data_id: str
+
 def load_references(dataset:str, backend:str, classes:list, root=None, k:int|None=None):
-    "The references of `classes` as an `engine.RefSet` of verified files (the first `k` per class when given)."
-    from zsc_nb.engine import RefSet   # engine loads torch; `config` reads this module's names without it
+    "The references of `classes` as a `RefSet` of verified files (the first `k` per class when given)."
     if k is not None: check_k(k, 'k_refs')
     folder = references_dir(dataset, backend, root)
     man = read_manifest(folder)
@@ -69,7 +86,6 @@ def import_references(folder, # a folder of existing images
                      ) -> dict:
     """Copy references named the authors' way (`<class>.png`, `<class>1.png`, DALL·E prompt names) or by `mapping`
     into the standard layout."""
-    from PIL import Image
     src = Path(folder)
     if not src.is_dir(): raise DataError(f"reference folder {src} does not exist (or is not a folder)",
                                          "give the folder that holds the images")
@@ -146,7 +162,8 @@ def import_references(folder, # a folder of existing images
 def reference_grid(folder, classes:list|None=None, per_class:int=2, max_classes:int=6, title:str|None=None,
                    wrap:int=38):
     "A figure of references (columns: classes) with their prompts, from a references folder's manifest."
-    import matplotlib.pyplot as plt, textwrap
+
+    import matplotlib.pyplot as plt
     folder = Path(folder)
     man = read_manifest(folder)
     classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]

@@ -4,14 +4,16 @@
 
 # %% ../nbs/14_report.ipynb #bce66c92
 from __future__ import annotations
+
 from pathlib import Path
+
 from .config import SMOKE_BANNER
-from .paper import DISPLAY, INCONSISTENCIES, AUTHORS_DIFFERENCES
-from .results import load_results, read_result, result_path, fmt_values, metric_values, display_name
-from .engine import resolve_normalization, NORMALIZATION
+from .engine import NORMALIZATION, resolve_normalization
+from .openset_report import openset_report_lines
+from .paper import AUTHORS_DIFFERENCES, DISPLAY, INCONSISTENCIES
+from .results import display_name, fmt_values, load_results, metric_values, read_result, result_path
 from .scoring import ties_sentence
 from .templates import ablation_sections
-from .openset_report import openset_report_lines
 
 # %% auto #0
 __all__ = ['FIGURE_CAPTIONS', 'describe_normalization', 'build_report']

@@ -4,24 +4,35 @@
 
 # %% ../nbs/09_reproduce.ipynb #fe6b34d8
 from __future__ import annotations
-import os, sys, json, time, hashlib, logging
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections import Counter
 from pathlib import Path
+
 import numpy as np
 from tqdm.auto import tqdm
+
 import zsc_nb
-from .config import RunConfig, get_preset, repo_root, atomic_write, utc_now, TRACKS
-from .data import load_dataset, known_classes, class_names, SPLITS, class_key
+from .config import TRACKS, RunConfig, atomic_write, get_preset, repo_root, utc_now
+from .data import SPLITS, class_key, class_names, known_classes, load_dataset
+from .engine import Features, RefSet, encode_all, evaluate
+from .errors import APIExhausted, APIRefusal
 from .folders import dataset_slug
-from .preflight import refs_needed, without_files, input_fingerprint, typed_error, check_run, verify_results, write_list
-from .engine import encode_all, evaluate, RefSet, Features
-from .results import result_path, bundle_path, read_result
-from .tables import build_tables
-from .report import build_report
-from .prompting import ScriptedChat, create_llm, scripted_replies, resolve_backend
-from .generation import make_references, references_dir, read_manifest, CostGuardError
-from .references import load_references
+from .generation import CostGuardError, make_references, read_manifest, references_dir
+from .preflight import (
+    check_run, input_fingerprint, refs_needed, typed_error, verify_results, without_files, write_list)
+from .prompting import ScriptedChat, create_llm, resolve_backend, scripted_replies
 from .ref_sources import authors_references
-from .errors import APIRefusal, APIExhausted
+from .references import load_references
+from .report import build_report
+from .results import bundle_path, read_result, result_path
+from .tables import build_tables
 
 log = logging.getLogger(__name__)
 OPENSET_PRESETS = ('smoke', 'openset')   # presets that also run nbs/runs/openset.ipynb (openset: only it)
@@ -48,7 +59,6 @@ def _llm_for(cfg, dataset):
 
 def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=None) -> RefSet:
     "Reference images of `classes` (generated first where missing), as one `RefSet`."
-    from collections import Counter
     root = Path(root) if root else repo_root()/'data'
     backend = resolve_backend(cfg.generator, 'diffusers')
     k_generate = max(cfg.k_refs, k_generate or 0)
@@ -231,7 +241,6 @@ def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
     ev = {}
     try: _run_steps(bar, out, preset, base, datasets, force, ev, keys, log_, pre['skip'])
     finally:                                                           # the kernel spec is ours: never left behind
-        import shutil
         shutil.rmtree(out/'.jupyter', ignore_errors=True)
     verify_results(out, log_['runs'])                                  # no table from a result that vanished
     t = time.perf_counter()

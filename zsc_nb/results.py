@@ -4,14 +4,18 @@
 
 # %% ../nbs/09b_results.ipynb #ca83d9e2
 from __future__ import annotations
-import json, subprocess
+
+import json
+import subprocess
 from pathlib import Path
+
 import numpy as np
+
 import zsc_nb
-from .config import repo_root, atomic_write, utc_now
-from .folders import dataset_slug
+from .config import atomic_write, repo_root, utc_now
 from .encoders import CALLS
-from .paper import PAPER_DATASETS, DISPLAY
+from .folders import dataset_slug
+from .paper import DISPLAY, PAPER_DATASETS
 
 # %% auto #0
 __all__ = ['git_commit', 'result_path', 'bundle_path', 'write_result', 'read_result', 'load_results', 'fmt_values', 'fmt_paper',

@@ -4,9 +4,11 @@
 
 # %% ../nbs/05b_scoring.ipynb #b0a1c2d6
 from __future__ import annotations
+
 import numpy as np
-from .fusion import to_probs, fusion_weights, CONFIDENCES, EPS
-from .metrics import topk_hits, index_rank, rank_counts, at_boundary, unknown_score, roc_metrics
+
+from .fusion import CONFIDENCES, EPS, fusion_weights, to_probs
+from .metrics import at_boundary, index_rank, rank_counts, roc_metrics, topk_hits, unknown_score
 
 KS = (1, 3, 5)
 

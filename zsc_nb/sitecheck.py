@@ -4,10 +4,12 @@
 
 # %% ../nbs/98b_sitecheck.ipynb #8b26bc0e
 from __future__ import annotations
-import shutil, time
+
+import shutil
+import time
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlparse, unquote
+from urllib.parse import unquote, urlparse
 
 # %% auto #0
 __all__ = ['TEX_RE', 'site_pages', 'site_problems', 'browser_check']

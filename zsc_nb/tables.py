@@ -4,13 +4,19 @@
 
 # %% ../nbs/13_tables.ipynb #fc7c4b6f
 from __future__ import annotations
-import re, json
+
+import csv
+import io
+import json
+import re
 from pathlib import Path
+
 from .config import SMOKE_BANNER
 from .engine import WEIGHTINGS
-from .paper import PAPER, WEIGHTING_NAMES
-from .results import load_results, fmt_values, fmt_paper, metric_values, dataset_order, display_name
 from .openset_report import openset_tables
+from .paper import PAPER, WEIGHTING_NAMES
+from .results import dataset_order, display_name, fmt_paper, fmt_values, load_results, metric_values
+
 
 # %% auto #0
 __all__ = ['LABEL_COLUMNS', 'make_tables', 'csv_table', 'build_tables']
@@ -136,7 +142,6 @@ def csv_table(header:list, rows:list) -> tuple:
 def build_tables(out, preset:str) -> list:
     """Write `tables/<name>.{md,csv,tex,json}` for every table (CSV: numbers only; JSON: title, columns, notes);
     returns the paths."""
-    import csv, io
     tdir = Path(out)/'tables'
     tdir.mkdir(parents=True, exist_ok=True)
     paths = []

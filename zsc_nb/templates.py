@@ -4,15 +4,24 @@
 
 # %% ../nbs/03b_prompts.ipynb #d5ed98ad
 from __future__ import annotations
-import functools, hashlib, json, logging, re
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import re
+from importlib.resources import files
 from pathlib import Path
+
 import numpy as np
-from .config import repo_root, atomic_write, SMOKE_BANNER
+
+from .config import SMOKE_BANNER, atomic_write, repo_root
+from .data import CIFAR10_WNIDS, CIFAR100_WNIDS, WORDNET_GLOSSES, class_key
 from .encoders import cached_features, l2_normalize
-from .errors import ConfigError
-from .data import class_key, WORDNET_GLOSSES, CIFAR10_WNIDS, CIFAR100_WNIDS
-from .folders import clip_benchmark_json, dataset_slug, imagenet_wnids, imagenet_classnames
 from .engine import evaluate
+from .errors import ConfigError
+from .folders import clip_benchmark_json, dataset_slug, imagenet_classnames, imagenet_wnids
 
 log = logging.getLogger(__name__)
 CONTEXT_LENGTH = 77     # CLIP's text context: longer prompts are cut by the tokenizer (open_clip's, at encoding time)
@@ -44,7 +53,6 @@ def ensemble_prompts(classes:list, templates:list) -> list:
     return [[t.replace('{c}', _readable(c)) for t in templates] for c in classes]
 
 def _synset_files():
-    from importlib.resources import files
     d = files('timm.data._info')
     defs = dict(l.split('\t', 1) for l in d.joinpath('imagenet_synset_to_definition.txt').read_text().splitlines()
                 if '\t' in l)
@@ -195,7 +203,6 @@ def prompt_ablation(F, # `Features` of one split (its text features are replaced
                     scales=(100., 100., 100.), cache=None, weighting:str='inv_entropy',
                     variants=tuple(PROMPT_VARIANTS)) -> dict:
     "`{variant: {n_prompts, M1: metrics, M1+M2+M3: metrics}}` with L2-normalised features (or `{skipped: why}`)."
-    import dataclasses
     out = {}
     for v in variants:
         try: prompts = PROMPT_VARIANTS[v](list(F.classes), ctx)

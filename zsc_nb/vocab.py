@@ -4,12 +4,17 @@
 
 # %% ../nbs/11_vocab.ipynb #0c17602d
 from __future__ import annotations
-import re, functools, unicodedata
+
+import functools
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
+
+from .encoders import cached_features, l2_normalize
 from .errors import DataError
-from .encoders import l2_normalize, cached_features
 
 # %% auto #0
 __all__ = ['timm_info_dir', 'norm_name', 'singulars', 'Vocabulary', 'load_vocabulary', 'sample_names', 'leakage_check',
