@@ -1,5 +1,5 @@
 """Two gloo processes on the CPU (torchrun) write the very cache entries one process writes: same files (same key and path),
-bit-identical features in the same order; (resuming is tested in nbs/02b_distributed.ipynb). SMOKE: tiny random encoders, procedural images."""
+bit-identical features in the same order; (resuming is tested in nbs/16_distributed.ipynb). SMOKE: tiny random encoders, procedural images."""
 import json, os, re, subprocess, sys
 from pathlib import Path
 import numpy as np

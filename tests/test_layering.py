@@ -2,7 +2,7 @@
 module over about 400 lines, lines of at most 120 columns holding one statement each, imports at the top of the module
 (inside a function only a heavy or optional backend, or the pipeline a CLI command runs), and the checkers themselves
 fail on planted faults."""
-import ast, io, tokenize
+import ast, io, re, tokenize
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent/'zsc_nb'
@@ -61,6 +61,31 @@ def test_checker_reads_imports_inside_functions(tmp_path):
     graph = import_graph(tmp_path)
     assert graph == {'low': {'high'}, 'high': {'low'}, 'other': {'low'}}
     assert find_cycles(graph) == ['high -> low -> high']
+
+
+def chapters(pkg:Path=PKG) -> dict:
+    "{module: the notebook it is exported from}, read from nbdev's header ('File to edit: ../nbs/08_engine.ipynb')."
+    out = {}
+    for p in pkg.glob('*.py'):
+        m = re.search(r'File to edit: \.\./nbs/(\S+)\.ipynb', p.read_text()[:400])
+        if m and p.stem not in SKIP: out[p.stem] = m.group(1)
+    return out
+
+
+def upward_imports(graph:dict, chapter:dict) -> list:
+    "'a (its chapter) imports b (a later chapter)' for each import that reaches up the pipeline's order."
+    return sorted(f"{a} ({chapter[a]}) imports {b} ({chapter[b]})" for a, bs in graph.items() for b in bs
+                  if a in chapter and b in chapter and chapter[b] > chapter[a])
+
+
+def test_order_checker_finds_a_planted_upward_import():
+    assert upward_imports({'low': {'high'}, 'high': set()}, {'low': '01_low', 'high': '02_high'}) == [
+        'low (01_low) imports high (02_high)']
+
+
+def test_lower_stages_never_import_higher_ones():
+    up = upward_imports(import_graph(), chapters())
+    assert not up, f"imports up the pipeline (chapters are in file-name order; move the code or the chapter): {up}"
 
 
 def test_no_import_cycles():

@@ -194,12 +194,12 @@ _PRICES = {'gpt-image-1.5': {'low': (0.009, 0.013), 'medium': (0.034, 0.05), 'hi
            'gpt-image-1': {'low': (0.011, 0.016), 'medium': (0.042, 0.063), 'high': (0.167, 0.25)}}
 IMAGE_PRICES = {(m, q, s): p[0] if s == '1024x1024' else p[1]
                 for m, qs in _PRICES.items() for q, p in qs.items() for s in ('1024x1024', '1536x1024', '1024x1536')}
-IMAGE_PRICES.update({('dall-e-3', 'standard', '1024x1024'): 0.04,
-                     ('dall-e-3', 'standard', '1792x1024'): 0.08,  # retired
-                     ('dall-e-3', 'standard', '1024x1792'): 0.08, ('dall-e-3', 'hd', '1024x1024'): 0.08,
-                     ('dall-e-3', 'hd', '1792x1024'): 0.12, ('dall-e-3', 'hd', '1024x1792'): 0.12,
-                     ('dall-e-2', 'standard', '256x256'): 0.016, ('dall-e-2', 'standard', '512x512'): 0.018,
-                     ('dall-e-2', 'standard', '1024x1024'): 0.02})
+IMAGE_PRICES.update({  # retired models, at their last list prices
+    ('dall-e-3', 'standard', '1024x1024'): 0.04, ('dall-e-3', 'standard', '1792x1024'): 0.08,
+    ('dall-e-3', 'standard', '1024x1792'): 0.08, ('dall-e-3', 'hd', '1024x1024'): 0.08,
+    ('dall-e-3', 'hd', '1792x1024'): 0.12, ('dall-e-3', 'hd', '1024x1792'): 0.12,
+    ('dall-e-2', 'standard', '256x256'): 0.016, ('dall-e-2', 'standard', '512x512'): 0.018,
+    ('dall-e-2', 'standard', '1024x1024'): 0.02})
 PRICES_AS_OF = '2025-12'
 
 def image_price(model:str, quality:str|None, size:str) -> tuple:

@@ -40,10 +40,10 @@ def _full_size_encoders(device, tracks=('paper',)):
     return out
 
 # dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from vendors' data sheets; matched by substring of device name
-BF16_PEAK_TFLOPS = {'H200': 989.4, 'H100 SXM': 989.4, 'H100 NVL': 835.5, 'H100 PCIe': 756.5, 'H100': 989.4,
-                    'GH200': 989.4,  # 'H100 80GB HBM3' is the SXM part
-                    'A100': 312.0, 'L40S': 362.1, 'L40': 181.0, 'L4': 121.0, 'A10G': 70.0, 'A10': 125.0,
-                    'RTX 4090': 165.2, 'RTX 3090': 71.0}
+BF16_PEAK_TFLOPS = {'H200': 989.4, 'H100 SXM': 989.4, 'H100 NVL': 835.5, 'H100 PCIe': 756.5,
+                    'H100': 989.4,  # 'H100 80GB HBM3' is the SXM part
+                    'GH200': 989.4, 'A100': 312.0, 'L40S': 362.1, 'L40': 181.0, 'L4': 121.0, 'A10G': 70.0,
+                    'A10': 125.0, 'RTX 4090': 165.2, 'RTX 3090': 71.0}
 
 def bf16_peak(name:str|None=None, # a CUDA device name; None: the current device
               measure:bool=True # time a large bf16 matmul when the name is not in the table

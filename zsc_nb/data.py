@@ -173,8 +173,9 @@ def make_shapes(n_per_class:int=50, # images per class
 TINY_URL = 'http://cs231n.stanford.edu/tiny-imagenet-200.zip'
 
 def _missing(name, root, what):
-    return DataMissingError(f"{name} is not in {root}", f"{what} Or let zsc_nb download it (needs internet): "
-                            f"download=True in Python; " "`zsc-nb reproduce` downloads missing data sets itself.")
+    return DataMissingError(f"{name} is not in {root}",
+                            f"{what} Or let zsc_nb download it (needs internet): download=True in Python; "
+                            "`zsc-nb reproduce` downloads missing data sets itself.")
 
 def load_cifar(name:str, root=None, download:bool=False) -> ImageSet:
     "CIFAR-10 or CIFAR-100 test set through torchvision."
@@ -331,18 +332,20 @@ def fetch_dataset(name:str, # a registry data set: cifar10, cifar100, tinyimagen
 
 
 # %% ../nbs/01c_data.ipynb #0d3aaf8b
-DATASETS = {'cifar10':      dict(loader=lambda root=None, download=False, **kw: load_cifar('cifar10', root, download),
-                                 classes=CIFAR10_CLASSES),
-            'cifar100':     dict(loader=lambda root=None, download=False, **kw: load_cifar('cifar100', root, download),
-                                 classes=CIFAR100_CLASSES),
-            'tinyimagenet': dict(loader=lambda root=None, download=False, **kw: load_tinyimagenet(root, download),
-                                 classes=None),
-            'cifarplus10':  dict(loader=lambda root=None, download=False, split=0,
-                                 **kw: load_cifarplus10(root, download, split), classes=None),
-            'cifarplus50':  dict(loader=lambda root=None, download=False, split=0,
-                                 **kw: load_cifarplus50(root, download, split), classes=None),
-            'shapes':       dict(loader=lambda root=None, download=False, n_per_class=50, seed=0,
-                                 **kw: make_shapes(n_per_class, seed=seed), classes=SHAPES_CLASSES),}
+DATASETS = {
+    'cifar10':      dict(loader=lambda root=None, download=False, **kw: load_cifar('cifar10', root, download),
+                         classes=CIFAR10_CLASSES),
+    'cifar100':     dict(loader=lambda root=None, download=False, **kw: load_cifar('cifar100', root, download),
+                         classes=CIFAR100_CLASSES),
+    'tinyimagenet': dict(loader=lambda root=None, download=False, **kw: load_tinyimagenet(root, download),
+                         classes=None),
+    'cifarplus10':  dict(loader=lambda root=None, download=False, split=0, **kw:
+                             load_cifarplus10(root, download, split), classes=None),
+    'cifarplus50':  dict(loader=lambda root=None, download=False, split=0, **kw:
+                             load_cifarplus50(root, download, split), classes=None),
+    'shapes':       dict(loader=lambda root=None, download=False, n_per_class=50, seed=0, **kw:
+                             make_shapes(n_per_class, seed=seed), classes=SHAPES_CLASSES),
+}
 
 def _check_name(name):
     if name not in DATASETS:

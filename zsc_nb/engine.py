@@ -301,8 +301,9 @@ def evaluate_scales(F:Features,
         res, tied = {}, {}
         for (name, w), m in metrics.items(): res.setdefault(name, {})[w] = m
         for (name, w), n in ties.items(): tied.setdefault(name, {})[w] = n
-        res['_meta'] = dict(n_test=int(N), n_classes=C, n_known=len(F.known), scales=list(scales), normalize=normalize
-                            if isinstance(normalize, bool) else [list(p) for p in resolve_normalization(normalize)],
+        res['_meta'] = dict(n_test=int(N), n_classes=C, n_known=len(F.known), scales=list(scales),
+                            normalize=normalize if isinstance(normalize, bool)
+                            else [list(p) for p in resolve_normalization(normalize)],
                             label_space=label_space, agg=agg, k=k, dtype=str(dt), ties='index' if authors else 'fair',
                             backend=backend, topk_ties=tied, eval_s=(time.perf_counter() - t) / len(scale_sets))
         out.append(res)

@@ -22,16 +22,18 @@ ZOC_SPLITS = {'cifar10': [['airplane', 'automobile', 'truck', 'horse', 'cat', 'b
                           ['dog', 'horse', 'automobile', 'ship', 'deer', 'frog'],
                           ['ship', 'automobile', 'dog', 'cat', 'deer', 'frog']]}
 # AUROC %, quoted from their sources (not ours): CIFAR10 | CIFAR+10 | CIFAR+50 | TinyImageNet
-PUBLISHED = {'ZOC (Esmaeilpour et al., AAAI 2022; CLIP + trained caption '
-             'decoder)': ((93.0, 97.8, 97.6, 84.6), 'ZOC paper, Table 1 (quoted; check before citing)'),
-             'LMC (Qu et al., NeurIPS 2023; training-free, virtual '
-             'classes)': ((96.6, 98.9, 98.5, 86.7),
-                          'as reported by a secondary source (see the protocol page, nbs/protocol.ipynb); check the '
-                          'paper'), 'RPL (trained)': ((82.7, 84.2, None, 68.8), "the paper's comparison table"),
-             'Class-inclusion (trained)': ((94.8, 96.1, None, 78.5), "the paper's comparison table"),
-             'MLS, Vaze et al. ICLR 2022 (trained)': ((None, None, None, 83.0), "the paper's comparison table"),
-             'the paper, unknown names in the label '
-             'space': ((99.78, 96.03, None, 96.48), "the paper (its 'CIFAR+10' is CIFAR-100 with 10 known)"),}
+PUBLISHED = {
+    'ZOC (Esmaeilpour et al., AAAI 2022; CLIP + trained caption decoder)':
+        ((93.0, 97.8, 97.6, 84.6), 'ZOC paper, Table 1 (quoted; check before citing)'),
+    'LMC (Qu et al., NeurIPS 2023; training-free, virtual classes)':
+        ((96.6, 98.9, 98.5, 86.7),
+         'as reported by a secondary source (see the protocol page, nbs/protocol.ipynb); check the paper'),
+    'RPL (trained)': ((82.7, 84.2, None, 68.8), "the paper's comparison table"),
+    'Class-inclusion (trained)': ((94.8, 96.1, None, 78.5), "the paper's comparison table"),
+    'MLS, Vaze et al. ICLR 2022 (trained)': ((None, None, None, 83.0), "the paper's comparison table"),
+    'the paper, unknown names in the label space':
+        ((99.78, 96.03, None, 96.48), "the paper (its 'CIFAR+10' is CIFAR-100 with 10 known)"),
+}
 
 def zoc_known(dataset:str, split:int, classes:list) -> list:
     "Known class indices of ZOC's split `split` (CIFAR-10 only)."
@@ -160,9 +162,10 @@ def openset_split(F, # `engine.Features` of one split
                   examples=[dict(true=truth[i], names=tops[i][:3], cos=[round(float(c), 3) for c in cos[i][:3]])
                             for i in np.flatnonzero(r_in)[:5]])
     out = dict(results=res, ablation=ab, naming=naming, n_neg=len(neg_idx), negatives_sample=neg_names[:20],
-               vocabulary=len(names), leakage=dict(negatives=chk['leaked'], negatives_known=chk['known'][:50],
-                                                   virtual=vchk['leaked'] if vchk else [], virtual_known=vchk['known']
-                                                   if vchk else []), virtual=vchk['kept'] if vchk else [])
+               vocabulary=len(names),
+               leakage=dict(negatives=chk['leaked'], negatives_known=chk['known'][:50],
+                            virtual=vchk['leaked'] if vchk else [], virtual_known=vchk['known'] if vchk else []),
+               virtual=vchk['kept'] if vchk else [])
     if hist:
         out['hist'] = {s: _hist(unknown_scores(sims, known, extras, s, 'M1+M2+M3', 'known', scales, weighting)[0], unk)
                        for s in ('MSP', 'NegLabel', 'virtual')
@@ -197,10 +200,12 @@ def openset_tables(out, preset:str) -> dict:
             for m in METHODS:
                 cells = [_mean(_split_metric(r, st, sc, m, k)) for st in SETTINGS for k in ('auroc', 'fpr95', 'oscr')]
                 if any(c != '—' for c in cells): rows.append([nm(d), sc, m] + cells)
-    T['openset'] = (pre + "Open-set recognition (%), mean ± std over the splits: 'known' = standard (no unknown "
-                    "names), 'named' = the paper's protocol (real unknown names in the label space); FPR@95 with "
-                    "unknown positive", ['data set', 'score', 'method', 'AUROC known', 'FPR@95 known', 'OSCR known',
-                                         'AUROC named', 'FPR@95 named', 'OSCR named'], rows)
+    T['openset'] = (pre
+                    + "Open-set recognition (%), mean ± std over the splits: 'known' = standard (no unknown names), "
+                    "'named' = the paper's protocol (real unknown names in the label space); FPR@95 with unknown "
+                    "positive",
+                    ['data set', 'score', 'method', 'AUROC known', 'FPR@95 known', 'OSCR known', 'AUROC named',
+                     'FPR@95 named', 'OSCR named'], rows)
     cols = OPENSET_DATASETS
     rows = [[k, *('—' if v is None else f"{v:.1f}" for v in vals), f"quoted: {src}"]
             for k, (vals, src) in PUBLISHED.items()]
@@ -212,22 +217,22 @@ def openset_tables(out, preset:str) -> dict:
     if extra: rows.append([f"(also ran: {', '.join(nm(d) for d in extra)}; see the open-set table)"]
                           + [''] * (len(cols) + 1))
     T['openset_published'] = (pre + 'Open-set AUROC (%): ours beside the published numbers (quoted from their sources, '
-                              'their protocols; not ours)', ['method', 'CIFAR10', 'CIFAR+10', 'CIFAR+50',
-                                                             'TinyImageNet', 'source'], rows)
+                              'their protocols; not ours)',
+                              ['method', 'CIFAR10', 'CIFAR+10', 'CIFAR+50', 'TinyImageNet', 'source'], rows)
     rows = []
     for d, r in R.items():
         keys = list(dict.fromkeys(k for s in r['splits'].values() for k in s['ablation']))
         rows += [[nm(d), k, _mean([s['ablation'].get(k) for s in r['splits'].values()])] for k in keys]
-    T['openset_ablation'] = (pre + "Open-set ablation: AUROC (%) of each score's ingredients, standard setting (no "
-                             "unknown names), mean over splits", ['data set', 'variant', 'AUROC'], rows)
+    T['openset_ablation'] = (pre
+                             + "Open-set ablation: AUROC (%) of each score's ingredients, standard setting (no unknown "
+                             "names), mean over splits", ['data set', 'variant', 'AUROC'], rows)
     rows = []
     for d, r in R.items():
         ns = [s['naming'] for s in r['splits'].values()]
         rows.append([nm(d), ns[0]['score'], f"{sum(n['rejected'] for n in ns)} / {sum(n['unknowns'] for n in ns)}",
                      _mean([n['rejected_acc']['top1'] for n in ns]), _mean([n['rejected_acc']['top5'] for n in ns]),
                      _mean([n['all_acc']['top1'] for n in ns]), _mean([n['all_acc']['top5'] for n in ns])])
-    T['openset_naming'] = (pre
-                           + 'Naming the unknowns (%): top-1/top-5 of open-vocabulary names (M1) that are the true '
+    T['openset_naming'] = (pre + 'Naming the unknowns (%): top-1/top-5 of open-vocabulary names (M1) that are the true '
                            'class or a WordNet synonym',
                            ['data set', 'rejection score (fused)', 'rejected / unknown images', 'top-1 rejected',
                             'top-5 rejected', 'top-1 all unknowns', 'top-5 all unknowns'], rows)
@@ -256,12 +261,13 @@ def openset_report_lines(out, preset:str) -> list:
     "The REPORT.md section: the open-set tables, the leakage lists and naming examples."
     R = openset_results(out, preset)
     if not R: return []
-    L = ['## Open-set recognition without the unknown names', '', "Scores: MSP (1 − max known probability), NegLabel "
-         "(mass on negative labels mined from timm's ImageNet-21k/WordNet vocabulary, M1 only; M2/M3 give the "
-         "negatives probability 0 in the fusion), virtual (mass on the LLM's virtual unknown classes, with references "
-         "so M2/M3 see them), EOE (penalty score on the virtual classes), all fused with the paper's confidence "
-         "weighting (weights normalised per image). ARPL's CIFAR-10 splits 0 and 1 are the same class set.", '', '| '
-         'data set | CLIP | DINO | splits | vocabulary names | negatives | virtual classes from | seconds |',
+    L = ['## Open-set recognition without the unknown names', '',
+         "Scores: MSP (1 − max known probability), NegLabel (mass on negative labels mined from timm's "
+         "ImageNet-21k/WordNet vocabulary, M1 only; M2/M3 give the negatives probability 0 in the fusion), virtual "
+         "(mass on the LLM's virtual unknown classes, with references so M2/M3 see them), EOE (penalty score on the "
+         "virtual classes), all fused with the paper's confidence weighting (weights normalised per image). ARPL's "
+         "CIFAR-10 splits 0 and 1 are the same class set.", '',
+         '| data set | CLIP | DINO | splits | vocabulary names | negatives | virtual classes from | seconds |',
          '|---|---|---|---|---|---|---|---|']
     for d, r in R.items():
         m = r['meta']

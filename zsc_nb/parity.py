@@ -288,5 +288,6 @@ def parity_ok(v:dict, clip_min:float=0.99998, dino_min:float=0.999999, max_cells
     """Whether a `parity_verdict` is inside the bounds (cosines; at most `max_cells` top-k cells and AUROCs off, each
     by one image or pair)."""
     return (v['clip_cos_min'] >= clip_min and v['dino_cos_min'] >= dino_min and v['cells_off'] <= max_cells
-            and v['max_off_images'] <= 1 + 1e-6 and v['auroc_rows_off'] <= max_cells and v['auroc_max_pairs_off'] <= 1
-            + 1e-6 and v['tokens_equal'])
+            and v['max_off_images'] <= 1 + 1e-6 and v['auroc_rows_off'] <= max_cells
+            and v['auroc_max_pairs_off'] <= 1 + 1e-6 and v['tokens_equal'])
+

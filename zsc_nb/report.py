@@ -42,10 +42,11 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
     smoke = any(r.get('config', {}).get('smoke') for r in ev.values())
     L = [f"# {SMOKE_BANNER + ': ' if smoke else ''}zsc_nb reproduction report, preset `{preset}`", '']
     if smoke: L += [f"> **{SMOKE_BANNER}.** The `shapes` data set is drawn procedurally, the encoders have random "
-                    f"weights, the " "references are procedural drawings and the LLM dialogue is scripted. These "
-                    "numbers test the pipeline; they are not results.", '']
-    L += ['## What ran', '', '| data set | CLIP | DINO | K used / available | scales (M1, M2, M3) | features | splits '
-          '| label spaces | test images | commit | seconds: data / references / encode / evaluate |',
+                    "weights, the references are procedural drawings and the LLM dialogue is scripted. These numbers "
+                    "test the pipeline; they are not results.", '']
+    L += ['## What ran', '',
+          '| data set | CLIP | DINO | K used / available | scales (M1, M2, M3) | features | splits | label spaces '
+          '| test images | commit | seconds: data / references / encode / evaluate |',
           '|---|---|---|---|---|---|---|---|---|---|---|']
     for d, e in ev.items():
         c, m = e['config'], e['meta']
@@ -60,7 +61,8 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
     if models:
         L += ['', '**Models** (everything that changes a feature is also in its cache key):', '',
               '| data set | role | model | weights | precision | device | activation | position embedding | '
-              'preprocessing |', '|---|---|---|---|---|---|---|---|---|']
+              'preprocessing |',
+              '|---|---|---|---|---|---|---|---|---|']
         for (d, r), m in models.items():
             p = m.get('preprocess', {})
             L.append(f"| {DISPLAY.get(d, d)} | {r} | {m['name']} | {m['weights']} | {m['precision']} | "
@@ -89,8 +91,9 @@ def build_report(out, preset:str, runner:dict|None=None) -> Path:
         if p.exists(): L += [p.read_text(), '']
     multi = {d: e for d, e in ev.items() if len(e['results']) > 1 and any('known' in r for r in e['results'].values())}
     if multi:
-        L += ['## Clean protocol: mean ± std over the five standard splits', '', '| data set | label space | top-1 | '
-              'AUROC | FPR@95 | AUROC (MSP) | FPR@95 (MSP) |', '|---|---|---|---|---|---|---|']
+        L += ['## Clean protocol: mean ± std over the five standard splits', '',
+              '| data set | label space | top-1 | AUROC | FPR@95 | AUROC (MSP) | FPR@95 (MSP) |',
+              '|---|---|---|---|---|---|---|']
         for d, e in multi.items():
             for ls in ('all', 'known'):
                 g = lambda k: (fmt_values(metric_values(e, 'M1+M2+M3', k, ls)) if ls == 'all'

@@ -40,9 +40,9 @@ def make_tables(out, preset:str) -> dict:
         return rows
     hk = ['method', 'data set', 'top-1 ours', 'top-1 paper', 'top-3 ours', 'top-3 paper', 'top-5 ours', 'top-5 paper']
     T['table1'] = (pre + 'Table 1: top-1/3/5 accuracy (%) of each method and the fusion (inverse entropy); all class '
-                   'names in the label space', hk, topk_rows(['M1', 'M2', 'M3', 'M1+M2+M3'], ev, PAPER['table1'],
-                                                             lambda e, m: [fmt_values(metric_values(e, m, f'top{k}'))
-                                                                           for k in (1, 3, 5)]))
+                   'names in the label space', hk,
+                   topk_rows(['M1', 'M2', 'M3', 'M1+M2+M3'], ev, PAPER['table1'],
+                             lambda e, m: [fmt_values(metric_values(e, m, f'top{k}')) for k in (1, 3, 5)]))
     rows = []
     for m in ['M1', 'M2', 'M3', 'M1+M2+M3']:
         for d in dsets:
@@ -50,15 +50,17 @@ def make_tables(out, preset:str) -> dict:
             rows.append([m, display_name(d, smoke), fmt_values(metric_values(e, m, 'auroc')) if e else '—',
                          fmt_paper(PAPER['table2'][m].get(d)), fmt_values(metric_values(e, m, 'fpr95')) if e else '—',
                          fmt_values(metric_values(e, m, 'auroc_msp', 'known')) if e else '—'])
-    T['table2'] = (pre + "Table 2: open-set AUROC (%), the authors' unknown score; FPR@95 beside it; MSP AUROC with "
-                   "the known classes only (clean protocol)", ['method', 'data set', 'AUROC ours', 'AUROC paper',
-                                                               'FPR@95 ours', 'AUROC (MSP, known label space) ours'],
+    T['table2'] = (pre
+                   + "Table 2: open-set AUROC (%), the authors' unknown score; FPR@95 beside it; MSP AUROC with the "
+                   "known classes only (clean protocol)",
+                   ['method', 'data set', 'AUROC ours', 'AUROC paper', 'FPR@95 ours',
+                    'AUROC (MSP, known label space) ours'],
                    rows)
     combos = ['M1+M2', 'M1+M3', 'M2+M3', 'M1+M2+M3']
     abm = lambda a, m, w, metric: a['combos'][m][w][metric]
     T['table3'] = (pre + 'Table 3: top-1/3/5 accuracy (%) of combinations of methods (inverse entropy; split 0)', hk,
-                   topk_rows(combos, ab, PAPER['table3'], lambda a,
-                             m: [fmt_values(abm(a, m, a['weighting'], f'top{k}')) for k in (1, 3, 5)]))
+                   topk_rows(combos, ab, PAPER['table3'],
+                             lambda a, m: [fmt_values(abm(a, m, a['weighting'], f'top{k}')) for k in (1, 3, 5)]))
     T['table4'] = (pre + 'Table 4: AUROC (%) of combinations of methods (inverse entropy; split 0)',
                    ['method', 'data set', 'AUROC ours', 'AUROC paper'],
                    [[m, display_name(d, smoke),
@@ -86,16 +88,16 @@ def make_tables(out, preset:str) -> dict:
             label = 'one reference per class' if which == 'one' else (f"multiple (K={a['k']})" if a else 'multiple')
             rows.append([label, display_name(d, smoke), fmt_values(r['top1']) if r else '—', fmt_paper(p[0]),
                          fmt_values(r['auroc']) if r else '—', fmt_paper(p[1])])
-    T['table7'] = (pre + 'Table 7: one vs several reference images per class, top-1 and AUROC (%) of M1+M2+M3 (split '
-                   '0)', ['references', 'data set', 'top-1 ours', 'top-1 paper', 'AUROC ours', 'AUROC paper'], rows)
+    T['table7'] = (pre
+                   + 'Table 7: one vs several reference images per class, top-1 and AUROC (%) of M1+M2+M3 (split 0)',
+                   ['references', 'data set', 'top-1 ours', 'top-1 paper', 'AUROC ours', 'AUROC paper'], rows)
     ours = []
     for col in ('cifar10', 'cifarplus10', 'tinyimagenet'):
         e = ev.get(col) or (ev.get('cifar100') if col == 'cifarplus10' else None)
         ours.append(fmt_values(metric_values(e, 'M1+M2+M3', 'auroc')) if e else '—')
     rows = [[k, *(fmt_paper(v) for v in vals)]
             for k, vals in PAPER['comparison'].items()] + [[f'zsc_nb, {preset} preset', *ours]]
-    T['comparison'] = (pre
-                       + "Comparison (AUROC %, CIFAR10 | CIFAR+10 | TinyImageNet). Published figures use their own "
+    T['comparison'] = (pre + "Comparison (AUROC %, CIFAR10 | CIFAR+10 | TinyImageNet). Published figures use their own "
                        "protocols and train on the known classes; the paper's 'CIFAR+10' is CIFAR-100 with 10 known "
                        "classes, and ours falls back to it when the standard CIFAR+10 was not run",
                        ['method', 'CIFAR10', 'CIFAR+10', 'TinyImageNet'], rows)
