@@ -20,8 +20,8 @@ __all__ = ['K_SWEEP', 'METRICS', 'SINGLE', 'AGGREGATIONS', 'eval_kw', 'summary',
 
 # %% ../nbs/08b_ablations.ipynb #e9f59fc2
 def eval_kw(cfg:RunConfig, **change) -> dict:
-    """The keyword arguments of `evaluate` a preset fixes (normalisation, weight normalisation, aggregation, test
-    cap, arithmetic)."""
+    """The keyword arguments of `evaluate` a preset fixes (normalisation,
+    weight normalisation, aggregation, test cap, arithmetic)."""
     return dict(dict(normalize=cfg.normalize, normalize_weights=cfg.normalize_weights, agg=cfg.ref_agg,
                      max_test=cfg.max_test, dtype=cfg.arithmetic), **change)
 
@@ -62,8 +62,8 @@ def scale_grid(preset_scale:float, lo:float=0.25, hi:float=400., n:int=12) -> li
     return sorted(float(round(s, 3)) for s in g + [preset_scale])
 
 def scale_sweep(F:Features, cfg:RunConfig, grid=None) -> dict:
-    """`{method: [{scale, single_top1, single_auroc, fused_top1, fused_auroc}]}`: one method's scale varies, the
-    others stay."""
+    """`{method: [{scale, single_top1, single_auroc, fused_top1,
+    fused_auroc}]}`: one method's scale varies, the others stay."""
     pts = [(m, s, tuple(s if j == i else x for j, x in enumerate(cfg.scales))) for i, m in enumerate(SINGLE)
            for s in (grid or scale_grid(cfg.scales[i]))]
     rs = evaluate_scales(F, [sc for *_, sc in pts], label_space='all', k=cfg.k_refs,

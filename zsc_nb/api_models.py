@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import base64
 import datetime as dt
+import functools
 import importlib
 import inspect
 import json
@@ -15,6 +16,7 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 import typing
 import urllib.error
@@ -43,8 +45,8 @@ __all__ = ['log', 'SDK_MODEL_LISTS', 'MODEL_OPTIONS', 'PREFERRED', 'IMAGE_FAMILI
 # %% ../nbs/06a_api_models.ipynb #bcd23c03
 def sdk_models(kind:str # 'image' or 'chat'
               ) -> list:
-    """The model names the installed `openai` SDK lists for `kind` (its `ImageModel` / `ChatModel` Literal), in its
-    order."""
+    """The model names the installed `openai` SDK lists for `kind`
+    (its `ImageModel` / `ChatModel` Literal), in its order."""
     if kind not in SDK_MODEL_LISTS:
         raise ConfigError(f"unknown model kind {kind!r}", f"choose one of {', '.join(SDK_MODEL_LISTS)}")
     mod, alias = SDK_MODEL_LISTS[kind]
@@ -60,17 +62,24 @@ def _bullets(doc:str) -> dict:
             for name in re.findall(r'"([^"]+)"', m.group(1)): out[name] = m.group(2).strip()
     return out
 
-def sdk_deprecations(kind:str) -> dict:
-    "`{model: note}` that the installed SDK writes under its model list ('Deprecated values: …'), read from its source."
+_AST_LOCK = threading.Lock()   # CPython 3.11's `ast.parse` is not safe in several threads at once
+
+@functools.lru_cache(maxsize=None)
+def _sdk_deprecations(kind:str) -> tuple:
     mod, alias = SDK_MODEL_LISTS[kind]
-    tree = ast.parse(inspect.getsource(importlib.import_module(mod)))
+    with _AST_LOCK: tree = ast.parse(inspect.getsource(importlib.import_module(mod)))
     body = tree.body
     for i, node in enumerate(body[:-1]):
         names = [t.id for t in getattr(node, 'targets', [getattr(node, 'target', None)]) if isinstance(t, ast.Name)]
         nxt = body[i + 1]
         doc = isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, 'value', None), ast.Constant)
-        if alias in names and doc: return _bullets(nxt.value.value)
-    return {}
+        if alias in names and doc: return tuple(_bullets(nxt.value.value).items())
+    return ()
+
+def sdk_deprecations(kind:str) -> dict:
+    """`{model: note}` that the installed SDK writes under its model list ('Deprecated values: …'), read from its
+    source once per process (any thread)."""
+    return dict(_sdk_deprecations(kind))
 
 _MONTHS = 'January|February|March|April|May|June|July|August|September|October|November|December'
 _DATE = re.compile(rf'(\d{{4}}-\d{{2}}-\d{{2}})|((?:{_MONTHS}) \d{{1,2}}, \d{{4}})')
@@ -78,8 +87,8 @@ _DATE = re.compile(rf'(\d{{4}}-\d{{2}}-\d{{2}})|((?:{_MONTHS}) \d{{1,2}}, \d{{4}
 def note_status(note:str, # a deprecation note of the SDK
                 today:dt.date|None=None # default: today (UTC)
                ) -> tuple:
-    """`(status, date)`: 'retired' (retired/shut down, or its date has passed), 'announced' (a future shutdown) or
-    'deprecated'."""
+    """`(status, date)`: 'retired' (retired/shut down, or its date
+    has passed), 'announced' (a future shutdown) or 'deprecated'."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
     m = _DATE.search(note or '')
     day = None
@@ -108,8 +117,8 @@ def current_models(kind:str, today:dt.date|None=None) -> list:
 
 def default_model(kind:str # 'image' or 'chat'
                  ) -> str:
-    """The default model of `kind`: the first of `PREFERRED` the installed SDK lists as current, else its first
-    current undated one."""
+    """The default model of `kind`: the first of `PREFERRED` the installed
+    SDK lists as current, else its first current undated one."""
     cur = current_models(kind)
     for m in PREFERRED[kind]:
         if m in cur: return m
@@ -123,8 +132,8 @@ def check_model(kind:str, # 'image' or 'chat'
                 name:str, # the model asked for
                 base_url:str|None=None # None: OpenAI itself; else a compatible server, whose model names are its own
                ) -> str:
-    """`name`, unless OpenAI retired it (per the installed SDK): then `ConfigError` naming the option, before any
-    request."""
+    """`name`, unless OpenAI retired it (per the installed SDK):
+    then `ConfigError` naming the option, before any request."""
     if base_url: return name
     s = model_status(kind, name)
     if s['status'] == 'retired':
@@ -161,8 +170,8 @@ def image_request(model:str, # image model
                   size:str='1024x1024', # 'WIDTHxHEIGHT' or 'auto'
                   quality:str|None=None # None: the family's default
                  ) -> dict:
-    """`images.generate` keyword arguments for `model` (size, quality, answer format), checked first; `ConfigError`
-    names the option."""
+    """`images.generate` keyword arguments for `model` (size, quality,
+    answer format), checked first; `ConfigError` names the option."""
     fam = IMAGE_FAMILIES.get(image_family(model))
     if size != 'auto' and not re.fullmatch(r'\d+x\d+', str(size)):
         raise ConfigError(f"image size {size!r} is not WIDTHxHEIGHT", "e.g. --size 1024x1024")
@@ -203,8 +212,8 @@ IMAGE_PRICES.update({  # retired models, at their last list prices
 PRICES_AS_OF = '2025-12'
 
 def image_price(model:str, quality:str|None, size:str) -> tuple:
-    """`(USD per image, how it was found)`: the table's; 'auto' at its dearest; a model the table lacks at the
-    dearest known."""
+    """`(USD per image, how it was found)`: the table's; 'auto' at
+    its dearest; a model the table lacks at the dearest known."""
     qs = ['high', 'hd', 'max', 'xhigh'] if quality in (None, 'auto', 'xhigh', 'max') else [quality]
     rows = [(p, q, s) for (m, q, s), p in IMAGE_PRICES.items() if m == model and q in qs
             and (size == 'auto' or s == size)]
@@ -220,8 +229,8 @@ def image_price(model:str, quality:str|None, size:str) -> tuple:
 # %% ../nbs/06a_api_models.ipynb #3dcd220a
 def fetch_image_url(url:str, # the `url` of an image answer (http(s), or a `data:` URL)
                     timeout:float=60., tries:int=3, max_bytes:int=64 << 20, sleep=time.sleep) -> bytes:
-    """The bytes behind an image answer's URL; only the download is retried (not the paid request); `BadImageError`
-    otherwise."""
+    """The bytes behind an image answer's URL; only the download is
+    retried (not the paid request); `BadImageError` otherwise."""
     if url.startswith('data:'):
         try: return base64.b64decode(url.split(',', 1)[1], validate=True)
         except Exception: raise BadImageError("the answer's data: URL is not valid base64") from None
@@ -244,8 +253,8 @@ def fetch_image_url(url:str, # the `url` of an image answer (http(s), or a `data
 
 # %% ../nbs/06a_api_models.ipynb #73f3175b
 def load_dotenv(path=None) -> dict:
-    """KEY=VALUE lines of a `.env` file (the repo's by default) put into `os.environ` where not set; returns what was
-    read."""
+    """KEY=VALUE lines of a `.env` file (the repo's by default)
+    put into `os.environ` where not set; returns what was read."""
     path = Path(path) if path else repo_root()/'.env'
     vals = {}
     if path.exists():
@@ -282,8 +291,8 @@ def check_url(url:str|None, option:str='--base-url') -> str|None:
     return str(url)
 
 def openai_client(base_url:str|None=None, timeout:float=120., instead:str='') -> tuple:
-    """`(client, base_url)`: the openai SDK with the key from the environment, our retries (not the SDK's), any
-    compatible server."""
+    """`(client, base_url)`: the openai SDK with the key from the
+    environment, our retries (not the SDK's), any compatible server."""
     base_url = check_url(base_url or os.environ.get('OPENAI_BASE_URL'), '--base-url' if base_url else 'OPENAI_BASE_URL')
     if not (isinstance(timeout, (int, float)) and timeout > 0): raise ConfigError(f"timeout must be a positive number "
                                                                                   f"of seconds, got {timeout!r}",
@@ -301,13 +310,13 @@ class MalformedReply(ValueError):
     retryable = True
 
 class NullReply(MalformedReply):
-    """A chat answer whose content is null or empty, or a refusal: retried, then reported as `APIRefusal` (never
-    saved as text)."""
+    """A chat answer whose content is null or empty, or a refusal:
+    retried, then reported as `APIRefusal` (never saved as text)."""
     refusal = True
 
 class QuotaError(ZscError, RuntimeError):
-    """The account has no quota or credit left (429 `insufficient_quota`, billing errors): stopped at once, nothing
-    retried."""
+    """The account has no quota or credit left (429 `insufficient_quota`,
+    billing errors): stopped at once, nothing retried."""
 
 _QUOTA_CODES = ('insufficient_quota', 'billing_hard_limit_reached', 'billing_not_active', 'quota_exceeded')
 _MODEL_CODES = ('model_not_found', 'model_not_available', 'unsupported_model')
@@ -359,8 +368,8 @@ def with_retries(fn, max_retries:int=5, what:str='request', base:float|None=None
                  model:str|None=None, # the model asked for (named when the server has no such model)
                  option:str='--model' # the option that chooses it (named in that error)
                 ):
-    """`fn()`, retried on transient errors (429, 5xx, timeouts, malformed or empty answers) with backoff and jitter,
-    or the server's Retry-After; typed errors otherwise."""
+    """`fn()`, retried on transient errors (429, 5xx, timeouts, malformed or empty answers)
+    with backoff and jitter, or the server's Retry-After; typed errors otherwise."""
     base = retry_base() if base is None else base
     at = f" at {where}" if where else ''
     for attempt in range(max_retries + 1):

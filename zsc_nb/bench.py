@@ -48,8 +48,8 @@ BF16_PEAK_TFLOPS = {'H200': 989.4, 'H100 SXM': 989.4, 'H100 NVL': 835.5, 'H100 P
 def bf16_peak(name:str|None=None, # a CUDA device name; None: the current device
               measure:bool=True # time a large bf16 matmul when the name is not in the table
              ) -> tuple:
-    """`(TFLOP/s, source)` of the device's bf16 peak: the data-sheet table, else a measured 8192² matmul, else (None,
-    why)."""
+    """`(TFLOP/s, source)` of the device's bf16 peak: the data-sheet
+    table, else a measured 8192² matmul, else (None, why)."""
     import torch
     if name is None: name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     if name is None: return None, 'no CUDA device'
@@ -90,8 +90,8 @@ def per_image_loop(enc:Encoder, images:np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 def bench_encoders(n_batched:int=64, n_loop:int=16, batch_size:int=32, device:str='auto', tracks=None) -> list:
-    """Images/s of batched encoding and of the per-image loop, per model of `tracks` (default: paper; on CUDA also
-    strong), random weights."""
+    """Images/s of batched encoding and of the per-image loop, per model
+    of `tracks` (default: paper; on CUDA also strong), random weights."""
     imgs = np.random.default_rng(0).integers(0, 256, (max(n_batched, n_loop), 32, 32, 3), dtype=np.uint8)  # CIFAR-sized
     rows = []
     tracks = tracks or (('paper', 'strong') if torch.cuda.is_available() and device in ('auto', 'cuda') else ('paper',))
@@ -139,8 +139,8 @@ __all__ = ['BENCH_MODELS', 'BF16_PEAK_TFLOPS', 'SCALE_SIZES', 'bf16_peak', 'flop
 SCALE_SIZES = ((10_000, 1_000, 4), (50_000, 1_000, 8))
 
 def floor_seconds(F:Features) -> float:
-    """The work any implementation must do: three similarity matrices against class prototypes and their softmaxes,
-    float32 NumPy."""
+    """The work any implementation must do: three similarity matrices
+    against class prototypes and their softmaxes, float32 NumPy."""
     t = time.perf_counter()
     C = len(F.classes)
     onehot = np.eye(C, dtype=np.float32)[F.ref_labels]
@@ -152,8 +152,8 @@ def floor_seconds(F:Features) -> float:
     return time.perf_counter() - t
 
 def _timed(fn, every:float=0.01) -> tuple:
-    """`(seconds, peak MiB)` of `fn()`: the peak of the resident set above its start, sampled every `every` s (no
-    tracing overhead)."""
+    """`(seconds, peak MiB)` of `fn()`: the peak of the resident set
+    above its start, sampled every `every` s (no tracing overhead)."""
     page = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
     def rss():
         try: return int(open('/proc/self/statm').read().split()[1]) * page
@@ -175,8 +175,8 @@ def _timed(fn, every:float=0.01) -> tuple:
     return s, max(peak, rss()) / 2**20 - base / 2**20
 
 def bench_scale(n:int=10_000, c:int=1_000, k:int=4, ablations:bool=True, preset:str='clean', device:str='auto') -> dict:
-    """`evaluate` (every combination and weighting, cold cache) and the whole ablation suite, in seconds and as
-    multiples of the floor."""
+    """`evaluate` (every combination and weighting, cold cache) and the
+    whole ablation suite, in seconds and as multiples of the floor."""
     cfg = get_preset(preset, 'cifar10')
     fresh = lambda: random_features(n, c, k)  # a new bundle: nothing cached yet
     F = fresh()

@@ -65,8 +65,8 @@ def unique_classes(names:list, # display names, one per class index
                    wnids:list|None=None, # the classes' WordNet ids, when the data set has them
                    what:str='the class list' # names the list in the error
                   ) -> list:
-    """`names` cleaned and unique by `class_key`; shared names disambiguated through `wnids` (see the rule above),
-    else `ConfigError`."""
+    """`names` cleaned and unique by `class_key`; shared names disambiguated
+    through `wnids` (see the rule above), else `ConfigError`."""
     names = [clean_name(n) for n in names]
     groups = {}
     for i, n in enumerate(names): groups.setdefault(class_key(n), []).append(i)

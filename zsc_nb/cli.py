@@ -347,8 +347,8 @@ def _parser():
     return p
 
 def main(argv=None):
-    """Entry point of the `zsc-nb` console script: one line per expected error (exit 2 usage, 1 runtime); `--debug`
-    shows tracebacks."""
+    """Entry point of the `zsc-nb` console script: one line per expected
+    error (exit 2 usage, 1 runtime); `--debug` shows tracebacks."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv or os.environ.get('ZSC_NB_DEBUG', '') not in ('', '0')
     p = _parser()

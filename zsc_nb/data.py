@@ -229,8 +229,8 @@ def plus_unknown(dataset:str, split:int) -> list:
     return list(SPLITS['cifar100'][split] if dataset == 'cifarplus10' else CIFAR100_50[split])
 
 def load_cifarplus50(root=None, download:bool=False, split:int=0) -> ImageSet:
-    """CIFAR+50 (standard): 4 known CIFAR-10 classes and 50 unknown CIFAR-100 animal classes; labels 0-3 known, 4-53
-    unknown."""
+    """CIFAR+50 (standard): 4 known CIFAR-10 classes and 50 unknown
+    CIFAR-100 animal classes; labels 0-3 known, 4-53 unknown."""
     c10, c100 = load_cifar('cifar10', root, download), load_cifar('cifar100', root, download)
     kn, un = SPLITS['cifarplus50'][split], CIFAR100_50[split]
     m10, m100 = np.isin(c10.labels, kn), np.isin(c100.labels, un)
@@ -297,8 +297,8 @@ def is_present(name:str, root=None) -> bool:
 
 def fetch_dataset(name:str, # a registry data set: cifar10, cifar100, tinyimagenet, cifarplus10/50 (shapes is drawn)
                   root=None, timeout:float=60.) -> Path:
-    """Download and extract `name` into `root` unless it is there; `DataMissingError` with the manual step when that
-    fails."""
+    """Download and extract `name` into `root` unless it is there;
+    `DataMissingError` with the manual step when that fails."""
     root = data_root(root)
     if is_present(name, root): return root
     if name in ('cifarplus10', 'cifarplus50'):
@@ -367,8 +367,8 @@ def load_dataset(name:str, # key of `DATASETS`
     return ds.subset(max_n)
 
 def class_names(name:str, root=None, **kw) -> list:
-    """Class names of `name` without loading images where they are fixed (CIFAR, shapes); the same list
-    `load_dataset` gives."""
+    """Class names of `name` without loading images where they are
+    fixed (CIFAR, shapes); the same list `load_dataset` gives."""
     if folders.is_external(name): return unique_classes(folders.external_classnames(name, root),
                                                         what=f"data set {name}")
     _check_name(name)

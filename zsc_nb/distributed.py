@@ -23,7 +23,7 @@ from .folders import dataset_slug
 from .generation import GENERATORS, create_generator, generate_references
 from .preflight import bad_images, without_files
 from .prompting import get_prompts, resolve_backend
-from .reproduce import _llm_for, references_for, refs_to_make, repo_root
+from .reproduce import llm_for, references_for, refs_to_make, repo_root
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ def shard_key(key:dict, rank:int, world:int, start:int, stop:int) -> dict:
 # %% ../nbs/16_distributed.ipynb #c7d3a871
 def encode_shard(encoder, items, # uint8 image array or list of paths (the whole set)
                  data_id:str, rank:int, world:int, cache=None, batch_size:int=128, progress:bool=True) -> str:
-    """Encode and write rank `rank`'s shard unless it (or the merged entry) is already there: 'done', 'reused',
-    'empty' or 'merged'."""
+    """Encode and write rank `rank`'s shard unless it (or the merged
+    entry) is already there: 'done', 'reused', 'empty' or 'merged'."""
     key = feature_key(encoder, data_id, 'image', len(items))
     entry = entry_path(encoder, key, cache)
     if load_cached(entry, key) is not None: return 'merged'
@@ -132,9 +132,9 @@ def generate_sharded(cfg, dataset:str, classes:list, root:Path, rank:int, world:
         raise ConfigError(f"--generate shards local generation only; the generator {backend!r} is a paid remote API",
                           f"make the references once with `zsc-nb references --dataset {dataset} --generator {backend} "
                           f"--yes`, then run without --generate")
-    if rank == 0: get_prompts(slug, classes, _llm_for(cfg, dataset), root=root/'prompts')
+    if rank == 0: get_prompts(slug, classes, llm_for(cfg, dataset), root=root/'prompts')
     barrier()
-    art = get_prompts(slug, classes, _llm_for(cfg, dataset), root=root/'prompts')   # rank 0's artifact, read back
+    art = get_prompts(slug, classes, llm_for(cfg, dataset), root=root/'prompts')   # rank 0's artifact, read back
     mine = {c: p for i, (c, p) in enumerate(sorted(art['prompts'].items())) if i % world == rank}
     rep = generate_references(mine, slug, create_generator(backend), k, root/'references',
                               progress=rank == 0) if mine else None

@@ -19,7 +19,7 @@ from fastcore.parallel import parallel
 
 
 # %% auto #0
-__all__ = ['site_notebooks', 'docname', 'drop_main_guard', 'proc_notebooks', 'quarto_tags', 'page_notebook']
+__all__ = ['site_notebooks', 'docname', 'drop_main_guard', 'proc_notebooks', 'quarto_tags', 'front_matter', 'page_notebook']
 
 # %% ../nbs/98_docpages.ipynb #b0dff488
 def site_notebooks(nbs:Path, # the notebooks folder (`nbs/`), or nbdev's processed copy of it (`_proc/`)
@@ -44,8 +44,8 @@ def _mixes_imports(cell) -> bool:
     return imports and any(not isinstance(t, (ast.Import, ast.ImportFrom)) for t in trees)
 
 def drop_main_guard(source:str) -> str:
-    """A cell's source without its top-level `if __name__ == '__main__':` blocks (a notebook kernel's name is
-    `__main__` too)."""
+    """A cell's source without its top-level `if __name__ ==
+    '__main__':` blocks (a notebook kernel's name is `__main__` too)."""
     try: tree = ast.parse(source)
     except SyntaxError: return source
     is_guard = lambda n: isinstance(n,
@@ -54,8 +54,8 @@ def drop_main_guard(source:str) -> str:
     return '\n'.join(l for i, l in enumerate(source.splitlines()) if i not in drop)
 
 def _procs():
-    """nbdev's processors for Quarto, but `exec_show_docs` skips cells mixing imports with other code, and `__main__`
-    guards."""
+    """nbdev's processors for Quarto, but `exec_show_docs` skips
+    cells mixing imports with other code, and `__main__` guards."""
     from nbdev.processors import FilterDefaults, exec_show_docs
     class exec_show_docs_(exec_show_docs):
         def __call__(self, cell):
@@ -70,8 +70,8 @@ def _procs():
 
 # %% ../nbs/98_docpages.ipynb #e2026a36
 def _proc_one(o):
-    """nbdev's processors on one notebook (`(src, dst)`); if executing for show_doc fails, again without it: a
-    problem or None."""
+    """nbdev's processors on one notebook (`(src, dst)`); if executing
+    for show_doc fails, again without it: a problem or None."""
     from nbdev import serve_drv
     src, dst = o
     P = _procs()
@@ -90,8 +90,8 @@ def proc_notebooks(nbs:Path|None=None, # the notebooks folder (default: settings
                    n_workers:int=0, # processes (0: in this one, where torch etc. are imported once)
                    force:bool=False, # reprocess every notebook
                   ) -> tuple:
-    """`nbdev_proc_nbs` (nbdev's processing for Quarto, into `_proc/`) that goes on past a failing notebook: `(_proc,
-    problems)`."""
+    """`nbdev_proc_nbs` (nbdev's processing for Quarto, into `_proc/`)
+    that goes on past a failing notebook: `(_proc, problems)`."""
     import nbdev.serve as serve
     from nbdev.config import get_config
     from nbdev.doclinks import nbglob
@@ -119,8 +119,8 @@ _TAGS = {('echo', 'false'): 'remove-input', ('output', 'false'): 'remove-output'
          ('code-fold', 'true'): 'hide-input', ('code-fold', 'show'): 'hide-input'}
 
 def quarto_tags(source:str) -> tuple:
-    """A processed code cell's Quarto options (`#| echo: false`, ...) as myst-nb cell tags: `(tags, source without
-    them)`."""
+    """A processed code cell's Quarto options (`#| echo: false`,
+    ...) as myst-nb cell tags: `(tags, source without them)`."""
     lines, tags = source.splitlines(), []
     while lines and (m := _QDIR.match(lines[0])):
         if (t := _TAGS.get((m.group(1), m.group(2).lower()))): tags.append(t)
@@ -128,7 +128,8 @@ def quarto_tags(source:str) -> tuple:
     return tags, '\n'.join(lines)
 
 # %% ../nbs/98_docpages.ipynb #56e4e3c0
-def _front_matter(src:str) -> dict:
+def front_matter(src:str) -> dict:
+    "The YAML front matter at the start of `src` (a processed notebook's raw cell) as a dict; {} if none or unparsable."
     import yaml
     m = re.match(r'^\s*---\s*\n(.*?)\n---', src, re.S)
     try: return (yaml.safe_load(m.group(1)) or {}) if m else {}
@@ -155,8 +156,8 @@ def page_notebook(nb, # a notebook as `nbdev_proc_nbs` left it
                   here:Path|None=None, # the notebook's folder (to find images given from `root`)
                   root:Path|None=None, # the repository root
                  ) -> nbformat.NotebookNode:
-    """A processed notebook as myst-nb reads it: front matter → title, Quarto options → cell tags, show_doc markdown
-    plain."""
+    """A processed notebook as myst-nb reads it: front matter →
+    title, Quarto options → cell tags, show_doc markdown plain."""
     nb, cells = nbformat.from_dict(nb), []
     for c in nb.cells:
         for k in set(c) - _CELL_KEYS.get(c.cell_type, set(c)): del c[k]
@@ -165,7 +166,7 @@ def page_notebook(nb, # a notebook as `nbdev_proc_nbs` left it
             if 'text' in o: o.text = _joined(o.text)
             for k, v in o.get('data', {}).items(): o.data[k] = _joined(v) if isinstance(v, list) else v
         if c.cell_type == 'raw':
-            fm = _front_matter(c.source)
+            fm = front_matter(c.source)
             if fm.get('title'):
                 cells.append(nbformat.v4.new_markdown_cell(f"# {fm['title']}" + (f"\n\n*{fm['description']}*"
                                                                                  if fm.get('description') else '')))

@@ -19,9 +19,9 @@ from urllib.parse import urlparse
 
 import nbformat
 
-from .docpages import _front_matter, docname, page_notebook, proc_notebooks, site_notebooks
+from .docpages import front_matter, docname, page_notebook, proc_notebooks, site_notebooks
 from .errors import ConfigError, DataError
-from .sitecheck import _Refs, browser_check, site_pages, site_problems
+from .sitecheck import PageRefs, browser_check, site_pages, site_problems
 
 
 # %% auto #0
@@ -34,8 +34,8 @@ def _toctree(names:list, caption:str='') -> str:
                                                        else '') + '\n'.join(names) + '\n```'
 
 def _source_read(app, docname:str, source:list):
-    """Sphinx `source-read` hook: the processed notebook as the page should show it, the index with the site's table
-    of contents."""
+    """Sphinx `source-read` hook: the processed notebook as the page
+    should show it, the index with the site's table of contents."""
     if not app.env.doc2path(docname).suffix == '.ipynb': return
     here = Path(app.env.doc2path(docname)).parent
     nb = page_notebook(json.loads(source[0]), here, Path(app.config.zsc_root) if app.config.zsc_root else None)
@@ -48,8 +48,8 @@ def _source_read(app, docname:str, source:list):
     source[0] = nbformat.writes(nb)
 
 def setup(app):
-    """The Sphinx extension: `zsc_docs` (the pages in order) and the hook that turns nbdev's processed notebooks into
-    pages."""
+    """The Sphinx extension: `zsc_docs` (the pages in order) and
+    the hook that turns nbdev's processed notebooks into pages."""
     app.add_config_value('zsc_docs', [], 'env')
     app.add_config_value('zsc_root', '', 'env')
     app.connect('source-read', _source_read)
@@ -153,8 +153,8 @@ def postprocess(out:Path, # the built site
                 pages:dict, # Quarto's output file of each page (`errors.html`) → its docname (`00_errors`)
                 doc_host:str='', # the published docs' URL (settings.ini `doc_host` + `doc_baseurl`)
                ) -> int:
-    """Links to the published docs made local (same page, same anchor), text columns of tables left-aligned; returns
-    pages changed."""
+    """Links to the published docs made local (same page, same anchor),
+    text columns of tables left-aligned; returns pages changed."""
     from bs4 import BeautifulSoup
     from docutils.nodes import make_id
     out, n = Path(out), 0
@@ -205,7 +205,7 @@ def showdoc_problems(out:Path, # the built site
         if not page.exists():
             probs.append(f'{doc}.html: missing (the page of {modname})')
             continue
-        mod, refs = importlib.import_module(modname), _Refs()
+        mod, refs = importlib.import_module(modname), PageRefs()
         refs.feed(page.read_text(encoding='utf-8'))
         names = [n for n in getattr(mod, '__all__', [])
                  if (inspect.isfunction(o := getattr(mod, n, None)) or inspect.isclass(o))
@@ -230,7 +230,7 @@ def build_site(nbs:Path|None=None, # the notebooks folder (default: settings.ini
     files = {}
     for p in site_notebooks(proc, runs):
         raw = next((c for c in json.loads(p.read_text(encoding='utf-8'))['cells'] if c['cell_type'] == 'raw'), None)
-        if raw is not None and (f := _front_matter(''.join(raw['source'])).get('output-file')):
+        if raw is not None and (f := front_matter(''.join(raw['source'])).get('output-file')):
             files[(p.parent/f).relative_to(proc).as_posix()] = docname(p, proc)
     host = (cfg.get('doc_host', '') + cfg.get('doc_baseurl', '')).rstrip('/')
     postprocess(out, files, host + '/' if host else '')

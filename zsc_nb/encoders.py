@@ -212,8 +212,8 @@ def timm_encoder(name:str='vit_base_patch14_dinov2.lvd142m', # a timm model (wit
                  pos_embed:str='hub', # DINOv2: 'hub' (the hub's run-time interpolation) or 'timm' (antialiased resize)
                  state_dict:dict|None=None # timm key names, for parity tests
                 ) -> Encoder:
-    """A timm image model as a feature extractor (pooled output, no head): Resize(256), CenterCrop(224), timm's
-    interpolation and mean/std."""
+    """A timm image model as a feature extractor (pooled output, no head):
+    Resize(256), CenterCrop(224), timm's interpolation and mean/std."""
     import timm
     if pos_embed not in POS_EMBED_MODES: raise ConfigError(f"unknown position-embedding mode {pos_embed!r}",
                                                            f"use one of {POS_EMBED_MODES}")
@@ -274,8 +274,8 @@ ENCODERS = {
 }
 
 def check_encoder_name(name:str) -> str:
-    """`name` if `create_encoder` can build it (checked against open_clip's and timm's registries, no download), else
-    a `ConfigError`."""
+    """`name` if `create_encoder` can build it (checked against open_clip's
+    and timm's registries, no download), else a `ConfigError`."""
     if name in ENCODERS: return name
     if name.startswith('clip:') and '/' in name:
         import open_clip
@@ -309,8 +309,8 @@ def create_encoder(name:str, # a key of `ENCODERS`, 'clip:<arch>/<tag>' or 'timm
 
 # %% ../nbs/02b_encoders.ipynb #c586e5dd
 def feature_key(encoder:Encoder, data_id:str, kind:str='image', n:int|None=None) -> dict:
-    """The fields that identify a cached feature array: model, weights, precision, activation, position embedding,
-    data, preprocessing."""
+    """The fields that identify a cached feature array: model, weights,
+    precision, activation, position embedding, data, preprocessing."""
     return dict(encoder=encoder.name, weights=encoder.weights, data=data_id, kind=kind, n=n,
                 precision=encoder.precision, spec=dict(sorted(encoder.spec.items())),
                 preprocess=encoder.preprocess.key if kind == 'image' else 'tokenizer', version=3)

@@ -33,8 +33,8 @@ NORMALIZATION = {False: ((False, False), (False, True), (True, True)),   # the a
 # (the authors' TinyImageNet script: ((False, False), (False, True), (False, True)), see `config.AUTHORS_NORMALIZE`)
 
 def resolve_normalization(normalize) -> tuple:
-    """`((q1, k1), (q2, k2), (q3, k3))`: which side of M1, M2, M3 is L2-normalised, from a bool or an explicit triple
-    of pairs."""
+    """`((q1, k1), (q2, k2), (q3, k3))`: which side of M1, M2, M3 is
+    L2-normalised, from a bool or an explicit triple of pairs."""
     if isinstance(normalize, (bool, np.bool_)): return NORMALIZATION[bool(normalize)]
     try:
         spec = tuple((bool(q), bool(k)) for q, k in normalize)
@@ -83,8 +83,8 @@ def encode_all(images, # an `ImageSet`
                preprocess:str='fast', # 'fast' (batched tensors) or 'authors' (their PIL transforms)
                text_features=None # C×D class text features (`zsc_nb.templates.class_text_features`); None: `template`
               ) -> Features:
-    """Features of test images, prompts and references, each through the feature cache. `clip`/`dino`: names or
-    `Encoder`s."""
+    """Features of test images, prompts and references, each through
+    the feature cache. `clip`/`dino`: names or `Encoder`s."""
     clip = create_encoder(clip, device, precision[0], preprocess) if isinstance(clip, str) else clip
     dino = create_encoder(dino, device, precision[1], preprocess) if isinstance(dino, str) else dino
     prompts = text_prompts(images.classes, template, underscores)
@@ -132,13 +132,13 @@ def _method_sim(F:Features, m:int, qk:tuple, agg:str='mean') -> np.ndarray:
     return reference_scores(X, R, F.ref_labels, len(F.classes), agg, q, k)
 
 def method_sims(F:Features, normalize=False, agg:str='mean') -> list:
-    """[M1, M2, M3] similarity matrices, N×C, with the authors' (`normalize=False`), clean (`True`) or a per-method
-    normalisation."""
+    """[M1, M2, M3] similarity matrices, N×C, with the authors'
+    (`normalize=False`), clean (`True`) or a per-method normalisation."""
     return [_method_sim(F, m, qk, agg) for m, qk in enumerate(resolve_normalization(normalize))]
 
 class SimCache:
-    """Similarity matrices of one `Features`, per (method, normalisation, aggregation, K, column order), computed
-    once and shared."""
+    """Similarity matrices of one `Features`, per (method, normalisation,
+    aggregation, K, column order), computed once and shared."""
     def __init__(self, max_bytes:int=2**31): # least recently used matrices are dropped beyond this
         self.store, self.max_bytes, self.hits, self.misses = OrderedDict(), max_bytes, 0, 0
     def get(self, key, make):
@@ -157,14 +157,14 @@ class SimCache:
                 f"{self.hits} hits, {self.misses} misses)")
 
 def sim_cache(F:Features) -> SimCache:
-    """The `SimCache` that travels with `F` (made on first use, dropped with `F`; not saved). Replace arrays, don't
-    edit them in place."""
+    """The `SimCache` that travels with `F` (made on first use, dropped
+    with `F`; not saved). Replace arrays, don't edit them in place."""
     return F.__dict__.setdefault('_sim_cache', SimCache())
 
 def cached_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, perm=None,
                 cache:SimCache|None=None) -> list:
-    """`method_sims(F.with_refs(k), normalize, agg)` with columns in `perm` order (None: class order), each through
-    the cache."""
+    """`method_sims(F.with_refs(k), normalize, agg)` with columns
+    in `perm` order (None: class order), each through the cache."""
     cache = sim_cache(F) if cache is None else cache
     ident = tuple((id(getattr(F, a)), np.shape(getattr(F, a))) for a in _ARRAYS)
     pk = None if perm is None else tuple(int(c) for c in perm)
@@ -180,8 +180,8 @@ def cached_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, pe
     return out
 
 def torch_sims(F:Features, normalize=False, agg:str='mean', k:int|None=None, perm=None, device='cuda'):
-    """A function `(lo, hi) -> [M1, M2, M3]` of torch tensors on `device`: the rows `lo:hi` of `cached_sims`,
-    computed there."""
+    """A function `(lo, hi) -> [M1, M2, M3]` of torch tensors on
+    `device`: the rows `lo:hi` of `cached_sims`, computed there."""
     import torch
     Fk = F.with_refs(k)
     C = len(F.classes)

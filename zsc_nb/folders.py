@@ -58,15 +58,15 @@ def _hash_rows(*parts) -> str:
 # %% ../nbs/01b_folders.ipynb #5a522831
 def is_hidden(name:str # one file or folder name (not a path)
              ) -> bool:
-    """Whether a file manager hides `name`: dot-files (`.DS_Store`, `._x.jpg` AppleDouble, `.Trashes`), `__MACOSX`,
-    `Thumbs.db`, `desktop.ini`."""
+    """Whether a file manager hides `name`: dot-files (`.DS_Store`, `._x.jpg`
+    AppleDouble, `.Trashes`), `__MACOSX`, `Thumbs.db`, `desktop.ini`."""
     return name.startswith('.') or name.lower() in HIDDEN_NAMES
 
 def _names_file(folder:Path, # where `classnames.txt` may be
                 labels:list # the data set's labels in label order: folder names or CSV labels
                ) -> tuple:
-    """`(classes, wnids or None, {label key: class index})` from `classnames.txt` beside the labels (see above), else
-    from the labels."""
+    """`(classes, wnids or None, {label key: class index})` from
+    `classnames.txt` beside the labels (see above), else from the labels."""
     f = folder/'classnames.txt'
     wnids = list(labels) if labels and all(WNID.match(str(l)) for l in labels) else None
     if not f.exists(): return list(labels), wnids, {class_key(l): i for i, l in enumerate(labels)}
@@ -85,14 +85,16 @@ def _names_file(folder:Path, # where `classnames.txt` may be
     have = {class_key(l) for l in labels}
     missing, extra = [l for l in labels if class_key(l) not in keys], [n for n, k in zip(names, keys) if k not in have]
     if missing or extra:
-        raise ConfigError(f"{f} does not name the same classes as the data set: not in the file {missing[:10]}, not "
-                          f"among the labels {extra[:10]}", "list exactly the classes of the folders/labels (one per "
-                          "line; order and spelling are yours), or delete the file")
+        raise ConfigError(f"{f} does not name the same classes as the data set: not in the file {missing[:10]}, "
+                          f"not among the labels {extra[:10]}",
+                          "list exactly the classes of the folders/labels (one per line; order and spelling are "
+                          "yours), "
+                          "or delete the file")
     return names, None, {k: i for i, k in enumerate(keys)}
 
 def list_images(folder:Path) -> list:
-    """Image files under `folder` (recursively), sorted; hidden files and folders (`is_hidden`) are skipped at every
-    level."""
+    """Image files under `folder` (recursively), sorted; hidden
+    files and folders (`is_hidden`) are skipped at every level."""
     out = []
     for d, subs, files in os.walk(folder):
         subs[:] = [x for x in subs if not is_hidden(x)]
@@ -101,8 +103,8 @@ def list_images(folder:Path) -> list:
 
 def load_imagefolder(path, # a folder holding one sub-folder per class
                      name:str|None=None) -> ImageSet:
-    """Test images from `<path>/<class>/...`: classes are the sorted sub-folders (or `classnames.txt`); hidden files
-    ignored."""
+    """Test images from `<path>/<class>/...`: classes are the sorted
+    sub-folders (or `classnames.txt`); hidden files ignored."""
     root = Path(path).expanduser()
     if not root.is_dir(): raise DataError(f"imagefolder {root} is not a folder",
                                           "give a folder with one sub-folder of images per class")
@@ -133,8 +135,8 @@ CSV_PATH_COLUMNS = ('path', 'file', 'filename', 'filepath', 'image', 'img')
 CSV_LABEL_COLUMNS = ('label', 'class', 'classname', 'class_name', 'category', 'name')
 
 def read_table(f:Path) -> list:
-    """`[(line number, cells)]` of a CSV as spreadsheet programs save it: UTF-8 with or without BOM (UTF-16 with
-    BOM), `,` `;` tab or `|` (sniffed), CRLF, quotes."""
+    """`[(line number, cells)]` of a CSV as spreadsheet programs save it: UTF-8 with
+    or without BOM (UTF-16 with BOM), `,` `;` tab or `|` (sniffed), CRLF, quotes."""
     raw = f.read_bytes()
     if raw[:2] in (b'\xff\xfe', b'\xfe\xff'): text = raw.decode('utf-16')
     else:
@@ -225,8 +227,8 @@ def clip_benchmark_json(which:str # 'classnames', 'templates' or 'cupl'
 
 def imagenet_classnames(raw:bool=False # CLIP's list as it is (two names twice)
                        ) -> list:
-    """CLIP's 1,000 ImageNet class names in sorted-wnid order, the repeated 'missile' and 'sunglasses' made unique
-    (`unique_classes`)."""
+    """CLIP's 1,000 ImageNet class names in sorted-wnid order, the
+    repeated 'missile' and 'sunglasses' made unique (`unique_classes`)."""
     names = list(clip_benchmark_json('classnames')['imagenet1k'])
     return names if raw else unique_classes(names, imagenet_wnids(), 'ImageNet-1k')
 
@@ -239,8 +241,9 @@ def load_imagenet(root=None, name:str='imagenet') -> ImageSet:
     base = data_root(root)/'imagenet'/'val'
     wnids = imagenet_wnids()
     if not base.is_dir() or not (base/wnids[0]).is_dir():
-        raise DataError(f"ImageNet validation images are not in {base}", f"place the 50,000 validation images as "
-                        f"{base}/<wnid>/*.JPEG (one folder per wnid; ImageNet cannot be downloaded automatically)")
+        raise DataError(f"ImageNet validation images are not in {base}",
+                        f"place the 50,000 validation images as {base}/<wnid>/*.JPEG (one folder per wnid; ImageNet "
+                        "cannot be downloaded automatically)")
     extra = sorted({d.name for d in base.iterdir() if d.is_dir() and not is_hidden(d.name)} - set(wnids))
     if extra: raise DataError(f"{base} has folders that are not ImageNet-1k wnids: {extra[:5]}",
                               "keep only the 1,000 wnid folders there")

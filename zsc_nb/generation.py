@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'IMAGE_MODES', 'MIN_SIDE', 'GENERATORS', 'class_slug', 'image_info', 'png_bytes', 'check_image', 'as_png',
            'OpenAIImages', 'DiffusersImages', 'draw_any', 'ProceduralImages', 'create_generator', 'references_dir',
-           'sha256_file', 'read_manifest', 'append_manifest', 'CostGuardError', 'GenerationReport', 'check_k',
-           'image_seed', 'generate_references', 'make_references']
+           'sha256_file', 'read_manifest', 'append_manifest', 'is_intact', 'atomic_save', 'CostGuardError',
+           'GenerationReport', 'check_k', 'image_seed', 'generate_references', 'make_references']
 
 # %% ../nbs/07_generation.ipynb #17f8d981
 def class_slug(name:str) -> str:
@@ -54,8 +54,8 @@ MIN_SIDE = 32  # the smallest reference side accepted (CIFAR's own images are 32
 def image_info(data:bytes, # encoded image bytes
                min_size:tuple|int|None=None # (width, height) or a side the image must reach; None: `MIN_SIDE`
               ) -> tuple:
-    """`(width, height, mode, format)` of `data` as stored; `BadImageError` if `zsc_nb.images.load_image` cannot
-    decode it or it is too small."""
+    """`(width, height, mode, format)` of `data` as stored; `BadImageError`
+    if `zsc_nb.images.load_image` cannot decode it or it is too small."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
@@ -87,8 +87,8 @@ def as_png(data:bytes) -> bytes:
     with Image.open(io.BytesIO(data)) as im: return png_bytes(im)
 
 class OpenAIImages:
-    """OpenAI Images API (default `default_model('image')`, a current GPT image model) or a compatible server at
-    `base_url`."""
+    """OpenAI Images API (default `default_model('image')`, a current
+    GPT image model) or a compatible server at `base_url`."""
     name, remote = 'openai', True
     def __init__(self, model:str|None=None, size:str='1024x1024', quality:str|None=None, base_url:str|None=None,
                  timeout:float=180., price_per_image:float|None=None, min_size:tuple|None=None):
@@ -142,9 +142,10 @@ class DiffusersImages:
             except (OSError, ValueError, EnvironmentError) as e:
                 off = os.environ.get('HF_HUB_OFFLINE', '0') not in ('0', '', 'false', 'False')
                 raise WeightsMissingError(f"diffusers model {model!r} is not in the local Hugging Face cache"
-                                          + (" (HF_HUB_OFFLINE is set)" if off else f" and could not be fetched "
-                                             f"({type(e).__name__})"), f"download it once online (hf download "
-                                          f"{model}), or use --generator authors / openai / procedural") from None
+                                          + (" (HF_HUB_OFFLINE is set)" if off
+                                             else f" and could not be fetched ({type(e).__name__})"),
+                                          f"download it once online (hf download {model}), "
+                                          "or use --generator authors / openai / procedural") from None
         self.pipe = pipeline
     def generate(self, prompt:str, seed:int, cls:str):
         import torch
@@ -157,8 +158,8 @@ class DiffusersImages:
 
 def draw_any(cls:str, # any class name
              seed:int, size:int=64) -> np.ndarray:
-    """A SMOKE stand-in for class `cls`: a shape, colour order and inversion picked by a hash of the name (same name,
-    same look), stamped 'SMOKE'."""
+    """A SMOKE stand-in for class `cls`: a shape, colour order and inversion
+    picked by a hash of the name (same name, same look), stamped 'SMOKE'."""
     h = int.from_bytes(hashlib.sha256(cls.encode()).digest()[:4], 'little')
     a = np.roll(draw_shape(SHAPES_CLASSES[h % len(SHAPES_CLASSES)], np.random.default_rng(seed), size, noise=0),
                 (h >> 8) % 3, axis=2)
@@ -168,8 +169,8 @@ def draw_any(cls:str, # any class name
     return np.asarray(im)
 
 class ProceduralImages:
-    """Draws references offline, synthetic (tests and the smoke preset): `shapes` classes as themselves, any other
-    name as `draw_any`'s SMOKE stand-in."""
+    """Draws references offline, synthetic (tests and the smoke preset): `shapes`
+    classes as themselves, any other name as `draw_any`'s SMOKE stand-in."""
     name, remote, price_per_image, model = 'procedural', False, 0.0, 'procedural-shapes'
     def __init__(self, size:int=64, delay:float=0.0): self.size, self.delay = size, delay
     def check_classes(self, classes):
@@ -220,12 +221,15 @@ def append_manifest(folder:Path, rec:dict):
         f.flush()
         os.fsync(f.fileno())
 
-def _present(folder:Path, rec:dict|None) -> bool:
+def is_intact(folder:Path, rec:dict|None) -> bool:
+    "Whether manifest line `rec`'s image exists under `folder` with the bytes (sha256) the line records."
     if not rec: return False
     f = folder/rec['file']
     return f.exists() and sha256_file(f) == rec['sha256']
 
-def _atomic_write(path:Path, data:bytes): atomic_write(path, data, '.part')   # '.part': swept on resume
+def atomic_save(path:Path, data:bytes):
+    "Write `data` to `path` through a '.part' file and a rename (a '.part' a killed run left is swept on resume)."
+    atomic_write(path, data, '.part')
 
 class CostGuardError(ZscError, RuntimeError):
     "A paid run above the cost limit was not confirmed (nothing was requested)."
@@ -280,7 +284,7 @@ def generate_references(prompts:dict, # {class: generation prompt}
     todo = []
     for c, prompt in prompts.items():
         for i in range(k):
-            if _present(folder, man.get((c, i))): rep.reused.append((c, i))
+            if is_intact(folder, man.get((c, i))): rep.reused.append((c, i))
             else: todo.append((c, i, prompt))
     if todo and gen.remote:
         est = len(todo) * gen.price_per_image
@@ -305,7 +309,7 @@ def generate_references(prompts:dict, # {class: generation prompt}
             raise  # a wrong key, no credit, no such model: ask nothing more
         w, h = check_image(data, getattr(gen, 'min_size', None))
         rel = f"{class_slug(c)}/{i}.png"
-        _atomic_write(folder/rel, data)
+        atomic_save(folder/rel, data)
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': prompt, 'revised_prompt': revised, **gen.describe(),
                'seed': s, 'size': f"{w}x{h}", 'sha256': hashlib.sha256(data).hexdigest(),
                'seconds': round(time.time() - t, 3), 'time': utc_now()}
@@ -334,8 +338,8 @@ def generate_references(prompts:dict, # {class: generation prompt}
 # %% ../nbs/07_generation.ipynb #104d6d7e
 def make_references(dataset:str, classes:list, llm='auto', generator='auto', k:int=2, refresh_prompts:bool=False,
                     prompts_root=None, refs_root=None, llm_kw:dict|None=None, gen_kw:dict|None=None, **kw) -> tuple:
-    """Prompts (cached artifact) and K references per class: `(artifact, GenerationReport)`; arguments checked before
-    the dialogue."""
+    """Prompts (cached artifact) and K references per class: `(artifact,
+    GenerationReport)`; arguments checked before the dialogue."""
     check_k(k)
     gen = create_generator(generator, **(gen_kw or {})) if isinstance(generator, str) else generator
     if hasattr(gen, 'check_classes'): gen.check_classes(classes)

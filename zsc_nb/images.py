@@ -73,8 +73,8 @@ def gray_to_uint8(a:np.ndarray, # H×W values of a 16-bit, 32-bit int or float i
 def to_rgb(im, # a decoded PIL image, any mode
            background:tuple=BACKGROUND # RGB that transparent pixels are composited on
           ):
-    """The RGB picture a viewer shows for `im`: alpha composited on `background`, high bit depths scaled, colour
-    spaces converted."""
+    """The RGB picture a viewer shows for `im`: alpha composited on
+    `background`, high bit depths scaled, colour spaces converted."""
     m = im.mode
     if m in ('PA', 'LA', 'La', 'RGBa') or (m in ('P', 'L', 'RGB', '1') and 'transparency' in im.info):
         im = im.convert('RGBA')
@@ -157,8 +157,8 @@ def _digest_db(store):
 def file_digests(paths, # files (paths or str)
                  store=None, # the sqlite file of digests (None: `cache_dir()/DIGEST_STORE`; False: remember nothing)
                  progress:bool=False) -> list: # sha256 hex of each file's bytes, in order
-    """Content digests of `paths`, each file hashed once: a rerun rehashes only files whose size, mtime, ctime or
-    inode changed."""
+    """Content digests of `paths`, each file hashed once: a rerun
+    rehashes only files whose size, mtime, ctime or inode changed."""
     keys = []
     for p in paths:
         try: st = os.stat(p)

@@ -28,16 +28,16 @@ def _labels(labels, n:int, n_classes:int|None=None) -> np.ndarray:
 def rank_counts(scores, # N×C, higher = more likely
                 labels # N true class indices
                ) -> tuple:
-    """`(above, tied)` per row: classes scoring strictly above the true one, and the other classes tied with it (no
-    sort)."""
+    """`(above, tied)` per row: classes scoring strictly above the
+    true one, and the other classes tied with it (no sort)."""
     s = as_matrix(scores, 'scores')
     y = _labels(labels, len(s), s.shape[1])
     sy = np.take_along_axis(s, y[:, None], 1)
     return (s > sy).sum(1), (s == sy).sum(1) - 1
 
 def topk_hits(above, tied, k:int) -> np.ndarray:
-    """Per row, the expected top-`k` hit under random tie-breaking: the true label and its `tied` rivals share the `k
-    - above` slots left."""
+    """Per row, the expected top-`k` hit under random tie-breaking: the
+    true label and its `tied` rivals share the `k - above` slots left."""
     return np.clip((k - np.asarray(above)) / (np.asarray(tied) + 1.0), 0.0, 1.0)
 
 def index_rank(scores, labels) -> np.ndarray:
@@ -48,8 +48,8 @@ def index_rank(scores, labels) -> np.ndarray:
     return (s > sy).sum(1) + ((s == sy) & (np.arange(s.shape[1]) < y[:, None])).sum(1)
 
 def at_boundary(above, tied, ks=(1, 3, 5)) -> np.ndarray:
-    """Rows whose true label sits in a tie across a top-k boundary for some k of `ks` (where the tie rule decides the
-    hit)."""
+    """Rows whose true label sits in a tie across a top-k boundary
+    for some k of `ks` (where the tie rule decides the hit)."""
     a, t = np.asarray(above), np.asarray(tied)
     return np.any([(a < k) & (k < a + t + 1) for k in ks], axis=0)
 

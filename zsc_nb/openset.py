@@ -118,8 +118,8 @@ METHODS = ('M1', 'M2', 'M3', 'M1+M2+M3')
 SETTINGS = ('known', 'named')
 
 def score_inputs(sims:list, known:list, extras:dict, blocks_of:tuple, setting:str) -> tuple:
-    """`(blocks, widths)`: per label block the three methods' N×w similarities (None: the method lacks it), or None
-    if unavailable."""
+    """`(blocks, widths)`: per label block the three methods' N×w
+    similarities (None: the method lacks it), or None if unavailable."""
     C = sims[0].shape[1]
     kn = np.zeros(C, bool)
     kn[list(known)] = True
@@ -204,8 +204,8 @@ def virtual_classes(llm, # a chat backend (`zsc_nb.prompting.create_llm`, `Scrip
 def _h(name:str) -> int: return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 def draw_virtual(name:str, rng:np.random.Generator, size:int=64) -> np.ndarray:
-    """A procedural stand-in image for a virtual class `name` (smoke only): a filled polygon, sides and hue from the
-    name."""
+    """A procedural stand-in image for a virtual class `name`
+    (smoke only): a filled polygon, sides and hue from the name."""
     h = _h(name)
     sides = 5 + h % 6
     hue = (h >> 8) % 1000 / 1000
@@ -220,8 +220,8 @@ def draw_virtual(name:str, rng:np.random.Generator, size:int=64) -> np.ndarray:
     return np.asarray(img)
 
 def virtual_references(names:list, generator:str='procedural', k:int=2, root=None, seed:int=0, yes:bool=False):
-    """A `RefSet` of `k` references per virtual class: drawn in memory ('procedural', smoke) or generated and cached
-    on disk."""
+    """A `RefSet` of `k` references per virtual class: drawn in
+    memory ('procedural', smoke) or generated and cached on disk."""
     if not names: return None
     if generator == 'procedural':
         rng = np.random.default_rng(seed)

@@ -57,18 +57,19 @@ INCONSISTENCIES = [
 ]
 
 # %% ../nbs/09a_paper.ipynb #96629f65
-AUTHORS_DIFFERENCES = ["On CUDA the authors' CLIP runs in fp16 end to end, softmax and entropy included (`clip.load`); "
-                       "the `authors` preset encodes in fp16 too (`clip_precision='auto'`) but computes the softmax, "
-                       "confidences and fusion from the cached features in float32/64. On CPU both are fp32 and the "
-                       "pipelines agree to the parity suite's bounds.", "The authors' loops list the reference folder "
-                       "with `os.listdir` (file-system order) and sum 0.5 × each reference of a class; the mean over a "
-                       "class's K references is the same number up to float rounding.", "Their DINOv2 is the "
-                       "`torch.hub` model of January 2024; ours is timm's port of the same weights with the hub's "
-                       "run-time position-embedding interpolation computed once at load time (identical for 224 px "
-                       "inputs; see the parity chapter).", "Image files the encoders read (references, folder and CSV "
-                       "data sets) are decoded the authors' way in this preset (their plain "
-                       "`Image.open(...).convert('RGB')`: no EXIF rotation, no compositing of transparency, no "
-                       "rescaling of 16-bit or float images); the other presets decode them as a viewer shows them "
-                       "(`zsc_nb.images.load_image`, which also reads TinyImageNet in every preset). On the paper's "
-                       "data (CIFAR arrays, TinyImageNet's 8-bit JPEGs, opaque PNG references) both give the same "
-                       "pixels.",]
+AUTHORS_DIFFERENCES = [
+    "On CUDA the authors' CLIP runs in fp16 end to end, softmax and entropy included (`clip.load`); the `authors` "
+    "preset encodes in fp16 too (`clip_precision='auto'`) but computes the softmax, confidences and fusion from the "
+    "cached features in float32/64. On CPU both are fp32 and the pipelines agree to the parity suite's bounds.",
+    "The authors' loops list the reference folder with `os.listdir` (file-system order) and sum 0.5 × each reference "
+    "of a class; the mean over a class's K references is the same number up to float rounding.",
+    "Their DINOv2 is the `torch.hub` model of January 2024; ours is timm's port of the same weights with the hub's "
+    "run-time position-embedding interpolation computed once at load time (identical for 224 px inputs; see the "
+    "parity chapter).",
+    "Image files the encoders read (references, folder and CSV data sets) are decoded the authors' way in this preset "
+    "(their plain `Image.open(...).convert('RGB')`: no EXIF rotation, no compositing of transparency, no rescaling of "
+    "16-bit or float images); the other presets decode them as a viewer shows them (`zsc_nb.images.load_image`, which "
+    "also reads TinyImageNet in every preset). On the paper's data (CIFAR arrays, TinyImageNet's 8-bit JPEGs, opaque "
+    "PNG references) both give the same pixels.",
+]
+

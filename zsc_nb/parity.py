@@ -101,8 +101,8 @@ def authors_clip_features(mod, model, images) -> np.ndarray: # `images`: uint8 a
                                             for x in images]).float().numpy()
 
 def authors_dino_features(model, images) -> np.ndarray:
-    """DINOv2 features the way their `compute_dino_features` makes them: RGB, Resize(256), CenterCrop(224), one at a
-    time."""
+    """DINOv2 features the way their `compute_dino_features` makes
+    them: RGB, Resize(256), CenterCrop(224), one at a time."""
     import torchvision.transforms as T
     tr = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     with torch.no_grad(): return torch.cat([model(tr(_pil(x).convert('RGB')).unsqueeze(0))
@@ -271,8 +271,8 @@ def pair_flips(ours, theirs, # per-image unknown scores of both sides (N,)
     return int(flip.sum()), int((flip & (np.abs(go) + np.abs(gt) > eps)).sum())
 
 def parity_verdict(r:dict, clip_min:float=0.99998, dino_min:float=0.999999, max_cells:int=2) -> dict:
-    """Feature cosines, top-k cells that differ (and by how many images), AUROC rows whose (unknown, known) pairs
-    differ beyond float32 rounding (and by how many)."""
+    """Feature cosines, top-k cells that differ (and by how many images), AUROC rows
+    whose (unknown, known) pairs differ beyond float32 rounding (and by how many)."""
     m = r['metrics']
     da = np.abs(m['auroc_ours'] - m['auroc_theirs']).to_numpy()
     beyond = m['pairs_beyond_rounding'].to_numpy()      # pairs ordered differently by more than float32 rounding
@@ -285,8 +285,8 @@ def parity_verdict(r:dict, clip_min:float=0.99998, dino_min:float=0.999999, max_
                 tokens_equal=r['tokens_equal'])
 
 def parity_ok(v:dict, clip_min:float=0.99998, dino_min:float=0.999999, max_cells:int=2) -> bool:
-    """Whether a `parity_verdict` is inside the bounds (cosines; at most `max_cells` top-k cells and AUROCs off, each
-    by one image or pair)."""
+    """Whether a `parity_verdict` is inside the bounds (cosines; at most
+    `max_cells` top-k cells and AUROCs off, each by one image or pair)."""
     return (v['clip_cos_min'] >= clip_min and v['dino_cos_min'] >= dino_min and v['cells_off'] <= max_cells
             and v['max_off_images'] <= 1 + 1e-6 and v['auroc_rows_off'] <= max_cells
             and v['auroc_max_pairs_off'] <= 1 + 1e-6 and v['tokens_equal'])

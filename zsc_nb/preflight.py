@@ -33,8 +33,8 @@ __all__ = ['SHOWN', 'DATA_FILES', 'PRESET_DATASETS', 'SMOKE_K', 'CLASSIFY_EXTS',
 def check_writable(path, # a folder the command writes into (it need not exist yet)
                    option:str # the option that named it, e.g. '--out'
                   ) -> Path:
-    """`path` if it is, or can be made, a folder we can write into (nothing is created); else `ConfigError` (a file
-    in the way) or `DataError` naming `option`."""
+    """`path` if it is, or can be made, a folder we can write into (nothing is
+    created); else `ConfigError` (a file in the way) or `DataError` naming `option`."""
     p = Path(path).expanduser()
     for q in [p, *p.parents]:
         if q.exists() and not q.is_dir():
@@ -53,8 +53,8 @@ def missing_datasets(datasets:list, # data set names as given to --datasets
                      root=None, # data folder (default <repo>/data)
                      download:bool=True # fetch what is missing now (checked, atomic)
                     ) -> dict:
-    """`{name: why}` of the registry data sets (and ImageNet) that are neither in `root` nor downloadable now; the
-    others are fetched."""
+    """`{name: why}` of the registry data sets (and ImageNet) that are
+    neither in `root` nor downloadable now; the others are fetched."""
     out = {}
     for d in dict.fromkeys(datasets):
         if d == 'imagenet':                                   # no download exists: the folder must be there
@@ -89,8 +89,8 @@ def own_dataset(name:str, root=None) -> ImageSet:
     return load_external(name, root, False)
 
 def bad_images(datasets:list, root=None, progress:bool=False) -> list:
-    """`[(path, reason)]` of every file of the `imagefolder:`/`csv:` data sets that does not decode
-    (`images.scan_images`)."""
+    """`[(path, reason)]` of every file of the `imagefolder:`/`csv:`
+    data sets that does not decode (`images.scan_images`)."""
     return [b for d in dict.fromkeys(datasets) if str(d).startswith(PREFIXES)
             for b in scan_images(own_dataset(d, root).images, progress=progress)]
 
@@ -141,8 +141,8 @@ def references_missing(cfg, # a `RunConfig`
     return backend, out
 
 def check_references(cfg, k:int, root=None, yes:bool=False, cost_limit:float=1.0):
-    """Raise now what making the missing references would raise later: no imports, no key, a cost above the limit, no
-    weights."""
+    """Raise now what making the missing references would raise
+    later: no imports, no key, a cost above the limit, no weights."""
     backend, todo = references_missing(cfg, k, root)
     if not todo: return
     n, first = sum(todo.values()), next(iter(todo))
@@ -194,8 +194,8 @@ def _stat_walk(paths) -> list:
     return out
 
 def data_fingerprint(name:str, root=None) -> str:
-    """What identifies the files of data set `name` now, no pixel decoded: listing, sizes and times, and for your own
-    sets the content digests of `ImageSet.fingerprint` (remembered, so unchanged files are not hashed again)."""
+    """What identifies the files of data set `name` now, no pixel decoded: listing, sizes and times, and for your
+    own sets the content digests of `ImageSet.fingerprint` (remembered, so unchanged files are not hashed again)."""
     if name == 'shapes': return 'shapes-procedural'
     if str(name).startswith(PREFIXES):
         ds = own_dataset(name, root)
@@ -227,8 +227,8 @@ def _subclasses(c):
 def typed_error(ename:str, # the exception's class name, as papermill reports it
                 evalue:str # its message
                ) -> ZscError|None:
-    """The expected error a notebook raised, rebuilt in this process (same class, message and exit code); None for
-    anything else."""
+    """The expected error a notebook raised, rebuilt in this process
+    (same class, message and exit code); None for anything else."""
     cls = {c.__name__: c for c in [ZscError, *_subclasses(ZscError)]}.get(ename)
     if cls is None: return None
     e = cls.__new__(cls)
@@ -243,8 +243,8 @@ def preflight(cfgs:list, # the `RunConfig` of every data set to run
               skip_bad:bool=False, # go on without unusable images (else they are an error)
               k:int|list=2, # references needed per class (one per config, or one for all)
               progress:bool=False) -> dict:
-    """Check everything a run needs before the first notebook: folders, data sets, images, references; `{'skip':
-    {dataset: [paths]}, 'bad': [(path, why)]}`."""
+    """Check everything a run needs before the first notebook: folders, data sets,
+    images, references; `{'skip': {dataset: [paths]}, 'bad': [(path, why)]}`."""
     if out is not None: check_writable(out, '--out')
     check_writable(root or data_root(None), '--root')
     names = [c.dataset for c in cfgs]
@@ -267,8 +267,8 @@ PRESET_DATASETS = {'authors': ['cifar10', 'cifar100', 'tinyimagenet'],
 SMOKE_K = 8
 
 def refs_needed(cfg) -> int:
-    """References to make per class: `SMOKE_K` for smoke (so the K sweep has 1, 2, 4, 8), else the preset's K (paid
-    APIs)."""
+    """References to make per class: `SMOKE_K` for smoke (so the
+    K sweep has 1, 2, 4, 8), else the preset's K (paid APIs)."""
     return SMOKE_K if cfg.smoke else cfg.k_refs
 
 def check_run(preset:str, # 'authors', 'clean', 'smoke' or 'openset'
@@ -276,8 +276,8 @@ def check_run(preset:str, # 'authors', 'clean', 'smoke' or 'openset'
               out=None, # output folder (default `<repo>/runs/<preset>`)
               root=None, download:bool=True, overrides:dict|None=None, skip_bad:bool=False,
               progress:bool=False) -> dict:
-    """`reproduce`'s preflight, torch-free: every configuration, then `preflight`; adds `datasets` and `out` to its
-    answer."""
+    """`reproduce`'s preflight, torch-free: every configuration,
+    then `preflight`; adds `datasets` and `out` to its answer."""
     config_from(preset)                                                            # the preset's name first
     datasets = list(datasets or PRESET_DATASETS[preset])
     if not datasets: raise ConfigError("no data sets given", f"name at least one, e.g. {PRESET_DATASETS[preset][0]}")
@@ -289,8 +289,8 @@ def check_run(preset:str, # 'authors', 'clean', 'smoke' or 'openset'
 def verify_results(out, # the run's output folder
                    runs:list # the runner's log: `result` (relative to `out`) and `run_key` of each notebook
                   ):
-    """`DataError` unless every result JSON of the run is there, readable and carries its run key: no table from
-    missing inputs."""
+    """`DataError` unless every result JSON of the run is there,
+    readable and carries its run key: no table from missing inputs."""
     for r in runs:
         p = Path(out)/r['result']
         try: key = json.loads(p.read_text()).get('run_key')

@@ -79,8 +79,8 @@ class Preprocess:
         return (x - m) / s
 
     def pil(self, im) -> torch.Tensor:
-        """One PIL image → 3×crop×crop: the authors' torchvision transforms ('shortest'), else the library's own
-        transform."""
+        """One PIL image → 3×crop×crop: the authors' torchvision
+        transforms ('shortest'), else the library's own transform."""
         import torchvision.transforms.functional as TF
         if self.convert_first: im = im.convert('RGB')
         if self.resize_mode != 'shortest': return self.reference()(im.convert('RGB'))
@@ -90,8 +90,8 @@ class Preprocess:
         return TF.normalize(TF.to_tensor(im), self.mean, self.std)
 
     def reference(self):
-        """The library's own transform for this preprocessing (PIL RGB image → 3×crop×crop): what the fast path is
-        checked against."""
+        """The library's own transform for this preprocessing (PIL RGB
+        image → 3×crop×crop): what the fast path is checked against."""
         if self.library == 'timm':
             from timm.data import create_transform
             return create_transform(input_size=(3, self.crop, self.crop), interpolation=self.interpolation,
@@ -119,8 +119,8 @@ def make_preprocess(kind:str, # 'clip' or 'dino'
                     interpolation:str='bicubic', resize_mode:str='shortest',
                     fill:int=0 # the model's own (ignored by 'authors' where it differs)
                    ) -> Preprocess:
-    """The preprocessing of a `kind` encoder: the model's own on batched tensors ('fast') or the authors' PIL
-    transforms ('authors')."""
+    """The preprocessing of a `kind` encoder: the model's own on batched
+    tensors ('fast') or the authors' PIL transforms ('authors')."""
     if pipeline not in PIPELINES: raise ConfigError(f"unknown preprocessing pipeline {pipeline!r}",
                                                     f"use one of {PIPELINES}")
     lib = 'open_clip' if kind == 'clip' else 'timm'
@@ -134,8 +134,8 @@ def make_preprocess(kind:str, # 'clip' or 'dino'
 def clip_preprocess_cfg(arch:str, # an open_clip architecture, e.g. 'ViT-H-14-378-quickgelu'
                         tag:str|None # its pretrained tag, e.g. 'dfn5b' (None: the architecture's defaults)
                        ) -> dict: # open_clip's PreprocessCfg: size, mode, mean, std, interpolation, resize_mode, fill
-    """open_clip's preprocessing of `arch/tag` from its configs alone (no weights), merged as
-    `open_clip.create_model` merges it."""
+    """open_clip's preprocessing of `arch/tag` from its configs alone
+    (no weights), merged as `open_clip.create_model` merges it."""
     import open_clip
     from open_clip.transform import PreprocessCfg, merge_preprocess_dict
     mc = open_clip.get_model_config(arch)
@@ -152,8 +152,8 @@ def clip_preprocess(arch:str, tag:str|None, pipeline:str='fast') -> Preprocess:
                            c['resize_mode'], c['fill_color'])
 
 def dino_data_config(name:str) -> dict:
-    """timm's resolved data config of model `name` (from its pretrained config, no weights): input_size,
-    interpolation, mean, std, crop_pct, crop_mode."""
+    """timm's resolved data config of model `name` (from its pretrained config,
+    no weights): input_size, interpolation, mean, std, crop_pct, crop_mode."""
     import timm
     from timm.data import resolve_data_config
     try: pc = timm.models.get_pretrained_cfg(name)
@@ -180,8 +180,8 @@ def fast_vs_reference(pp:Preprocess, # a 'tensor'-backend preprocessing
                for a in images)
 
 def bound_pictures(seed:int=0) -> list:
-    """Procedural photographs-like pictures for the bound: 360×240 landscape, 240×360 portrait, 301×517 odd, 64×48
-    small (upsampled)."""
+    """Procedural photographs-like pictures for the bound: 360×240
+    landscape, 240×360 portrait, 301×517 odd, 64×48 small (upsampled)."""
     rng = np.random.default_rng(seed)
     out = []
     for h, w in ((240, 360), (360, 240), (517, 301), (48, 64)):

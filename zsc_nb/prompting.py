@@ -172,8 +172,8 @@ def parse_common_features(text:str, a:str, b:str) -> list:
 
 # %% ../nbs/06b_prompting.ipynb #0c528a39
 class OpenAIChat:
-    """Chat completions through the openai SDK (OpenAI or any OpenAI-compatible `base_url`); default model:
-    `default_model('chat')`."""
+    """Chat completions through the openai SDK (OpenAI or any
+    OpenAI-compatible `base_url`); default model: `default_model('chat')`."""
     name = 'openai'
     def __init__(self, model:str|None=None, temperature:float|None=0.0, base_url:str|None=None, timeout:float=120.,
                  max_retries:int=4):
@@ -329,8 +329,8 @@ def _empty_reply(art:dict) -> bool:
 
 def get_prompts(dataset:str, classes:list, llm='auto', refresh:bool=False, root=None, max_more:int=3,
                 llm_kw:dict|None=None) -> dict:
-    """The prompt artifact of `dataset`: reused from `data/prompts/<dataset>.json` when present (and matching), else
-    made."""
+    """The prompt artifact of `dataset`: reused from
+    `data/prompts/<dataset>.json` when present (and matching), else made."""
     path = prompts_path(dataset, root)
     backend = llm if not isinstance(llm, str) else create_llm(llm, **(llm_kw or {}))
     desc = backend.describe() if backend is not None else dict(backend='none', model=None, temperature=None)

@@ -20,7 +20,7 @@ from .config import atomic_write, repo_root, utc_now
 from .downloads import download
 from .errors import ConfigError, DataError
 from .generation import (
-    MIN_SIDE, _atomic_write, append_manifest, class_slug, image_info, read_manifest, references_dir, sha256_file)
+    MIN_SIDE, atomic_save, append_manifest, class_slug, image_info, read_manifest, references_dir, sha256_file)
 from .prompting import check_url, prompts_path, redact
 from .references import IMAGE_EXTS, import_references
 
@@ -45,16 +45,16 @@ class ArchiveMismatch(DataError):
     "A downloaded archive is not the pinned file (its git blob id differs): refused, nothing imported."
 
 def authors_url_base(url_base:str|None=None) -> str:
-    """Where the archives are fetched from: `url_base`, else env `ZSC_NB_AUTHORS_REFS_URL`, else the pinned commit on
-    GitHub."""
+    """Where the archives are fetched from: `url_base`, else env
+    `ZSC_NB_AUTHORS_REFS_URL`, else the pinned commit on GitHub."""
     u = url_base or os.environ.get(URL_ENV) or f"https://github.com/{AUTHORS_REPO}/raw/{AUTHORS_COMMIT}"
     what = '--authors-url' if url_base else URL_ENV if os.environ.get(URL_ENV) else 'the pinned URL'
     return check_url(u, what).rstrip('/')
 
 def git_blob_id(path, # a file
                 chunk:int=1 << 20) -> str:
-    """Git's object id of the file: SHA-1 of `b'blob <size>\\0'` + the bytes (what `git hash-object` prints), read in
-    chunks."""
+    """Git's object id of the file: SHA-1 of `b'blob <size>\\0'` +
+    the bytes (what `git hash-object` prints), read in chunks."""
     path = Path(path)
     h = hashlib.sha1(b'blob %d\0' % path.stat().st_size)
     with open(path, 'rb') as f:
@@ -65,8 +65,8 @@ def git_blob_id(path, # a file
 def fetch_archive(dataset:str, # a key of `archives`
                   folder, # where archives are kept
                   url_base:str|None=None, archives:dict|None=None, timeout:float=60., progress:bool=True) -> Path:
-    """The authors' archive of `dataset` in `folder`, downloaded if absent, always checked against its pinned git
-    blob id."""
+    """The authors' archive of `dataset` in `folder`, downloaded
+    if absent, always checked against its pinned git blob id."""
     archives = AUTHORS_ARCHIVES if archives is None else archives
     name, blob = archives[dataset]
     final = Path(folder)/name
@@ -89,8 +89,8 @@ def fetch_archive(dataset:str, # a key of `archives`
 def extract_images(archive, # a zip file
                    dest, # an empty folder
                    max_bytes:int=8 << 30) -> Path:
-    """Unzip the images of `archive` flat into `dest` (`__MACOSX/`, `._` files, other files skipped; no path leaves
-    `dest`)."""
+    """Unzip the images of `archive` flat into `dest` (`__MACOSX/`,
+    `._` files, other files skipped; no path leaves `dest`)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -116,8 +116,8 @@ def authors_references(dataset:str, # cifar10, cifar100 or tinyimagenet
                        root=None, # references root (default `<repo>/data/references`)
                        downloads=None, # where archives are kept (default `<root>/../downloads/authors`)
                        url_base:str|None=None, archives:dict|None=None, timeout:float=60., progress:bool=True) -> dict:
-    """Download the authors' archive of `dataset` (pinned commit, checked), unzip, import into
-    `references/<dataset>/authors`."""
+    """Download the authors' archive of `dataset` (pinned commit,
+    checked), unzip, import into `references/<dataset>/authors`."""
     archives = AUTHORS_ARCHIVES if archives is None else archives
     if dataset not in archives:
         raise ConfigError(f"the authors released references for {', '.join(archives)} only, not {dataset!r}",
@@ -208,8 +208,8 @@ def export_references(dataset:str, # data set id (folder under references/)
                       prompts_root=None, # prompts folder (default `<repo>/data/prompts`)
                       wnids:list|None=None # class ids (ImageNet-style sets), aligned with `classes`
                      ) -> dict:
-    """Write `dataset`'s references as an `imagefolder` set: images byte for byte, metadata.jsonl, card, prompts,
-    transcript, manifest."""
+    """Write `dataset`'s references as an `imagefolder` set: images byte
+    for byte, metadata.jsonl, card, prompts, transcript, manifest."""
     backend = _backend_of(dataset, backend, root)
     folder = references_dir(dataset, backend, root)
     man = read_manifest(folder)
@@ -231,8 +231,9 @@ def export_references(dataset:str, # data set id (folder under references/)
             (tmp/rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder/r['file'], tmp/rel)
             rows.append(dict(file_name=rel, label=i, class_name=r['class'], wnid=wnids[i] if wnids else None, k=r['k'],
-                             prompt=r.get('prompt'), revised_prompt=r.get('revised_prompt'), model=r.get('model')
-                             or source.get('model'), backend=r.get('backend', backend), sha256=r['sha256']))
+                             prompt=r.get('prompt'), revised_prompt=r.get('revised_prompt'),
+                             model=r.get('model') or source.get('model'), backend=r.get('backend', backend),
+                             sha256=r['sha256']))
         (tmp/'metadata.jsonl').write_text(''.join(json.dumps(x, ensure_ascii=False) + '\n' for x in rows))
         (tmp/'manifest.jsonl').write_text(''.join(redact(json.dumps(r, ensure_ascii=False)) + '\n' for r in recs))
         pj = prompts_path(dataset, prompts_root)
@@ -262,8 +263,8 @@ def is_export(folder) -> bool:
 
 def import_export(folder, # a folder written by `export_references` (or any imagefolder with such metadata.jsonl)
                   classes:list, dataset:str, backend:str='imported', root=None) -> dict:
-    """Read an exported set back: every file and class checked first (nothing written on a fault), images copied byte
-    for byte."""
+    """Read an exported set back: every file and class checked first
+    (nothing written on a fault), images copied byte for byte."""
     src = Path(folder)
     rows, bad = [], []
     for n, line in enumerate((src/'metadata.jsonl').read_text().splitlines(), 1):
@@ -309,7 +310,7 @@ def import_export(folder, # a folder written by `export_references` (or any imag
         k = nxt[c]
         nxt[c] += 1
         rel = f"{class_slug(c)}/{k}.png"
-        _atomic_write(dest/rel, data)
+        atomic_save(dest/rel, data)
         keep = {x: r.get(x) for x in ('prompt', 'revised_prompt', 'model', 'wnid')}
         rec = {'class': c, 'k': k, 'file': rel, **keep, 'backend': backend, 'source_backend': r.get('backend'),
                'label': classes.index(c), 'source': r['file_name'], 'source_sha256': sha, 'size': f"{w}x{h}",

@@ -20,7 +20,7 @@ from .config import utc_now
 from .errors import BadImageError, ConfigError, DataError
 from .folders import is_hidden
 from zsc_nb.generation import (
-    MIN_SIDE, _atomic_write, _present, append_manifest, check_k, class_slug, image_info, png_bytes, read_manifest,
+    MIN_SIDE, atomic_save, is_intact, append_manifest, check_k, class_slug, image_info, png_bytes, read_manifest,
     references_dir)
 from .images import load_image
 from .prompting import ClassMatcher
@@ -47,7 +47,7 @@ def load_references(dataset:str, backend:str, classes:list, root=None, k:int|Non
     items, labels, ks, ids = [], [], [], []
     for ci, c in enumerate(classes):
         recs = sorted((r for (cc, _), r in man.items() if cc == c), key=lambda r: r['k'])
-        recs = [r for r in recs if _present(folder, r)][:k]
+        recs = [r for r in recs if is_intact(folder, r)][:k]
         for j, r in enumerate(recs):
             items.append(str(folder/r['file']))
             labels.append(ci)
@@ -64,8 +64,8 @@ IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
 DALLE_NAME = re.compile(r'^DALL[·.\-_ ]?E\s*\d{4}-\d{2}-\d{2}\s+\d{2}[.:]\d{2}[.:]\d{2}\s*-\s*(?P<prompt>.*)$', re.I)
 
 def class_of_file(name:str, matcher:ClassMatcher) -> tuple:
-    """`(class or None, why)` for file `name`: the authors' `<class><n>.png`, else a DALL·E prompt naming exactly one
-    class."""
+    """`(class or None, why)` for file `name`: the authors'
+    `<class><n>.png`, else a DALL·E prompt naming exactly one class."""
     stem = Path(name).stem
     c = matcher.match(stem) or matcher.match(re.sub(r'[\s_\-]*\(?\d+\)?$', '', stem))
     if c: return c, 'name'
@@ -84,8 +84,8 @@ def import_references(folder, # a folder of existing images
                       skip_bad:bool=False, # import the good files when some are bad (else nothing is written)
                       min_side:int=MIN_SIDE # smallest accepted image side
                      ) -> dict:
-    """Copy references named the authors' way (`<class>.png`, `<class>1.png`, DALL·E prompt names) or by `mapping`
-    into the standard layout."""
+    """Copy references named the authors' way (`<class>.png`, `<class>1.png`,
+    DALL·E prompt names) or by `mapping` into the standard layout."""
     src = Path(folder)
     if not src.is_dir(): raise DataError(f"reference folder {src} does not exist (or is not a folder)",
                                          "give the folder that holds the images")
@@ -142,7 +142,7 @@ def import_references(folder, # a folder of existing images
         if p.suffix.lower() != '.png':
             with Image.open(io.BytesIO(data)) as im: data = png_bytes(im)
         rel = f"{class_slug(c)}/{i}.png"
-        _atomic_write(dest/rel, data)
+        atomic_save(dest/rel, data)
         rec = {'class': c, 'k': i, 'file': rel, 'prompt': None, 'revised_prompt': None, 'backend': backend,
                'model': None, 'source': p.name, 'source_sha256': sha, 'seed': None, 'size': f"{w}x{h}",
                'sha256': hashlib.sha256(data).hexdigest(), 'time': utc_now()}

@@ -26,13 +26,16 @@ def describe_normalization(normalize) -> str:
     side = lambda q, k: f"{'cos' if q and k else ('raw×normalised' if k else ('normalised×raw' if q else 'raw'))}"
     return 'authors: ' + ', '.join(f"{m} {side(q, k)}" for m, (q, k) in zip(('M1', 'M2', 'M3'), spec))
 
-FIGURE_CAPTIONS = {'fig3_references': 'Fig. 3: reference images, the class above each column, its prompt below each '
-                   'image.', 'fig4_tsne_m1': 'Fig. 4: t-SNE in CLIP space (M1): test images, text features.',
-                   'fig4_tsne_m2': 'Fig. 4: t-SNE in CLIP space (M2): test images, references, text features.',
-                   'fig4_tsne_m3': 'Fig. 4: t-SNE in DINO space (M3): test images, references.', 'scale_m1': "Top-1 "
-                   "and AUROC against M1's softmax scale.", 'scale_m2': "Top-1 and AUROC against M2's softmax scale.",
-                   'scale_m3': "Top-1 and AUROC against M3's softmax scale.", 'k_refs': 'Top-1 and AUROC against the '
-                   'number of references per class.'}
+FIGURE_CAPTIONS = {
+    'fig3_references': 'Fig. 3: reference images, the class above each column, its prompt below each image.',
+    'fig4_tsne_m1': 'Fig. 4: t-SNE in CLIP space (M1): test images, text features.',
+    'fig4_tsne_m2': 'Fig. 4: t-SNE in CLIP space (M2): test images, references, text features.',
+    'fig4_tsne_m3': 'Fig. 4: t-SNE in DINO space (M3): test images, references.',
+    'scale_m1': "Top-1 and AUROC against M1's softmax scale.",
+    'scale_m2': "Top-1 and AUROC against M2's softmax scale.",
+    'scale_m3': "Top-1 and AUROC against M3's softmax scale.",
+    'k_refs': 'Top-1 and AUROC against the number of references per class.',
+}
 
 def build_report(out, preset:str, runner:dict|None=None) -> Path:
     "`REPORT.md`: what ran, every table, the clean protocol's summary, the figures and the paper's inconsistencies."

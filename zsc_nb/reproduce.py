@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 OPENSET_PRESETS = ('smoke', 'openset')   # presets that also run nbs/runs/openset.ipynb (openset: only it)
 
 # %% auto #0
-__all__ = ['log', 'OPENSET_PRESETS', 'splits_of', 'label_spaces', 'references_for', 'prepare', 'runs_dir', 'kernel_name',
-           'run_key', 'run_notebook', 'reproduce', 'track_ablation', 'refs_to_make']
+__all__ = ['log', 'OPENSET_PRESETS', 'splits_of', 'label_spaces', 'llm_for', 'references_for', 'prepare', 'runs_dir',
+           'kernel_name', 'run_key', 'run_notebook', 'reproduce', 'track_ablation', 'refs_to_make']
 
 # %% ../nbs/15_reproduce.ipynb #1f88d934
 def splits_of(cfg:RunConfig) -> list:
@@ -51,7 +51,8 @@ def label_spaces(cfg:RunConfig) -> list:
     "The authors' label space (all class names), and for the clean protocol also standard open-set recognition."
     return ['all'] if cfg.protocol == 'authors' else ['all', 'known']
 
-def _llm_for(cfg, dataset):
+def llm_for(cfg, dataset):
+    "The chat backend a run uses for `dataset`: `cfg.llm`'s, or the scripted dialogue for 'scripted' (SMOKE)."
     if cfg.llm != 'scripted': return create_llm(cfg.llm)
     p = scripted_replies(dataset_slug(dataset))
     if not p.exists(): log.warning("no scripted dialogue %s: plain prompts, no pairs (SMOKE)", p)
@@ -78,7 +79,7 @@ def references_for(cfg:RunConfig, classes:list, root=None, k_generate:int|None=N
                                                                    f"{[w for w in want if not count[w]][:10]}; import "
                                                                    f"them or pick a generator")
         elif backend != 'authors' and any(count[w] < k_generate for w in want):
-            try: _, rep = make_references(ds_id, class_names(d, root), _llm_for(cfg, d), backend, k_generate,
+            try: _, rep = make_references(ds_id, class_names(d, root), llm_for(cfg, d), backend, k_generate,
                                           prompts_root=root/'prompts', refs_root=root/'references')
             except CostGuardError as e:
                 raise CostGuardError(f"{e}. Confirm the spend by making these references first: zsc-nb references "
@@ -224,8 +225,8 @@ def reproduce(preset:str='smoke', # 'authors', 'clean' or 'smoke'
               skip_bad:bool=False, # go on without unusable images (listed in `<out>/skipped.txt`); else an error
               checked:dict|None=None # `preflight.check_run`'s answer when the caller ran it already (the CLI)
              ) -> dict:
-    """Check everything first (`preflight.check_run`), run the evaluation, ablation and figure notebooks as needed,
-    then build the tables and the report."""
+    """Check everything first (`preflight.check_run`), run the evaluation, ablation
+    and figure notebooks as needed, then build the tables and the report."""
     # before the first notebook
     pre = checked or check_run(preset, datasets, out, root, download, overrides, skip_bad, progress)
     datasets, out = pre['datasets'], Path(pre['out'])

@@ -73,8 +73,8 @@ def fair_chunk(S:list, # per method: r×C float32 similarities (NumPy or torch),
                authors_score:bool=True, # also the authors' unknown score (label space with every class name)
                ks=KS, memo:dict|None=None # per-method statistics of this chunk, shared between calls with other scales
               ) -> dict:
-    """Per row of one chunk: fair top-k hits, boundary ties and unknown scores of every fusion in `plan`, in float64
-    semantics."""
+    """Per row of one chunk: fair top-k hits, boundary ties and
+    unknown scores of every fusion in `plan`, in float64 semantics."""
     xp, gather = _ops(S[0])
     r, C = S[0].shape
     y = np.asarray(y)
@@ -202,8 +202,8 @@ def summarise(rows:dict, # `{key: {hits: {k: N}, tie: N, u_authors: N, u_msp: N}
               scored:np.ndarray, # images that count for top-k
               is_unknown:np.ndarray # images of unknown classes
              ) -> tuple:
-    """`({key: metrics}, {key: images tied at a top-k boundary})`: top-k as means of the hits, AUROC and FPR@95 from
-    one sort each."""
+    """`({key: metrics}, {key: images tied at a top-k boundary})`:
+    top-k as means of the hits, AUROC and FPR@95 from one sort each."""
     res, ties = {}, {}
     for key, o in rows.items():
         m = {f'top{k}': float(h[scored].mean()) for k, h in o['hits'].items()}
@@ -216,8 +216,8 @@ def summarise(rows:dict, # `{key: {hits: {k: N}, tie: N, u_authors: N, u_msp: N}
 # %% ../nbs/05b_scoring.ipynb #b0a1c2d8
 def ties_sentence(ev:dict # `{data set: evaluation JSON}` as `zsc-nb reproduce` writes it
                  ) -> str:
-    """One report line: per data set, the test images whose true label sits in a tie at a top-1/3/5 boundary, and the
-    rule used."""
+    """One report line: per data set, the test images whose true label
+    sits in a tie at a top-1/3/5 boundary, and the rule used."""
     parts, rule = [], set()
     for d, e in ev.items():
         for split, spaces in (e.get('results') or {}).items():

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 # %% auto #0
-__all__ = ['TEX_RE', 'site_pages', 'site_problems', 'browser_check']
+__all__ = ['TEX_RE', 'site_pages', 'PageRefs', 'site_problems', 'browser_check']
 
 # %% ../nbs/98a_sitecheck.ipynb #983591e7
 def site_pages(out:Path) -> list:
@@ -20,7 +20,8 @@ def site_pages(out:Path) -> list:
     skip = ('_static', '_screenshots', '_sources', '_images', '.doctrees')
     return sorted(p for p in Path(out).rglob('*.html') if not set(p.relative_to(out).parts) & set(skip))
 
-class _Refs(HTMLParser):
+class PageRefs(HTMLParser):
+    "Collects a page's references (`refs`: (kind, url) of links, images, scripts, stylesheets) and anchors (`ids`)."
     def __init__(self):
         super().__init__()
         self.refs, self.ids = [], set()
@@ -29,20 +30,20 @@ class _Refs(HTMLParser):
         if a.get('id'): self.ids.add(a['id'])
         if tag == 'a' and a.get('name'): self.ids.add(a['name'])
         if tag == 'a' and a.get('href') is not None: self.refs.append(('link', a['href']))
-        if tag in ('img', 'script') and a.get('src') is not None: self.refs.append(('image' if tag == 'img'
-                                                                                    else 'script', a['src']))
-        if tag == 'link' and a.get('href') and 'stylesheet' in (a.get('rel') or ''): self.refs.append(('stylesheet',
-                                                                                                       a['href']))
+        if tag in ('img', 'script') and a.get('src') is not None:
+            self.refs.append(('image' if tag == 'img' else 'script', a['src']))
+        if tag == 'link' and a.get('href') and 'stylesheet' in (a.get('rel') or ''):
+            self.refs.append(('stylesheet', a['href']))
 
 def site_problems(out:Path) -> list:
-    """What a reader would hit without a browser: broken local links (file or anchor), missing images/scripts,
-    anything remote but links."""
+    """What a reader would hit without a browser: broken local links (file
+    or anchor), missing images/scripts, anything remote but links."""
     out, probs, parsed = Path(out), [], {}
     pages = site_pages(out)
     if not pages: return [f'{out}: no pages']
     def parse(p):
         if p not in parsed:
-            parsed[p] = _Refs()
+            parsed[p] = PageRefs()
             parsed[p].feed(p.read_text(encoding='utf-8', errors='replace'))
         return parsed[p]
     for page in pages:

@@ -142,8 +142,8 @@ def csv_table(header:list, rows:list) -> tuple:
     return H, R, notes
 
 def build_tables(out, preset:str) -> list:
-    """Write `tables/<name>.{md,csv,tex,json}` for every table (CSV: numbers only; JSON: title, columns, notes);
-    returns the paths."""
+    """Write `tables/<name>.{md,csv,tex,json}` for every table (CSV:
+    numbers only; JSON: title, columns, notes); returns the paths."""
     tdir = Path(out)/'tables'
     tdir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -64,8 +64,8 @@ def _synset_files():
 def definitions(classes:list, # display names, one per class index
                 wnids:list|None=None # the classes' wnids (ImageNet, TinyImageNet, CIFAR's table): that synset's gloss
                ) -> list:
-    """Per class index, its WordNet gloss (None where there is none): by wnid when given, else the first synset
-    listing the name."""
+    """Per class index, its WordNet gloss (None where there is none):
+    by wnid when given, else the first synset listing the name."""
     defs, lemmas = _synset_files()
     if wnids is not None:
         if len(wnids) != len(classes): raise ConfigError(f"{len(wnids)} wnids for {len(classes)} classes",
@@ -83,8 +83,8 @@ def icar_prompts(classes:list, defs:list) -> list:
     return [[f"{_readable(c)}: {d}" if d else _readable(c)] for c, d in zip(classes, defs)]
 
 def cupl_from_replies(classes:list, replies:dict, max_chars:int=300) -> list:
-    """Per class, each LLM reply (cut at `max_chars`, at a sentence end where possible) as one prompt; the bare name
-    when none."""
+    """Per class, each LLM reply (cut at `max_chars`, at a sentence
+    end where possible) as one prompt; the bare name when none."""
     by_key = {class_key(k): v for k, v in replies.items()}          # looked up by the class's name, never by position
     out = []
     for c in classes:
@@ -103,8 +103,8 @@ def cupl_path(dataset:str, root=None) -> Path:
 def imagenet_cupl(classes:list, # display names
                   wnids:list|None # their wnids; None: looked up by name (CLIP's spelling, compared by `class_key`)
                  ) -> dict:
-    """`{class: [descriptions]}` from CuPL's ImageNet file (998 entries keyed by CLIP's names), looked up through
-    each class's wnid."""
+    """`{class: [descriptions]}` from CuPL's ImageNet file (998 entries
+    keyed by CLIP's names), looked up through each class's wnid."""
     cupl = clip_benchmark_json('cupl')['imagenet1k']
     if wnids is None: return {c: v for c in classes for k, v in cupl.items() if class_key(k) == class_key(c)}
     clip_name = dict(zip(imagenet_wnids(), imagenet_classnames(raw=True)))   # the two repeated names share one entry
@@ -114,8 +114,8 @@ def cupl_replies(dataset:str, classes:list, llm=None, # a chat backend (`.chat(m
                  root=None, scripted:bool=False,
                  wnids:list|None=None # the classes' wnids (ImageNet: CuPL's file is looked up through them)
                 ) -> dict|None:
-    """`{class: [replies]}`: the SCRIPTED file (smoke), CLIP_benchmark's ImageNet prompts, the cache, or asked of
-    `llm` (then cached); None if there is no source."""
+    """`{class: [replies]}`: the SCRIPTED file (smoke), CLIP_benchmark's ImageNet
+    prompts, the cache, or asked of `llm` (then cached); None if there is no source."""
     if scripted:
         p = repo_root()/'data'/'prompts'/'scripted'/f'cupl_{dataset_slug(dataset)}.json'
         return json.loads(p.read_text())['replies'] if p.exists() else None
@@ -245,8 +245,8 @@ def prompt_table(results:dict, # {dataset: prompt_ablation output}
 # %% ../nbs/08e_prompts.ipynb #aab65a64
 def track_table(results:dict, # {dataset: track_ablation output}
                 smoke:bool=False) -> list:
-    """Markdown lines of the backbone table: per track, single methods, the fusion and its gain over the best single
-    method."""
+    """Markdown lines of the backbone table: per track, single
+    methods, the fusion and its gain over the best single method."""
     pre = f'{SMOKE_BANNER} (both tracks use the same tiny models). ' if smoke else ''
     L = [f'**{pre}Backbone tracks** (top-1 %, split 0; gain = fusion − best single method, AUROC of the fusion)', '',
          '| data set | track | CLIP | DINO | M1 | M2 | M3 | M1+M2+M3 | gain | AUROC |',

@@ -27,8 +27,8 @@ def timm_info_dir() -> Path:
     return Path(timm.__file__).parent/'data'/'_info'
 
 def norm_name(s:str) -> str:
-    """Unicode NFC, case-folded, underscores and runs of spaces as one space: `aquarium_fish` → `aquarium fish` (as
-    `data.class_key`)."""
+    """Unicode NFC, case-folded, underscores and runs of spaces as one
+    space: `aquarium_fish` → `aquarium fish` (as `data.class_key`)."""
     return re.sub(r'\s+', ' ', unicodedata.normalize('NFC', str(s)).replace('_', ' ').strip().casefold())
 
 def singulars(s:str) -> list:
@@ -56,8 +56,8 @@ class Vocabulary:
                 self.names.append(lem[0])
 
     def synonyms(self, name:str, wnid:str|None=None) -> set:
-        """`name` (normalised), every lemma of every synset that has it (or its singular) as a lemma, and the lemmas
-        of the class's own `wnid`."""
+        """`name` (normalised), every lemma of every synset that has it (or
+        its singular) as a lemma, and the lemmas of the class's own `wnid`."""
         n = norm_name(name)
         out = {n} | set(self.synsets.get(wnid, ()))
         for s in singulars(n):
@@ -101,8 +101,8 @@ def leakage_check(names:list, # candidate virtual/negative names
                   unknown_wnids:list|None=None,
                   known_wnids:list|None=None # the classes' wnids, where the data set has them
                  ) -> dict:
-    """`{'kept': [...], 'leaked': [(name, unknown class)], 'known': [(name, known class)]}`; classes matched by name
-    and by their own synset."""
+    """`{'kept': [...], 'leaked': [(name, unknown class)], 'known': [(name,
+    known class)]}`; classes matched by name and by their own synset."""
     uw, kw = unknown_wnids or [None] * len(unknown), known_wnids or [None] * len(known)
     un = [(c, vocab.synonyms(c, w)) for c, w in zip(unknown, uw)]
     kn = [(c, vocab.synonyms(c, w)) for c, w in zip(known, kw)]
