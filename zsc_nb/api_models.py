@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import ast
-import base64
 import datetime as dt
 import functools
 import importlib
@@ -19,8 +18,6 @@ import re
 import threading
 import time
 import typing
-import urllib.error
-import urllib.request
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,9 +35,8 @@ MODEL_OPTIONS = {'image': '--image-model', 'chat': '--chat-model'}           # t
 # %% auto #0
 __all__ = ['log', 'SDK_MODEL_LISTS', 'MODEL_OPTIONS', 'PREFERRED', 'IMAGE_FAMILIES', 'IMAGE_PRICES', 'PRICES_AS_OF', 'sdk_models',
            'sdk_deprecations', 'note_status', 'model_status', 'current_models', 'default_model', 'check_model',
-           'image_family', 'image_request', 'image_price', 'fetch_image_url', 'load_dotenv', 'api_key', 'redact',
-           'check_url', 'openai_client', 'MalformedReply', 'NullReply', 'QuotaError', 'classify', 'retry_base',
-           'with_retries']
+           'image_family', 'image_request', 'image_price', 'load_dotenv', 'api_key', 'redact', 'check_url',
+           'openai_client', 'MalformedReply', 'NullReply', 'QuotaError', 'classify', 'retry_base', 'with_retries']
 
 # %% ../nbs/06a_api_models.ipynb #bcd23c03
 def sdk_models(kind:str # 'image' or 'chat'
@@ -225,31 +221,6 @@ def image_price(model:str, quality:str|None, size:str) -> tuple:
     top = max(IMAGE_PRICES.values())
     return (top, f"no published price for {model} {quality} {size} in the table: estimated at the dearest known "
             f"(${top:.3f}); set --price-per-image")
-
-# %% ../nbs/06a_api_models.ipynb #3dcd220a
-def fetch_image_url(url:str, # the `url` of an image answer (http(s), or a `data:` URL)
-                    timeout:float=60., tries:int=3, max_bytes:int=64 << 20, sleep=time.sleep) -> bytes:
-    """The bytes behind an image answer's URL; only the download is
-    retried (not the paid request); `BadImageError` otherwise."""
-    if url.startswith('data:'):
-        try: return base64.b64decode(url.split(',', 1)[1], validate=True)
-        except Exception: raise BadImageError("the answer's data: URL is not valid base64") from None
-    if not re.match(r'https?://', url): raise BadImageError(f"the answer's url is not http(s): {url[:60]!r}")
-    last = None
-    for i in range(tries):
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers={'User-Agent': 'zsc-nb'}),
-                                        timeout=timeout) as r:
-                data = r.read(max_bytes + 1)
-            if len(data) > max_bytes: raise BadImageError(f"the image behind the answer's url exceeds "
-                                                          f"{max_bytes >> 20} MiB")
-            return data
-        except urllib.error.HTTPError as e:
-            last = f"HTTP {e.code}"
-            if e.code in (401, 403, 404, 410): break                 # expired or private: asking again will not help
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e: last = type(e).__name__
-        sleep(min(2.0, 0.2 * 2 ** i))
-    raise BadImageError(f"could not download the image the server pointed to ({last}; {tries} tries)")
 
 # %% ../nbs/06a_api_models.ipynb #73f3175b
 def load_dotenv(path=None) -> dict:

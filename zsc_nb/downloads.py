@@ -5,20 +5,23 @@
 # %% ../nbs/01_downloads.ipynb #4d521652
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import re
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import DataMissingError, ZscError
+from .errors import BadImageError, DataMissingError, ZscError
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'why_failed', 'download']
+__all__ = ['log', 'why_failed', 'download', 'fetch_image_url']
 
 # %% ../nbs/01_downloads.ipynb #852f3b11
 def why_failed(e:Exception # what `urlopen`, the disk or a check raised
@@ -71,3 +74,28 @@ def download(url:str, # http(s) address of the file
         raise DataMissingError(f"downloading {url} failed ({why_failed(e)})",
                                fix or "check the connection and run again") from None
     return dest
+
+# %% ../nbs/01_downloads.ipynb #3dcd220a
+def fetch_image_url(url:str, # the `url` of an image answer (http(s), or a `data:` URL)
+                    timeout:float=60., tries:int=3, max_bytes:int=64 << 20, sleep=time.sleep) -> bytes:
+    """The bytes behind an image answer's URL; only the download is
+    retried (not the paid request); `BadImageError` otherwise."""
+    if url.startswith('data:'):
+        try: return base64.b64decode(url.split(',', 1)[1], validate=True)
+        except Exception: raise BadImageError("the answer's data: URL is not valid base64") from None
+    if not re.match(r'https?://', url): raise BadImageError(f"the answer's url is not http(s): {url[:60]!r}")
+    last = None
+    for i in range(tries):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers={'User-Agent': 'zsc-nb'}),
+                                        timeout=timeout) as r:
+                data = r.read(max_bytes + 1)
+            if len(data) > max_bytes: raise BadImageError(f"the image behind the answer's url exceeds "
+                                                          f"{max_bytes >> 20} MiB")
+            return data
+        except urllib.error.HTTPError as e:
+            last = f"HTTP {e.code}"
+            if e.code in (401, 403, 404, 410): break                 # expired or private: asking again will not help
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e: last = type(e).__name__
+        sleep(min(2.0, 0.2 * 2 ** i))
+    raise BadImageError(f"could not download the image the server pointed to ({last}; {tries} tries)")

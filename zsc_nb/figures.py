@@ -14,6 +14,7 @@ import numpy as np
 from .encoders import l2_normalize
 from .generation import read_manifest
 from .images import load_image
+from .references import references_by_class
 
 
 def style():
@@ -45,11 +46,9 @@ def fig3_references(folder, # a references folder with its `manifest.jsonl`
     "Fig. 3: reference images by class, the class name large, the prompt small."
     style()
     folder = Path(folder)
-    man = read_manifest(folder)
-    classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]
-    fig, axs = plt.subplots(per_class, len(classes), figsize=(2.3 * len(classes), 2.9 * per_class), squeeze=False)
-    for j, c in enumerate(classes):
-        recs = sorted((r for (cc, _), r in man.items() if cc == c), key=lambda r: r['k'])[:per_class]
+    shown = references_by_class(read_manifest(folder), classes, per_class, max_classes)
+    fig, axs = plt.subplots(per_class, len(shown), figsize=(2.3 * len(shown), 2.9 * per_class), squeeze=False)
+    for j, (c, recs) in enumerate(shown.items()):
         axs[0, j].set_title(c.replace('_', ' '), fontsize=13, fontweight='bold', pad=8)
         for i in range(per_class):
             ax = axs[i, j]

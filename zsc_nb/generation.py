@@ -22,14 +22,22 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
-from .api_models import MODEL_OPTIONS, check_model, default_model, fetch_image_url, image_price, image_request
+from .api_models import MODEL_OPTIONS, check_model, default_model, image_price, image_request
 from .config import atomic_write, repo_root, resolve_device, utc_now
 from .data import SHAPES_CLASSES, draw_shape
+from .downloads import fetch_image_url
 from .errors import APIRefusal, AuthError, BadImageError, ConfigError, WeightsMissingError, ZscError
 from .folders import dataset_slug
 from .images import load_image
-from .prompting import (
-    MalformedReply, QuotaError, get_prompts, openai_client, redact, resolve_backend, with_retries)
+from zsc_nb.prompting import (
+    MalformedReply,
+    QuotaError,
+    get_prompts,
+    openai_client,
+    redact,
+    resolve_backend,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 

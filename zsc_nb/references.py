@@ -28,7 +28,8 @@ from .prompting import ClassMatcher
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_EXTS', 'DALLE_NAME', 'RefSet', 'load_references', 'class_of_file', 'import_references', 'reference_grid']
+__all__ = ['log', 'IMAGE_EXTS', 'DALLE_NAME', 'RefSet', 'load_references', 'class_of_file', 'import_references',
+           'references_by_class', 'reference_grid']
 
 # %% ../nbs/07_references.ipynb #72cc78ea
 @dataclass
@@ -159,6 +160,13 @@ def import_references(folder, # a folder of existing images
                 ambiguous=ambiguous, duplicates=dup, bad=bad, classes_without_reference=without)
 
 # %% ../nbs/07_references.ipynb #a7fcb7cb
+def references_by_class(man:dict, # a manifest, as `read_manifest` reads it
+                        classes:list|None=None, # which classes (default: the manifest's, in its order)
+                        per_class:int=2, max_classes:int=6) -> dict:
+    "`{class: its first `per_class` manifest records by k}` for the first `max_classes` of `classes` that have any."
+    classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]
+    return {c: sorted((r for (cc, _), r in man.items() if cc == c), key=lambda r: r['k'])[:per_class] for c in classes}
+
 def reference_grid(folder, classes:list|None=None, per_class:int=2, max_classes:int=6, title:str|None=None,
                    wrap:int=38):
     "A figure of references (columns: classes) with their prompts, from a references folder's manifest."
@@ -166,10 +174,9 @@ def reference_grid(folder, classes:list|None=None, per_class:int=2, max_classes:
     import matplotlib.pyplot as plt
     folder = Path(folder)
     man = read_manifest(folder)
-    classes = [c for c in (classes or dict.fromkeys(c for c, _ in man)) if any(cc == c for cc, _ in man)][:max_classes]
-    fig, axs = plt.subplots(per_class, len(classes), figsize=(2.4 * len(classes), 3.4 * per_class), squeeze=False)
-    for j, c in enumerate(classes):
-        recs = sorted((r for (cc, _), r in man.items() if cc == c), key=lambda r: r['k'])[:per_class]
+    shown = references_by_class(man, classes, per_class, max_classes)
+    fig, axs = plt.subplots(per_class, len(shown), figsize=(2.4 * len(shown), 3.4 * per_class), squeeze=False)
+    for j, (c, recs) in enumerate(shown.items()):
         for i in range(per_class):
             ax = axs[i, j]
             ax.axis('off')
