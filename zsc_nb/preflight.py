@@ -20,6 +20,7 @@ from .folders import EXTERNAL, PREFIXES, dataset_slug, is_external, load_externa
 from .generation import CostGuardError, create_generator, read_manifest, references_dir
 from .images import scan_images
 from .prompting import api_key, resolve_backend
+from .references import IMAGE_EXTS
 
 SHOWN = 20   # unusable files named in the one line; all of them go to a file beside the run
 
@@ -301,7 +302,7 @@ def verify_results(out, # the run's output folder
                             "run the same command again; no table or report was built from it")
 
 # %% ../nbs/08d_preflight.ipynb #79d6ee04
-CLASSIFY_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')   # what `classify` reads (`generation.IMAGE_EXTS`)
+CLASSIFY_EXTS = IMAGE_EXTS   # what `classify` reads: the image files `references.import_references` takes
 
 def _hidden(p:Path, top:Path) -> bool: return any(part.startswith('.') for part in p.relative_to(top).parts)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .classes import CIFAR10_WNIDS, CIFAR100_WNIDS, WORDNET_GLOSSES, class_key
 from .config import SMOKE_BANNER, atomic_write, repo_root
-from .data import CIFAR10_WNIDS, CIFAR100_WNIDS, WORDNET_GLOSSES, class_key
 from .encoders import cached_features, l2_normalize
 from .engine import evaluate
 from .errors import ConfigError
